@@ -1,0 +1,46 @@
+# qftp: run `make help` for the targets.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+DATA     ?= ./var/qftpd
+LISTEN   ?= 127.0.0.1:7443
+
+.PHONY: help build run test test-short lint vet fmt fuzz bench clean
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/qftpd and bin/qftp
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/qftpd ./cmd/qftp
+
+run: build ## start qftpd on 127.0.0.1:7443 with data in ./var/qftpd (creates user demo)
+	@mkdir -p $(DATA)
+	./bin/qftpd --data $(DATA) serve --listen $(LISTEN) --demo
+
+test: ## run all tests with the race detector
+	$(GO) vet ./...
+	$(GO) test -race -shuffle=on -timeout 15m ./...
+
+test-short: ## quick tests without the race detector
+	$(GO) test -short ./...
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
+
+FUZZTIME ?= 30s
+fuzz: ## run each fuzz test for FUZZTIME (default 30s)
+	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) ./transport/
+	$(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) ./fsjail/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyPassword$$' -fuzztime=$(FUZZTIME) ./session/userdb/
+	$(GO) test -run='^$$' -fuzz='^FuzzSplitLine$$' -fuzztime=$(FUZZTIME) ./cmd/qftp/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./session/size/
+
+bench: ## benchmarks (throughput benchmarks and the network lab arrive with the performance issue)
+	$(GO) test -run='^$$' -bench=. -benchtime=3x ./session/
+
+clean: ## remove build output
+	rm -rf bin

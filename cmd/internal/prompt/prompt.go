@@ -1,0 +1,83 @@
+// Package prompt reads answers and passwords from a terminal for the qftp
+// and qftpd command lines.
+package prompt
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// ErrNoTerminal is returned when input is needed but stdin is not a
+// terminal.
+var ErrNoTerminal = errors.New("standard input is not a terminal")
+
+// IsTerminal reports whether r is a terminal.
+func IsTerminal(r any) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Password prints msg to out and reads a line from in without echo. in must
+// be a terminal.
+func Password(in io.Reader, out io.Writer, msg string) (string, error) {
+	f, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", ErrNoTerminal
+	}
+	fmt.Fprint(out, msg)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(out)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return string(b), nil
+}
+
+// NewPassword asks for a password twice and checks that both match.
+func NewPassword(in io.Reader, out io.Writer) (string, error) {
+	p1, err := Password(in, out, "New password: ")
+	if err != nil {
+		return "", err
+	}
+	p2, err := Password(in, out, "Retype password: ")
+	if err != nil {
+		return "", err
+	}
+	if p1 != p2 {
+		return "", errors.New("passwords do not match")
+	}
+	return p1, nil
+}
+
+// Line reads one line from r (a password piped in, an answer), without the
+// line ending. An empty input is an error.
+func Line(r io.Reader) (string, error) {
+	s, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && s != "") {
+		if errors.Is(err, io.EOF) {
+			return "", errors.New("no input")
+		}
+		return "", err
+	}
+	return strings.TrimRight(s, "\r\n"), nil
+}
+
+// YesNo asks a yes/no question on a terminal; only "yes" or "y" is yes.
+func YesNo(in io.Reader, out io.Writer, question string) (bool, error) {
+	if !IsTerminal(in) {
+		return false, ErrNoTerminal
+	}
+	fmt.Fprint(out, question)
+	s, err := Line(in)
+	if err != nil {
+		return false, err
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	return s == "yes" || s == "y", nil
+}

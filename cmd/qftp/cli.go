@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/qftp/qftp/certs"
+	"github.com/qftp/qftp/cmd/internal/prompt"
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/transport"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit statuses; documented in README.md.
+const (
+	exitOK      = 0
+	exitFail    = 1 // a command failed
+	exitUsage   = 2 // bad command line or command
+	exitAuth    = 3 // login refused
+	exitConnect = 4 // cannot connect, or the server's identity is not trusted
+)
+
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+type cli struct {
+	KnownHosts    string           `name:"known-hosts" env:"QFTP_KNOWN_HOSTS" type:"path" placeholder:"FILE" help:"Pinned server fingerprints (default ~/.config/qftp/known_hosts)."`
+	AcceptNewHost bool             `name:"accept-new-host" help:"Trust and pin a server seen for the first time."`
+	Fingerprint   string           `name:"fingerprint" placeholder:"SHA256:..." help:"Trust the server if its fingerprint is this one (and pin it)."`
+	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
+	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
+	Version       kong.VersionFlag `help:"Print the version and exit."`
+
+	Target  string   `arg:"" name:"[user@]host[:port]" help:"Server to connect to (port ${port})."`
+	Command []string `arg:"" optional:"" passthrough:"all" name:"command" help:"Command to run; without one, read commands from a terminal or standard input."`
+}
+
+func (c *cli) Validate() error {
+	if c.Fingerprint != "" {
+		fp, err := certs.ParseFingerprint(c.Fingerprint)
+		if err != nil {
+			return fmt.Errorf("--fingerprint: %w", err)
+		}
+		c.Fingerprint = fp
+	}
+	return nil
+}
+
+const description = `qftp transfers files to and from a qftpd server over QUIC.
+
+Commands (run one after the host, or type them in the shell):
+  pwd, cd DIR, ls [-l] [PATH], mkdir [-p] DIR, rmdir DIR, rm FILE,
+  mv FROM TO, get [-f] REMOTE [LOCAL], put [-f] LOCAL [REMOTE], df,
+  lcd DIR, lpwd, lls [PATH], help [CMD], exit
+
+Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,
+4 cannot connect or server not trusted.`
+
+// run parses args, connects and runs the commands; it returns the exit
+// status.
+func run(ctx context.Context, args []string, s stdio) int {
+	var c cli
+	exited := -1
+	parser, err := kong.New(&c,
+		kong.Name("qftp"),
+		kong.Description(description),
+		kong.Writers(s.out, s.err),
+		kong.Exit(func(code int) { exited = code }),
+		kong.Vars{"version": "qftp " + version, "port": strconv.Itoa(transport.DefaultPort)},
+		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		return exitFail
+	}
+	_, err = parser.Parse(args)
+	if exited >= 0 {
+		return exited
+	}
+	if err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		return exitUsage
+	}
+	client, host, code := connect(ctx, &c, s)
+	if client == nil {
+		return code
+	}
+	defer client.Close()
+	sh := &shell{
+		client:     client,
+		host:       host,
+		io:         s,
+		noProgress: c.NoProgress,
+		log:        slog.New(slog.DiscardHandler),
+	}
+	if wd, err := os.Getwd(); err == nil {
+		sh.localDir = wd
+	}
+	if len(c.Command) > 0 {
+		return sh.runOne(ctx, c.Command)
+	}
+	if prompt.IsTerminal(s.in) {
+		return sh.interactive(ctx)
+	}
+	return sh.script(ctx, s.in)
+}
+
+// target is a parsed [user@]host[:port].
+type target struct {
+	user string
+	host string
+	port int
+}
+
+func parseTarget(s string) (target, error) {
+	var t target
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		t.user, s = s[:i], s[i+1:]
+		if t.user == "" {
+			return t, errors.New("empty user name before @")
+		}
+	}
+	host, port, err := transport.SplitHostPort(s)
+	if err != nil {
+		return t, err
+	}
+	t.host, t.port = host, port
+	if t.user == "" {
+		t.user = os.Getenv("QFTP_USER")
+	}
+	if t.user == "" {
+		if u, err := user.Current(); err == nil {
+			t.user = u.Username
+		}
+	}
+	if t.user == "" {
+		return t, errors.New("no user name: use USER@HOST")
+	}
+	return t, nil
+}
+
+func (c *cli) password(s stdio, t target) (string, error) {
+	if c.PasswordFile != "" {
+		f, err := os.Open(c.PasswordFile)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		pw, err := prompt.Line(f)
+		if err != nil {
+			return "", fmt.Errorf("--password-file: %w", err)
+		}
+		return pw, nil
+	}
+	if pw, ok := os.LookupEnv("QFTP_PASSWORD"); ok {
+		return pw, nil
+	}
+	pw, err := prompt.Password(s.in, s.err, t.user+"@"+t.host+"'s password: ")
+	if errors.Is(err, prompt.ErrNoTerminal) {
+		return "", errors.New("no password: set QFTP_PASSWORD, use --password-file, or run on a terminal")
+	}
+	return pw, err
+}
+
+func defaultKnownHosts() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		dir = "."
+	}
+	return filepath.Join(dir, "qftp", "known_hosts")
+}
+
+// connect dials and logs in. On failure it prints why and returns a nil
+// client and the exit status.
+func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int) {
+	t, err := parseTarget(c.Target)
+	if err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		return nil, "", exitUsage
+	}
+	pw, err := c.password(s, t)
+	if err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		return nil, "", exitUsage
+	}
+	khPath := c.KnownHosts
+	if khPath == "" {
+		khPath = defaultKnownHosts()
+	}
+	v := &certs.Verifier{
+		KnownHosts:  certs.OpenKnownHosts(khPath),
+		HostKey:     certs.HostKey(t.host, t.port),
+		ServerName:  t.host,
+		Fingerprint: c.Fingerprint,
+		AcceptNew:   c.AcceptNewHost,
+	}
+	cfg := session.DialConfig{
+		Addr:     netJoin(t.host, t.port),
+		User:     t.user,
+		Password: pw,
+		Version:  "qftp " + version,
+	}
+	cl, err := dialVerified(ctx, cfg, v, s)
+	if err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		switch {
+		case errors.Is(err, transport.ErrAuth):
+			return nil, "", exitAuth
+		case errors.Is(err, context.Canceled):
+			return nil, "", exitFail
+		}
+		return nil, "", exitConnect
+	}
+	return cl, t.host, exitOK
+}
+
+// dialVerified dials; for a host seen the first time it asks on the
+// terminal and, if the user agrees, dials again trusting that fingerprint.
+func dialVerified(ctx context.Context, cfg session.DialConfig, v *certs.Verifier, s stdio) (*session.Client, error) {
+	cfg.TLS = v.TLSConfig()
+	cl, err := session.Dial(ctx, cfg)
+	var unknown *certs.UnknownHostError
+	if !errors.As(err, &unknown) || !prompt.IsTerminal(s.in) {
+		return cl, err
+	}
+	fmt.Fprintf(s.err, "The authenticity of host %s can't be established.\nIts certificate fingerprint is %s.\n", unknown.Host, unknown.Fingerprint)
+	ok, perr := prompt.YesNo(s.in, s.err, "Are you sure you want to continue connecting and pin it (yes/no)? ")
+	if perr != nil || !ok {
+		return nil, err
+	}
+	v.Fingerprint = unknown.Fingerprint
+	cfg.TLS = v.TLSConfig()
+	return session.Dial(ctx, cfg)
+}
+
+func netJoin(host string, port int) string {
+	if strings.Contains(host, ":") {
+		return "[" + host + "]:" + strconv.Itoa(port)
+	}
+	return host + ":" + strconv.Itoa(port)
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+
+	"github.com/qftp/qftp/transport"
+)
+
+type lcdCmd struct {
+	Dir string `arg:"" optional:"" help:"Local directory (default: home)."`
+}
+
+func (c *lcdCmd) Run(ctx context.Context, sh *shell) error {
+	dir := c.Dir
+	if dir == "" {
+		dir = "~"
+	}
+	p := sh.local(dir)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("lcd %s: %w", c.Dir, unwrapPathErr(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("lcd %s: not a directory", c.Dir)
+	}
+	sh.localDir = p
+	return nil
+}
+
+type lpwdCmd struct{}
+
+func (c *lpwdCmd) Run(ctx context.Context, sh *shell) error {
+	fmt.Fprintln(sh.io.out, sh.localDir)
+	return nil
+}
+
+type llsCmd struct {
+	Long bool   `short:"l" help:"Long listing."`
+	JSON bool   `name:"json" help:"Print JSON."`
+	Path string `arg:"" optional:""`
+}
+
+func (c *llsCmd) Run(ctx context.Context, sh *shell) error {
+	p := sh.local(c.Path)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("lls %s: %w", c.Path, unwrapPathErr(err))
+	}
+	var entries []transport.Entry
+	if !fi.IsDir() {
+		entries = []transport.Entry{localEntry(fi)}
+	} else {
+		des, err := os.ReadDir(p)
+		if err != nil {
+			return fmt.Errorf("lls %s: %w", c.Path, unwrapPathErr(err))
+		}
+		for _, de := range des {
+			if fi, err := de.Info(); err == nil {
+				entries = append(entries, localEntry(fi))
+			}
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	return printEntries(sh.io.out, entries, c.Long, c.JSON)
+}
+
+func localEntry(fi fs.FileInfo) transport.Entry {
+	e := transport.Entry{Name: fi.Name(), Size: fi.Size(), Mtime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode().Perm()), Type: transport.TypeFile}
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		e.Type, e.Size = transport.TypeDir, 0
+	case m&fs.ModeSymlink != 0:
+		e.Type = transport.TypeSymlink
+	case !m.IsRegular():
+		e.Type = transport.TypeOther
+	}
+	return e
+}
+
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func userHome() (string, error) { return os.UserHomeDir() }
+
+type helpCmd struct {
+	Command string `arg:"" optional:"" help:"Command to explain."`
+}
+
+func (c *helpCmd) Run(ctx context.Context, sh *shell) error {
+	if c.Command != "" {
+		return sh.exec(ctx, []string{c.Command, "--help"})
+	}
+	var cmds commands
+	exited := false
+	p, err := sh.parser(&cmds, sh.io.out, &exited)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(sh.io.out, "Commands:")
+	for _, n := range p.Model.Children {
+		fmt.Fprintf(sh.io.out, "  %-7s %s\n", n.Name, n.Help)
+	}
+	fmt.Fprintln(sh.io.out, "Type help CMD for the usage of one command. Quote names with spaces: put 'my file.txt'.")
+	return nil
+}
+
+type exitCmd struct{}
+
+func (c *exitCmd) Run(ctx context.Context, sh *shell) error {
+	sh.quit = true
+	return nil
+}

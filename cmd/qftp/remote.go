@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/qftp/qftp/session/size"
+	"github.com/qftp/qftp/transport"
+)
+
+type pwdCmd struct{}
+
+func (c *pwdCmd) Run(ctx context.Context, sh *shell) error {
+	p, err := sh.client.Pwd(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(sh.io.out, p)
+	return nil
+}
+
+type cdCmd struct {
+	Dir string `arg:"" optional:"" help:"Directory (default /)."`
+}
+
+func (c *cdCmd) Run(ctx context.Context, sh *shell) error {
+	dir := c.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	_, err := sh.client.Cd(ctx, dir)
+	return err
+}
+
+type lsCmd struct {
+	Long bool   `short:"l" help:"Long listing: type and permissions, size, modification time, name."`
+	JSON bool   `name:"json" help:"Print JSON."`
+	Path string `arg:"" optional:"" help:"Directory or file (default: working directory)."`
+}
+
+func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
+	entries, err := sh.client.List(ctx, c.Path)
+	if err != nil {
+		return err
+	}
+	return printEntries(sh.io.out, entries, c.Long, c.JSON)
+}
+
+// printEntries prints a listing (already sorted by name).
+func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) error {
+	if asJSON {
+		if entries == nil {
+			entries = []transport.Entry{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	if !long {
+		for _, e := range entries {
+			fmt.Fprintln(w, e.Name)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
+	for _, e := range entries {
+		mt := time.Unix(0, e.Mtime).Local().Format("2006-01-02 15:04")
+		fmt.Fprintf(tw, "%s\t%d\t %s\t %s\t\n", modeString(e), e.Size, mt, e.Name)
+	}
+	return tw.Flush()
+}
+
+func modeString(e transport.Entry) string {
+	t := "-"
+	switch e.Type {
+	case transport.TypeDir:
+		t = "d"
+	case transport.TypeSymlink:
+		t = "l"
+	case transport.TypeOther:
+		t = "?"
+	}
+	const rwx = "rwxrwxrwx"
+	b := []byte(t + "---------")
+	for i := range 9 {
+		if e.Mode&(1<<(8-i)) != 0 {
+			b[1+i] = rwx[i]
+		}
+	}
+	return string(b)
+}
+
+type mkdirCmd struct {
+	Parents bool   `short:"p" help:"Create parent directories; no error if it exists."`
+	Dir     string `arg:""`
+}
+
+func (c *mkdirCmd) Run(ctx context.Context, sh *shell) error {
+	return sh.client.Mkdir(ctx, c.Dir, c.Parents)
+}
+
+type rmdirCmd struct {
+	Dir string `arg:""`
+}
+
+func (c *rmdirCmd) Run(ctx context.Context, sh *shell) error {
+	return sh.client.Rmdir(ctx, c.Dir)
+}
+
+type rmCmd struct {
+	Files []string `arg:"" help:"Files to remove."`
+}
+
+func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
+	for _, f := range c.Files {
+		if err := sh.client.Remove(ctx, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type mvCmd struct {
+	Force bool   `short:"f" help:"Replace an existing destination file."`
+	From  string `arg:""`
+	To    string `arg:""`
+}
+
+func (c *mvCmd) Run(ctx context.Context, sh *shell) error {
+	return sh.client.Rename(ctx, c.From, c.To, c.Force)
+}
+
+type dfCmd struct{}
+
+func (c *dfCmd) Run(ctx context.Context, sh *shell) error {
+	u, err := sh.client.Df(ctx)
+	if err != nil {
+		return err
+	}
+	free := "unlimited"
+	if u.Quota > 0 {
+		free = size.Format(max(u.Quota-u.Used, 0))
+	}
+	tw := tabwriter.NewWriter(sh.io.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USED\tQUOTA\tFREE")
+	fmt.Fprintf(tw, "%s\t%s\t%s\n", size.Format(u.Used), size.FormatQuota(u.Quota), free)
+	return tw.Flush()
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/qftp/qftp/session"
+)
+
+// shell runs qftp commands against one session: a single command from the
+// command line, a script from standard input, or an interactive prompt.
+type shell struct {
+	client     *session.Client // required
+	host       string          // for the prompt
+	io         stdio
+	localDir   string // local working directory (lcd), absolute
+	noProgress bool
+	log        *slog.Logger
+	quit       bool // set by exit
+}
+
+// commands is the grammar of one shell line. Every command's Run takes the
+// context and the shell.
+type commands struct {
+	Pwd   pwdCmd   `cmd:"" help:"Print the remote working directory."`
+	Cd    cdCmd    `cmd:"" help:"Change the remote working directory."`
+	Ls    lsCmd    `cmd:"" help:"List a remote directory."`
+	Mkdir mkdirCmd `cmd:"" help:"Create a remote directory."`
+	Rmdir rmdirCmd `cmd:"" help:"Remove an empty remote directory."`
+	Rm    rmCmd    `cmd:"" help:"Remove a remote file."`
+	Mv    mvCmd    `cmd:"" help:"Move or rename a remote file or directory."`
+	Get   getCmd   `cmd:"" help:"Download a file."`
+	Put   putCmd   `cmd:"" help:"Upload a file."`
+	Df    dfCmd    `cmd:"" help:"Show disk usage and quota."`
+	Lcd   lcdCmd   `cmd:"" help:"Change the local working directory."`
+	Lpwd  lpwdCmd  `cmd:"" help:"Print the local working directory."`
+	Lls   llsCmd   `cmd:"" help:"List a local directory."`
+	Help  helpCmd  `cmd:"" help:"Show commands, or the usage of one."`
+	Exit  exitCmd  `cmd:"" aliases:"quit,bye" help:"End the session."`
+}
+
+// errUsage marks a line that does not parse; the caller prints a hint.
+type errUsage struct{ error }
+
+func (e errUsage) Unwrap() error { return e.error }
+
+func (sh *shell) parser(c *commands, out io.Writer, exited *bool) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name(""),
+		kong.Writers(out, sh.io.err),
+		kong.Exit(func(int) { *exited = true }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoAppSummary: true}),
+	)
+}
+
+// exec runs one command given as words.
+func (sh *shell) exec(ctx context.Context, words []string) error {
+	if len(words) == 0 {
+		return nil
+	}
+	var c commands
+	exited := false
+	p, err := sh.parser(&c, sh.io.out, &exited)
+	if err != nil {
+		return err
+	}
+	kctx, err := p.Parse(words)
+	if exited {
+		return nil // --help printed
+	}
+	if err != nil {
+		return errUsage{usageHint(words[0], err)}
+	}
+	return kctx.Run(ctx, sh)
+}
+
+// usageHint turns a parse error into one line that says what to try.
+func usageHint(cmd string, err error) error {
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unexpected argument "+cmd) || strings.Contains(msg, "expected one of") {
+		return fmt.Errorf("unknown command %q; type help for a list", cmd)
+	}
+	return fmt.Errorf("%s: %s (try: help %s)", cmd, msg, cmd)
+}
+
+// runOne runs the command given on qftp's command line.
+func (sh *shell) runOne(ctx context.Context, words []string) int {
+	return sh.status(sh.exec(ctx, words))
+}
+
+// status prints err and maps it to an exit status.
+func (sh *shell) status(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(sh.io.err, err)
+	var ue errUsage
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFail
+}
+
+// script runs commands from r, one per line, stopping at the first that
+// fails unless the line starts with "-".
+func (sh *shell) script(ctx context.Context, r io.Reader) int {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	lineNo := 0
+	for sc.Scan() && !sh.quit {
+		lineNo++
+		line := strings.TrimSpace(sc.Text())
+		ignoreErr := strings.HasPrefix(line, "-")
+		line = strings.TrimPrefix(line, "-")
+		words, err := splitLine(line)
+		if err != nil {
+			err = errUsage{fmt.Errorf("line %d: %w", lineNo, err)}
+		} else {
+			err = sh.exec(ctx, words)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(sh.io.err, "interrupted")
+				return exitFail
+			}
+			if ignoreErr {
+				fmt.Fprintln(sh.io.err, err)
+				continue
+			}
+			return sh.status(err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		fmt.Fprintln(sh.io.err, "qftp: read commands:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// interactive reads commands from a terminal until exit or end of input.
+func (sh *shell) interactive(ctx context.Context) int {
+	fmt.Fprintf(sh.io.err, "Connected to %s (%s). Type help for commands.\n", sh.host, sh.client.Server())
+	sc := bufio.NewScanner(sh.io.in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for !sh.quit {
+		fmt.Fprintf(sh.io.err, "%s@%s:%s> ", sh.client.User(), sh.host, sh.client.Cwd())
+		if !sc.Scan() {
+			fmt.Fprintln(sh.io.err)
+			break
+		}
+		words, err := splitLine(sc.Text())
+		if err == nil {
+			err = sh.exec(ctx, words)
+		}
+		if err != nil {
+			fmt.Fprintln(sh.io.err, err)
+		}
+		if ctx.Err() != nil {
+			return exitFail
+		}
+		select {
+		case <-sh.client.Done():
+			fmt.Fprintln(sh.io.err, "connection lost")
+			return exitConnect
+		default:
+		}
+	}
+	return exitOK
+}
+
+// local resolves a local path against the local working directory.
+func (sh *shell) local(p string) string {
+	if p == "" {
+		return sh.localDir
+	}
+	if strings.HasPrefix(p, "~/") || p == "~" {
+		if home, err := userHome(); err == nil {
+			p = filepath.Join(home, strings.TrimPrefix(p, "~"))
+		}
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(sh.localDir, p)
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qftp/qftp/certs"
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/size"
+	"github.com/qftp/qftp/session/userdb"
+	"github.com/qftp/qftp/transport"
+)
+
+type serveCmd struct {
+	Listen       string        `default:":7443" env:"QFTPD_LISTEN" help:"UDP address to listen on."`
+	Cert         string        `type:"existingfile" help:"PEM certificate to use instead of the generated one (with --key)."`
+	Key          string        `type:"existingfile" help:"PEM private key for --cert."`
+	DefaultQuota string        `name:"default-quota" default:"100MiB" help:"Quota of users created by --demo."`
+	Grace        time.Duration `default:"30s" help:"On SIGINT/SIGTERM, how long running transfers may take to finish."`
+	Demo         bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
+	MaxStreams   int64         `name:"max-streams" default:"64" help:"Concurrent transfers one connection may run."`
+}
+
+func (c *serveCmd) Validate() error {
+	if (c.Cert == "") != (c.Key == "") {
+		return errors.New("--cert and --key go together")
+	}
+	if _, err := size.Parse(c.DefaultQuota); err != nil {
+		return fmt.Errorf("--default-quota: %w", err)
+	}
+	if c.MaxStreams < 1 || c.MaxStreams > 4096 {
+		return errors.New("--max-streams must be between 1 and 4096")
+	}
+	return nil
+}
+
+func (c *serveCmd) Run(ctx context.Context, g *globals) error {
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if err := os.MkdirAll(g.homeDir(), 0o700); err != nil {
+		return fmt.Errorf("create homes directory: %w", err)
+	}
+	cert, leaf, err := c.loadCert(g)
+	if err != nil {
+		return err
+	}
+	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams)
+	if err != nil {
+		return err
+	}
+	fp := certs.Fingerprint(leaf)
+	g.log.Info("listening", "addr", ln.Addr().String(), "fingerprint", fp, "data", g.data)
+	if c.Demo {
+		if err := c.demo(ctx, g, users, ln.Addr(), fp); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down", "grace", c.Grace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		g.log.Warn("shutdown", "err", serr)
+	}
+	if e := <-serveErr; err == nil {
+		err = e
+	}
+	g.log.Info("stopped")
+	return err
+}
+
+func (c *serveCmd) loadCert(g *globals) (tls.Certificate, *x509.Certificate, error) {
+	if c.Cert != "" {
+		return certs.Load(c.Cert, c.Key)
+	}
+	cert, leaf, created, err := certs.LoadOrCreate(g.data)
+	if err != nil {
+		return cert, nil, err
+	}
+	if created {
+		g.log.Info("generated a self-signed certificate", "fingerprint", certs.Fingerprint(leaf))
+	}
+	return cert, leaf, nil
+}
+
+// demo creates user demo on an empty store and prints how to connect. The
+// password is kept in DATA/demo-password (0600) so that a later start can
+// print it again.
+func (c *serveCmd) demo(ctx context.Context, g *globals, users *userdb.Store, addr net.Addr, fp string) error {
+	pwFile := filepath.Join(g.data, "demo-password")
+	n, err := users.Count(ctx)
+	if err != nil {
+		return err
+	}
+	var pw string
+	if n == 0 {
+		b := make([]byte, 15)
+		_, _ = rand.Read(b)
+		pw = base64.RawURLEncoding.EncodeToString(b)
+		quota, _ := size.Parse(c.DefaultQuota)
+		if _, err := session.EnsureHome(g.homeDir(), "demo"); err != nil {
+			return err
+		}
+		if err := users.Add(ctx, "demo", pw, quota); err != nil {
+			return err
+		}
+		if err := os.WriteFile(pwFile, []byte(pw+"\n"), 0o600); err != nil {
+			return err
+		}
+	} else if b, err := os.ReadFile(pwFile); err == nil {
+		pw = strings.TrimSpace(string(b))
+	}
+	printConnect(g.io.err, addr, fp, pw)
+	return nil
+}
+
+func printConnect(w io.Writer, addr net.Addr, fp, pw string) {
+	host, port := "127.0.0.1", transport.DefaultPort
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		port = ua.Port
+		if !ua.IP.IsUnspecified() {
+			host = ua.IP.String()
+		}
+	}
+	target := "demo@" + net.JoinHostPort(host, strconv.Itoa(port))
+	fmt.Fprintln(w)
+	if pw == "" {
+		fmt.Fprintf(w, "Users exist already. Connect with:\n\n  bin/qftp --fingerprint %s USER@%s\n\n", fp, net.JoinHostPort(host, strconv.Itoa(port)))
+		return
+	}
+	fmt.Fprintf(w, "Connect as user demo with:\n\n  QFTP_PASSWORD=%s bin/qftp --fingerprint %s %s\n\n", pw, fp, target)
+}

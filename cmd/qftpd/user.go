@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/qftp/qftp/cmd/internal/prompt"
+	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/size"
+	"github.com/qftp/qftp/session/userdb"
+)
+
+type userCmd struct {
+	Add    userAddCmd    `cmd:"" help:"Add a user and create their home directory."`
+	Passwd userPasswdCmd `cmd:"" help:"Change a user's password."`
+	Quota  userQuotaCmd  `cmd:"" help:"Set a user's disk quota."`
+	Del    userDelCmd    `cmd:"" help:"Delete a user."`
+	List   userListCmd   `cmd:"" help:"List users with quota and usage."`
+}
+
+// readNewPassword takes a password from stdin (--password-stdin) or asks
+// twice on the terminal.
+func readNewPassword(g *globals, fromStdin bool) (string, error) {
+	if fromStdin {
+		return prompt.Line(g.io.in)
+	}
+	p, err := prompt.NewPassword(g.io.in, g.io.err)
+	if errors.Is(err, prompt.ErrNoTerminal) {
+		return "", usageError{errors.New("no terminal to ask for a password: use --password-stdin")}
+	}
+	return p, err
+}
+
+type userAddCmd struct {
+	Name          string `arg:"" help:"User name (lower case letters, digits, _ . -)."`
+	Quota         string `default:"100MiB" help:"Disk quota, e.g. 100MiB, 1.5GB, unlimited."`
+	PasswordStdin bool   `name:"password-stdin" help:"Read the password from standard input instead of asking."`
+}
+
+func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
+	if err := userdb.ValidName(c.Name); err != nil {
+		return usageError{err}
+	}
+	quota, err := size.Parse(c.Quota)
+	if err != nil {
+		return usageError{fmt.Errorf("--quota: %w", err)}
+	}
+	pw, err := readNewPassword(g, c.PasswordStdin)
+	if err != nil {
+		return err
+	}
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
+		return err
+	}
+	if err := users.Add(ctx, c.Name, pw, quota); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.io.err, "added user %s (quota %s)\n", c.Name, size.FormatQuota(quota))
+	return nil
+}
+
+type userPasswdCmd struct {
+	Name          string `arg:""`
+	PasswordStdin bool   `name:"password-stdin" help:"Read the password from standard input instead of asking."`
+}
+
+func (c *userPasswdCmd) Run(ctx context.Context, g *globals) error {
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if _, err := users.Get(ctx, c.Name); err != nil {
+		return err
+	}
+	pw, err := readNewPassword(g, c.PasswordStdin)
+	if err != nil {
+		return err
+	}
+	if err := users.SetPassword(ctx, c.Name, pw); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.io.err, "password of %s changed\n", c.Name)
+	return nil
+}
+
+type userQuotaCmd struct {
+	Name string `arg:""`
+	Size string `arg:"" help:"New quota, e.g. 100MiB, 1.5GB, unlimited."`
+}
+
+func (c *userQuotaCmd) Run(ctx context.Context, g *globals) error {
+	quota, err := size.Parse(c.Size)
+	if err != nil {
+		return usageError{err}
+	}
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if err := users.SetQuota(ctx, c.Name, quota); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.io.err, "quota of %s set to %s\n", c.Name, size.FormatQuota(quota))
+	return nil
+}
+
+type userDelCmd struct {
+	Name      string `arg:""`
+	PurgeHome bool   `name:"purge-home" help:"Also delete the user's home directory and all its files."`
+}
+
+func (c *userDelCmd) Run(ctx context.Context, g *globals) error {
+	if err := userdb.ValidName(c.Name); err != nil {
+		return usageError{err}
+	}
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if err := users.Delete(ctx, c.Name); err != nil {
+		return err
+	}
+	if c.PurgeHome {
+		// The name is validated, so the join stays inside the homes dir.
+		if err := os.RemoveAll(filepath.Join(g.homeDir(), c.Name)); err != nil {
+			return fmt.Errorf("purge home of %s: %w", c.Name, err)
+		}
+	}
+	fmt.Fprintf(g.io.err, "deleted user %s\n", c.Name)
+	return nil
+}
+
+type userListCmd struct {
+	JSON bool `name:"json" help:"Print JSON."`
+}
+
+type userRow struct {
+	Name  string `json:"name"`
+	Quota int64  `json:"quota"`
+	Used  int64  `json:"used"`
+}
+
+func (c *userListCmd) Run(ctx context.Context, g *globals) error {
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	list, err := users.List(ctx)
+	if err != nil {
+		return err
+	}
+	rows := make([]userRow, 0, len(list))
+	for _, u := range list {
+		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: homeUsage(g, u.Name)})
+	}
+	return printUsers(g.io.out, rows, c.JSON)
+}
+
+// homeUsage measures a home on disk; -1 if it cannot be read.
+func homeUsage(g *globals, name string) int64 {
+	j, err := fsjail.Open(filepath.Join(g.homeDir(), name))
+	if err != nil {
+		return -1
+	}
+	defer j.Close()
+	n, err := j.Usage()
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+func printUsers(w io.Writer, rows []userRow, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED")
+	for _, r := range rows {
+		used := "?"
+		if r.Used >= 0 {
+			used = size.Format(r.Used)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,17 @@
+//go:build !unix
+
+package fsjail
+
+import (
+	"os"
+	"syscall"
+)
+
+const (
+	openFileFlags = os.O_RDONLY | syscall.O_NONBLOCK
+	openDirFlags  = os.O_RDONLY
+)
+
+// withName returns f unchanged: outside Unix there is no portable way to
+// rename an open file, so its Name and errors carry the host path.
+func withName(f *os.File, _ string) (*os.File, error) { return f, nil }

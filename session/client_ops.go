@@ -1,0 +1,134 @@
+package session
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/qftp/qftp/transport"
+)
+
+// opError wraps a failed operation as "op path: cause", using the virtual
+// path the server reports when it has one.
+func opError(op, p string, err error) error {
+	if we, ok := err.(*transport.Error); ok && we.Path != "" {
+		return &OpError{Op: op, Path: we.Path, Err: &transport.Error{Code: we.Code, Msg: we.Msg}}
+	}
+	return &OpError{Op: op, Path: p, Err: err}
+}
+
+// OpError is a failed client operation: "cd /x: not a directory".
+type OpError struct {
+	Op   string
+	Path string
+	Err  error
+}
+
+func (e *OpError) Error() string {
+	if e.Path == "" {
+		return e.Op + ": " + e.Err.Error()
+	}
+	return e.Op + " " + e.Path + ": " + e.Err.Error()
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+func (c *Client) simple(ctx context.Context, req transport.Request) (transport.Response, error) {
+	out, err := c.call(ctx, req)
+	if err != nil {
+		return transport.Response{}, opError(req.Op, req.Path, err)
+	}
+	return out[len(out)-1], nil
+}
+
+// Pwd asks the server for the working directory.
+func (c *Client) Pwd(ctx context.Context) (string, error) {
+	r, err := c.simple(ctx, transport.Request{Op: transport.OpPwd})
+	if err != nil {
+		return "", err
+	}
+	c.setCwd(r.Path)
+	return r.Path, nil
+}
+
+// Cd changes the remote working directory and returns the new one.
+func (c *Client) Cd(ctx context.Context, p string) (string, error) {
+	r, err := c.simple(ctx, transport.Request{Op: transport.OpCd, Path: p})
+	if err != nil {
+		return "", err
+	}
+	c.setCwd(r.Path)
+	return r.Path, nil
+}
+
+func (c *Client) setCwd(p string) {
+	c.mu.Lock()
+	c.cwd = p
+	c.mu.Unlock()
+}
+
+// List returns the entries of a remote directory sorted by name, or the
+// one entry of a file. p "" lists the working directory.
+func (c *Client) List(ctx context.Context, p string) ([]transport.Entry, error) {
+	out, err := c.call(ctx, transport.Request{Op: transport.OpLs, Path: p})
+	if err != nil {
+		return nil, opError("ls", p, err)
+	}
+	var entries []transport.Entry
+	for _, r := range out {
+		entries = append(entries, r.Entries...)
+	}
+	return entries, nil
+}
+
+// Stat describes a remote file, following symbolic links inside the home.
+// It also returns the resolved virtual path.
+func (c *Client) Stat(ctx context.Context, p string) (transport.Entry, string, error) {
+	r, err := c.simple(ctx, transport.Request{Op: transport.OpStat, Path: p})
+	if err != nil {
+		return transport.Entry{}, "", err
+	}
+	if r.Stat == nil {
+		return transport.Entry{}, "", opError("stat", p, fmt.Errorf("server sent no file information"))
+	}
+	return *r.Stat, r.Path, nil
+}
+
+// Mkdir creates a remote directory; parents works like mkdir -p.
+func (c *Client) Mkdir(ctx context.Context, p string, parents bool) error {
+	_, err := c.simple(ctx, transport.Request{Op: transport.OpMkdir, Path: p, Parents: parents})
+	return err
+}
+
+// Rmdir removes an empty remote directory.
+func (c *Client) Rmdir(ctx context.Context, p string) error {
+	_, err := c.simple(ctx, transport.Request{Op: transport.OpRmdir, Path: p})
+	return err
+}
+
+// Remove removes a remote file or symbolic link.
+func (c *Client) Remove(ctx context.Context, p string) error {
+	_, err := c.simple(ctx, transport.Request{Op: transport.OpRm, Path: p})
+	return err
+}
+
+// Rename moves from to to; an existing directory to receives from under its
+// own name. An existing file is replaced only with force.
+func (c *Client) Rename(ctx context.Context, from, to string, force bool) error {
+	_, err := c.simple(ctx, transport.Request{Op: transport.OpMv, Path: from, To: to, Force: force})
+	return err
+}
+
+// Usage is the answer to df.
+type Usage struct {
+	Used  int64 // bytes
+	Quota int64 // bytes, 0 = unlimited
+}
+
+// Df reports the user's disk usage and quota.
+func (c *Client) Df(ctx context.Context) (Usage, error) {
+	r, err := c.simple(ctx, transport.Request{Op: transport.OpDf})
+	if err != nil {
+		return Usage{}, err
+	}
+	return Usage{Used: r.Used, Quota: r.Quota}, nil
+}

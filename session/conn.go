@@ -1,0 +1,192 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session/userdb"
+	"github.com/qftp/qftp/transport"
+)
+
+// conn is the server side of one client connection: before login a bare
+// QUIC connection, after it a user's session with a jailed home and a
+// working directory.
+type conn struct {
+	srv *Server
+	qc  *quic.Conn
+	log *slog.Logger // with the remote address
+
+	// Set once by login, before authed is closed; read-only afterwards.
+	user   userdb.User
+	jail   *fsjail.Jail
+	ulog   *slog.Logger // log with the user name
+	authed chan struct{}
+
+	mu  sync.Mutex
+	cwd string // virtual working directory
+}
+
+func (c *conn) getCwd() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cwd
+}
+
+func (c *conn) setCwd(p string) {
+	c.mu.Lock()
+	c.cwd = p
+	c.mu.Unlock()
+}
+
+func (c *conn) isAuthed() bool {
+	select {
+	case <-c.authed:
+		return true
+	default:
+		return false
+	}
+}
+
+// run serves the connection until it closes. It owns the stream-accepting
+// goroutine and every transfer goroutine and waits for them.
+func (c *conn) run() {
+	ctx := c.qc.Context()
+	c.authed = make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		// Closing is idempotent; it unblocks the accept loop and transfers.
+		_ = c.qc.CloseWithError(transport.ConnNoError, "")
+		wg.Wait()
+		if c.jail != nil {
+			_ = c.jail.Close()
+		}
+	}()
+
+	loginCtx, cancel := context.WithTimeout(ctx, c.srv.loginTimeout())
+	ctrl, err := c.qc.AcceptStream(loginCtx)
+	cancel()
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			_ = c.qc.CloseWithError(transport.ConnLoginTimeout, "login timed out")
+		}
+		return
+	}
+	// Streams other than the control stream: refused until login
+	// completes, transfers afterwards.
+	wg.Go(func() { c.acceptStreams(ctx, &wg) })
+
+	if !c.login(ctx, ctrl) {
+		return
+	}
+	c.serveControl(ctx, ctrl)
+}
+
+// acceptStreams accepts transfer streams for the life of the connection.
+func (c *conn) acceptStreams(ctx context.Context, wg *sync.WaitGroup) {
+	for {
+		str, err := c.qc.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		if !c.isAuthed() {
+			str.CancelRead(transport.StreamNotAuthenticated)
+			str.CancelWrite(transport.StreamNotAuthenticated)
+			c.log.Warn("stream before login refused")
+			continue
+		}
+		if !c.srv.beginTransfer() {
+			str.CancelRead(transport.StreamShutdown)
+			str.CancelWrite(transport.StreamShutdown)
+			continue
+		}
+		wg.Go(func() {
+			defer c.srv.endTransfer()
+			c.serveTransfer(ctx, str)
+		})
+	}
+}
+
+// login reads the first control message, which must be a login, and
+// authenticates it. It reports whether the session may go on; on failure
+// the connection is closed.
+func (c *conn) login(ctx context.Context, ctrl *quic.Stream) bool {
+	_ = ctrl.SetReadDeadline(time.Now().Add(c.srv.loginTimeout()))
+	var req transport.Request
+	if err := transport.ReadFrame(ctrl, &req); err != nil {
+		c.log.Info("login: bad first message", "err", err)
+		_ = c.qc.CloseWithError(transport.ConnProtocol, "first message must be a login")
+		return false
+	}
+	_ = ctrl.SetReadDeadline(time.Time{})
+	if req.Op != transport.OpLogin {
+		c.log.Info("login: first message is not a login", "op", req.Op)
+		_ = c.qc.CloseWithError(transport.ConnProtocol, "first message must be a login")
+		return false
+	}
+	log := c.log.With("user", req.User)
+	u, err := c.srv.Users.Authenticate(ctx, req.User, req.Password)
+	if err != nil {
+		if errors.Is(err, userdb.ErrBadCredentials) {
+			log.Warn("login failed")
+		} else {
+			log.Error("login failed", "err", err)
+		}
+		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed"}})
+		_ = ctrl.Close()
+		_ = c.qc.CloseWithError(transport.ConnAuthFailed, "authentication failed")
+		return false
+	}
+	home, err := EnsureHome(c.srv.HomeDir, u.Name)
+	if err == nil {
+		c.jail, err = fsjail.Open(home)
+	}
+	if err != nil {
+		log.Error("open home", "err", err)
+		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeIO, Msg: "cannot open home directory"}})
+		_ = c.qc.CloseWithError(transport.ConnInternal, "cannot open home directory")
+		return false
+	}
+	c.user = u
+	c.setCwd("/")
+	c.ulog = log
+	close(c.authed)
+	log.Info("login", "client", req.Client)
+	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version}); err != nil {
+		return false
+	}
+	return true
+}
+
+// serveControl answers control requests in order until the client closes
+// the control stream or the connection ends.
+func (c *conn) serveControl(ctx context.Context, ctrl *quic.Stream) {
+	for {
+		var req transport.Request
+		err := transport.ReadFrame(ctrl, &req)
+		if err != nil {
+			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+				c.ulog.Info("logout")
+				return
+			}
+			var pe *transport.ProtocolError
+			if errors.As(err, &pe) || errors.Is(err, transport.ErrFrameTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) {
+				c.ulog.Warn("bad control message", "err", err)
+				_ = c.qc.CloseWithError(transport.ConnProtocol, "malformed control message")
+				return
+			}
+			c.ulog.Info("control stream ended", "err", err)
+			return
+		}
+		if err := c.handle(ctx, ctrl, &req); err != nil {
+			c.ulog.Info("control stream ended", "err", err)
+			return
+		}
+	}
+}

@@ -1,0 +1,217 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/transport"
+)
+
+// lsPage is how many entries one ls response carries, so that a response
+// stays far below transport.MaxFrameSize even with 255-byte names.
+const lsPage = 128
+
+// handle answers one control request. A returned error means the control
+// stream is broken and the session ends; failed operations are answered
+// with an error response instead.
+func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) error {
+	resp := transport.Response{ID: req.ID}
+	var err error
+	switch req.Op {
+	case transport.OpPwd:
+		resp.Path = c.getCwd()
+	case transport.OpCd:
+		resp.Path, err = c.cd(req.Path)
+	case transport.OpLs:
+		return c.ls(w, req)
+	case transport.OpStat:
+		var vp string
+		var fi fs.FileInfo
+		if vp, err = c.resolve(req.Path); err == nil {
+			if fi, err = c.jail.Stat(vp); err == nil {
+				e := entryOf(path.Base(vp), fi)
+				resp.Stat = &e
+				resp.Path = vp
+			}
+		}
+	case transport.OpMkdir:
+		err = c.withPath(req.Path, func(vp string) error { return c.jail.Mkdir(vp, req.Parents) })
+	case transport.OpRmdir:
+		err = c.withPath(req.Path, c.jail.Rmdir)
+	case transport.OpRm:
+		err = c.withPath(req.Path, c.jail.Remove)
+	case transport.OpMv:
+		err = c.mv(req)
+	case transport.OpDf:
+		resp.Quota = c.user.Quota
+		resp.Used, err = c.jail.Usage()
+	case transport.OpLogin:
+		err = userError(transport.CodeProtocol, "", "already logged in")
+	default:
+		err = userError(transport.CodeUnsupported, "", "unknown operation "+strconv.Quote(req.Op))
+	}
+	if err != nil {
+		resp = transport.Response{ID: req.ID, Err: c.report(req.Op, err)}
+	} else if req.Op != transport.OpPwd && req.Op != transport.OpDf && req.Op != transport.OpStat {
+		c.ulog.Debug(req.Op, "vpath", req.Path)
+	}
+	return transport.WriteFrame(w, &resp)
+}
+
+// report converts err for the wire and logs what the client is not told.
+func (c *conn) report(op string, err error) *transport.Error {
+	we := wireError(err)
+	if we.Code == transport.CodeIO {
+		c.ulog.Error(op+" failed", "vpath", we.Path, "err", err)
+	} else {
+		c.ulog.Debug(op+" refused", "vpath", we.Path, "err", err)
+	}
+	return we
+}
+
+// resolve turns a client path into a virtual path below the session's
+// working directory.
+func (c *conn) resolve(p string) (string, error) {
+	if p == "" {
+		return c.getCwd(), nil
+	}
+	vp, err := fsjail.Resolve(c.getCwd(), p)
+	if err != nil {
+		return "", &fs.PathError{Op: "resolve", Path: p, Err: err}
+	}
+	return vp, nil
+}
+
+func (c *conn) withPath(p string, f func(string) error) error {
+	if p == "" {
+		return userError(transport.CodeInvalid, "", "missing path")
+	}
+	vp, err := c.resolve(p)
+	if err != nil {
+		return err
+	}
+	return f(vp)
+}
+
+// cd changes the working directory. A path made only of ".." and "."
+// climbing above "/" stays at "/" (as "cd .." does in a shell at "/");
+// any other path that climbs out is refused.
+func (c *conn) cd(p string) (string, error) {
+	if p == "" {
+		p = "/"
+	}
+	vp, err := c.resolve(p)
+	if errors.Is(err, fsjail.ErrEscapes) && onlyDots(p) {
+		vp, err = "/", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	fi, err := c.jail.Stat(vp)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		return "", &fs.PathError{Op: "cd", Path: vp, Err: syscall.ENOTDIR}
+	}
+	c.setCwd(vp)
+	return vp, nil
+}
+
+func onlyDots(p string) bool {
+	for _, el := range strings.Split(p, "/") {
+		if el != "" && el != "." && el != ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// ls sends the listing of a directory in pages, or the single entry of a
+// file.
+func (c *conn) ls(w io.Writer, req *transport.Request) error {
+	fail := func(err error) error {
+		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Err: c.report(req.Op, err)})
+	}
+	vp, err := c.resolve(req.Path)
+	if err != nil {
+		return fail(err)
+	}
+	fi, err := c.jail.Stat(vp)
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.IsDir() {
+		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: []transport.Entry{entryOf(path.Base(vp), fi)}})
+	}
+	infos, err := c.jail.ReadDir(vp)
+	if err != nil {
+		return fail(err)
+	}
+	for len(infos) > lsPage {
+		page := make([]transport.Entry, lsPage)
+		for i, fi := range infos[:lsPage] {
+			page[i] = entryOf(fi.Name(), fi)
+		}
+		infos = infos[lsPage:]
+		if err := transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page, More: true}); err != nil {
+			return err
+		}
+	}
+	page := make([]transport.Entry, len(infos))
+	for i, fi := range infos {
+		page[i] = entryOf(fi.Name(), fi)
+	}
+	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page})
+}
+
+// mv renames req.Path to req.To. Like mv(1), a destination that is an
+// existing directory receives the source under its own name.
+func (c *conn) mv(req *transport.Request) error {
+	if req.Path == "" || req.To == "" {
+		return userError(transport.CodeInvalid, "", "mv needs a source and a destination")
+	}
+	from, err := c.resolve(req.Path)
+	if err != nil {
+		return err
+	}
+	to, err := c.resolve(req.To)
+	if err != nil {
+		return err
+	}
+	if fi, err := c.jail.Stat(to); err == nil && fi.IsDir() && from != to {
+		if to, err = fsjail.Resolve(to, path.Base(from)); err != nil {
+			return err
+		}
+	}
+	return c.jail.Rename(from, to, req.Force)
+}
+
+func entryOf(name string, fi fs.FileInfo) transport.Entry {
+	e := transport.Entry{
+		Name:  name,
+		Size:  fi.Size(),
+		Mtime: fi.ModTime().UnixNano(),
+		Mode:  uint32(fi.Mode().Perm()),
+	}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		e.Type = transport.TypeFile
+	case m.IsDir():
+		e.Type = transport.TypeDir
+		e.Size = 0
+	case m&os.ModeSymlink != 0:
+		e.Type = transport.TypeSymlink
+	default:
+		e.Type = transport.TypeOther
+	}
+	return e
+}

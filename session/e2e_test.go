@@ -1,0 +1,649 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/transport"
+)
+
+func names(entries []transport.Entry) []string {
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name)
+	}
+	return out
+}
+
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "alice")
+	ctx := t.Context()
+
+	if p, err := c.Pwd(ctx); err != nil || p != "/" {
+		t.Fatalf("pwd = %q, %v", p, err)
+	}
+	if err := c.Mkdir(ctx, "docs", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mkdir(ctx, "docs", false); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("mkdir existing: %v, want exists", err)
+	}
+	if err := c.Mkdir(ctx, "docs/2024/q1", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mkdir(ctx, "docs/2024/q1", true); err != nil {
+		t.Fatalf("mkdir -p existing: %v", err)
+	}
+	if err := c.Mkdir(ctx, "x/y", false); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("mkdir without parent: %v", err)
+	}
+	if p, err := c.Cd(ctx, "docs/2024"); err != nil || p != "/docs/2024" {
+		t.Fatalf("cd = %q, %v", p, err)
+	}
+	if p, err := c.Pwd(ctx); err != nil || p != "/docs/2024" {
+		t.Fatalf("pwd after cd = %q, %v", p, err)
+	}
+	if p, err := c.Cd(ctx, ".."); err != nil || p != "/docs" {
+		t.Fatalf("cd .. = %q, %v", p, err)
+	}
+	if p, err := c.Cd(ctx, "/"); err != nil || p != "/" {
+		t.Fatalf("cd / = %q, %v", p, err)
+	}
+	if p, err := c.Cd(ctx, ".."); err != nil || p != "/" {
+		t.Fatalf("cd .. at / = %q, %v", p, err)
+	}
+	if p, err := c.Cd(ctx, "../../.."); err != nil || p != "/" {
+		t.Fatalf("cd ../../.. at / = %q, %v", p, err)
+	}
+
+	local := t.TempDir()
+	writeFile(t, filepath.Join(local, "a.txt"), []byte("hello"))
+	if _, err := c.Put(ctx, filepath.Join(local, "a.txt"), "docs/", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(home, "docs", "a.txt")); string(got) != "hello" {
+		t.Fatalf("server file = %q", got)
+	}
+	// cd into a file.
+	_, err := c.Cd(ctx, "/docs/a.txt")
+	if !errors.Is(err, syscall.ENOTDIR) || err.Error() != "cd /docs/a.txt: not a directory" {
+		t.Fatalf("cd file: %v", err)
+	}
+	if _, err := c.Cd(ctx, "/nope"); err == nil || err.Error() != "cd /nope: no such file or directory" {
+		t.Fatalf("cd missing: %v", err)
+	}
+
+	entries, err := c.List(ctx, "/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(entries); !slices.Equal(got, []string{"2024", "a.txt"}) {
+		t.Fatalf("ls /docs = %q", got)
+	}
+	if entries[0].Type != transport.TypeDir || entries[1].Type != transport.TypeFile || entries[1].Size != 5 {
+		t.Fatalf("ls /docs entries = %+v", entries)
+	}
+	entries, err = c.List(ctx, "/docs/a.txt")
+	if err != nil || len(entries) != 1 || entries[0].Name != "a.txt" {
+		t.Fatalf("ls file = %+v, %v", entries, err)
+	}
+	e, vp, err := c.Stat(ctx, "docs/a.txt")
+	if err != nil || vp != "/docs/a.txt" || e.Size != 5 {
+		t.Fatalf("stat = %+v %q %v", e, vp, err)
+	}
+
+	// mv: rename, into a directory, refuse to clobber without force.
+	if err := c.Rename(ctx, "docs/a.txt", "docs/b.txt", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, "docs/b.txt", "docs/2024", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Stat(ctx, "docs/2024/b.txt"); err != nil {
+		t.Fatalf("mv into dir: %v", err)
+	}
+	writeFile(t, filepath.Join(local, "c.txt"), []byte("c"))
+	if _, err := c.Put(ctx, filepath.Join(local, "c.txt"), "/docs/2024/c.txt", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, "docs/2024/c.txt", "docs/2024/b.txt", false); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("mv onto existing: %v", err)
+	}
+	if err := c.Rename(ctx, "docs/2024/c.txt", "docs/2024/b.txt", true); err != nil {
+		t.Fatalf("mv -f: %v", err)
+	}
+	if got := readFile(t, filepath.Join(home, "docs", "2024", "b.txt")); string(got) != "c" {
+		t.Fatalf("after mv -f: %q", got)
+	}
+	if err := c.Rename(ctx, "nope", "x", false); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("mv missing: %v", err)
+	}
+
+	// rm and rmdir.
+	if err := c.Rmdir(ctx, "docs/2024"); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Fatalf("rmdir non-empty: %v", err)
+	}
+	if err := c.Remove(ctx, "docs/2024"); !errors.Is(err, syscall.EISDIR) {
+		t.Fatalf("rm dir: %v", err)
+	}
+	if err := c.Rmdir(ctx, "docs/2024/b.txt"); !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatalf("rmdir file: %v", err)
+	}
+	if err := c.Remove(ctx, "docs/2024/b.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(ctx, "docs/2024/b.txt"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("rm twice: %v", err)
+	}
+	if err := c.Rmdir(ctx, "docs/2024/q1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rmdir(ctx, "/"); err == nil {
+		t.Fatal("rmdir / succeeded")
+	}
+
+	u, err := c.Df(ctx)
+	if err != nil || u.Used != 0 {
+		t.Fatalf("df = %+v, %v", u, err)
+	}
+}
+
+func TestUnicodeNames(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "bob")
+	ctx := t.Context()
+	local := t.TempDir()
+	for _, name := range []string{"文件.txt", "my file (1).txt", "😀 emoji.bin", "Ünïcödé", "שלום", "-dash", "'quote\"", "#hash"} {
+		t.Run(name, func(t *testing.T) {
+			dir := "dir " + name
+			if err := c.Mkdir(ctx, "/"+dir, false); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(local, name), []byte(name))
+			if _, err := c.Put(ctx, filepath.Join(local, name), "/"+dir+"/"+name, session.TransferOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, filepath.Join(home, dir, name)); string(got) != name {
+				t.Fatalf("server has %q", got)
+			}
+			entries, err := c.List(ctx, "/"+dir)
+			if err != nil || len(entries) != 1 || entries[0].Name != name {
+				t.Fatalf("ls = %+v, %v", entries, err)
+			}
+			out := filepath.Join(t.TempDir(), "x")
+			if _, err := c.Get(ctx, "/"+dir+"/"+name, out, session.TransferOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if got := readFile(t, out); string(got) != name {
+				t.Fatalf("got %q", got)
+			}
+		})
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRoundTripSizes(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "carol")
+	sizes := []int{0, 1, 4095, 256<<10 - 1, 256 << 10, 256<<10 + 1, 3<<20 + 17}
+	if !testing.Short() {
+		sizes = append(sizes, 64<<20)
+	}
+	local := t.TempDir()
+	for _, n := range sizes {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			data := randomBytes(t, n)
+			src := filepath.Join(local, fmt.Sprintf("src-%d", n))
+			writeFile(t, src, data)
+			res, err := c.Put(t.Context(), src, fmt.Sprintf("f-%d", n), session.TransferOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Bytes != int64(n) || res.Remote != fmt.Sprintf("/f-%d", n) {
+				t.Fatalf("put result %+v", res)
+			}
+			if !bytes.Equal(readFile(t, filepath.Join(home, fmt.Sprintf("f-%d", n))), data) {
+				t.Fatal("server copy differs")
+			}
+			dst := filepath.Join(local, fmt.Sprintf("dst-%d", n))
+			var last int64
+			res, err = c.Get(t.Context(), fmt.Sprintf("/f-%d", n), dst, session.TransferOptions{Progress: func(done, total int64) {
+				if done < last || total != int64(n) {
+					t.Errorf("progress %d/%d after %d", done, total, last)
+				}
+				last = done
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Bytes != int64(n) || last != int64(n) && n > 0 {
+				t.Fatalf("get result %+v, progress %d", res, last)
+			}
+			if !bytes.Equal(readFile(t, dst), data) {
+				t.Fatal("downloaded copy differs")
+			}
+			sfi, _ := os.Stat(src)
+			dfi, _ := os.Stat(dst)
+			if !sfi.ModTime().Equal(dfi.ModTime()) {
+				t.Errorf("mtime not kept: %v vs %v", sfi.ModTime(), dfi.ModTime())
+			}
+		})
+	}
+	t.Cleanup(func() { noTempFiles(t, home); noTempFiles(t, local) })
+}
+
+func TestOverwrite(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "dave")
+	ctx := t.Context()
+	local := t.TempDir()
+	writeFile(t, filepath.Join(local, "a"), []byte("one"))
+	writeFile(t, filepath.Join(local, "b"), []byte("two"))
+	if _, err := c.Put(ctx, filepath.Join(local, "a"), "f", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Put(ctx, filepath.Join(local, "b"), "f", session.TransferOptions{})
+	if !errors.Is(err, fs.ErrExist) || err.Error() != "put /f: file exists" {
+		t.Fatalf("put over existing: %v", err)
+	}
+	if got := readFile(t, filepath.Join(home, "f")); string(got) != "one" {
+		t.Fatalf("clobbered: %q", got)
+	}
+	if _, err := c.Put(ctx, filepath.Join(local, "b"), "f", session.TransferOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(home, "f")); string(got) != "two" {
+		t.Fatalf("put -f: %q", got)
+	}
+	// A directory named as the destination receives the file.
+	if err := c.Mkdir(ctx, "d", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mkdir(ctx, "d/a", false); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Put(ctx, filepath.Join(local, "a"), "d/a", session.TransferOptions{Force: true}); err != nil || res.Remote != "/d/a/a" {
+		t.Fatalf("put into dir: %+v, %v", res, err)
+	}
+	// get refuses to replace a local file unless forced.
+	if _, err := c.Get(ctx, "f", filepath.Join(local, "a"), session.TransferOptions{}); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("get over local file: %v", err)
+	}
+	if got := readFile(t, filepath.Join(local, "a")); string(got) != "one" {
+		t.Fatalf("local clobbered: %q", got)
+	}
+	if _, err := c.Get(ctx, "f", filepath.Join(local, "a"), session.TransferOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(local, "a")); string(got) != "two" {
+		t.Fatalf("get -f: %q", got)
+	}
+	// get into a directory keeps the name.
+	if _, err := c.Get(ctx, "f", t.TempDir(), session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Errors name the file and the cause.
+	if _, err := c.Get(ctx, "missing", local, session.TransferOptions{}); err == nil || err.Error() != "get /missing: no such file or directory" {
+		t.Fatalf("get missing: %v", err)
+	}
+	if _, err := c.Get(ctx, "d", local, session.TransferOptions{}); err == nil || err.Error() != "get /d: not a regular file" {
+		t.Fatalf("get dir: %v", err)
+	}
+	if _, err := c.Put(ctx, filepath.Join(local, "nope"), "", session.TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), "nope: no such file or directory") {
+		t.Fatalf("put missing: %v", err)
+	}
+	if _, err := c.Put(ctx, local, "", session.TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), ": is a directory") {
+		t.Fatalf("put dir: %v", err)
+	}
+	if _, err := c.Put(ctx, filepath.Join(local, "a"), "nodir/x", session.TransferOptions{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("put into missing dir: %v", err)
+	}
+	noTempFiles(t, home)
+}
+
+func TestUsersIsolated(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	alice, aliceHome := ts.user(t, "alice")
+	bob, bobHome := ts.user(t, "bob")
+	ctx := t.Context()
+	writeFile(t, filepath.Join(aliceHome, "secret"), []byte("alice's"))
+	writeFile(t, filepath.Join(bobHome, "mine"), []byte("bob's"))
+	for _, p := range []string{"/secret", "../alice/secret", "/../alice/secret"} {
+		if _, err := bob.Get(ctx, p, t.TempDir(), session.TransferOptions{}); err == nil {
+			t.Fatalf("bob read %s", p)
+		}
+	}
+	entries, err := alice.List(ctx, "/")
+	if err != nil || !slices.Equal(names(entries), []string{"secret"}) {
+		t.Fatalf("alice sees %q, %v", names(entries), err)
+	}
+	entries, err = bob.List(ctx, "/")
+	if err != nil || !slices.Equal(names(entries), []string{"mine"}) {
+		t.Fatalf("bob sees %q, %v", names(entries), err)
+	}
+}
+
+func TestJailEscapes(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "eve")
+	ctx := t.Context()
+	outside := t.TempDir()
+	writeFile(t, filepath.Join(outside, "loot"), []byte("outside"))
+	if err := os.Mkdir(filepath.Join(home, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Planted by an admin or another process.
+	for name, target := range map[string]string{
+		"abs-file":   filepath.Join(outside, "loot"),
+		"abs-dir":    outside,
+		"etc":        "/etc",
+		"rel-out":    "../../" + filepath.Base(outside),
+		"sub/up-out": "../../..",
+	} {
+		if err := os.Symlink(target, filepath.Join(home, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("sub", filepath.Join(home, "inside")); err != nil {
+		t.Fatal(err)
+	}
+	local := t.TempDir()
+	writeFile(t, filepath.Join(local, "up"), []byte("up"))
+
+	type op func(p string) error
+	get := func(p string) error {
+		_, err := c.Get(ctx, p, filepath.Join(t.TempDir(), "x"), session.TransferOptions{})
+		return err
+	}
+	put := func(p string) error {
+		_, err := c.Put(ctx, filepath.Join(local, "up"), p, session.TransferOptions{})
+		return err
+	}
+	ops := map[string]op{
+		"get":   get,
+		"put":   put,
+		"ls":    func(p string) error { _, err := c.List(ctx, p); return err },
+		"cd":    func(p string) error { _, err := c.Cd(ctx, p); return err },
+		"mkdir": func(p string) error { return c.Mkdir(ctx, p, true) },
+		"rm":    func(p string) error { return c.Remove(ctx, p) },
+		"rmdir": func(p string) error { return c.Rmdir(ctx, p) },
+		"mv":    func(p string) error { return c.Rename(ctx, "sub", p, false) },
+	}
+	// strict: the refusal must say why (permission or invalid path) for
+	// every operation; otherwise any refusal will do for operations that do
+	// not follow the final symlink (rm, rmdir, mv onto a link name).
+	paths := []struct {
+		path   string
+		code   string
+		strict bool
+	}{
+		{"../x", transport.CodePermission, true},
+		{"../../etc/passwd", transport.CodePermission, true},
+		{"/../../etc/passwd", transport.CodePermission, true},
+		{"sub/../../x", transport.CodePermission, true},
+		{"abs-file", transport.CodePermission, false},
+		{"abs-dir/loot", transport.CodePermission, false},
+		{"abs-dir/", transport.CodePermission, false},
+		{"etc/passwd", transport.CodePermission, false},
+		{"rel-out/loot", transport.CodePermission, false},
+		{"sub/up-out/x", transport.CodePermission, false},
+		{"bad\x00name", transport.CodeInvalidPath, true},
+		{`back\slash`, transport.CodeInvalidPath, true},
+		{".qftp-tmp-0123456789abcdef", transport.CodeInvalidPath, true},
+		{strings.Repeat("n", 256), transport.CodeInvalidPath, true},
+	}
+	follows := map[string]bool{"get": true, "put": true, "ls": true, "cd": true, "mkdir": true}
+	for opName, f := range ops {
+		for _, p := range paths {
+			if opName == "rm" && (p.path == "abs-file" || p.path == "abs-dir/") {
+				continue // removing the planted link itself is allowed
+			}
+			t.Run(opName+" "+p.path, func(t *testing.T) {
+				err := f(p.path)
+				var we *transport.Error
+				if !errors.As(err, &we) {
+					t.Fatalf("%s %q: %v, want a refusal", opName, p.path, err)
+				}
+				if (p.strict || follows[opName]) && we.Code != p.code {
+					t.Fatalf("%s %q: code %s (%v), want %s", opName, p.path, we.Code, err, p.code)
+				}
+				if strings.Contains(err.Error(), home) || strings.Contains(err.Error(), outside) {
+					t.Fatalf("error leaks a host path: %v", err)
+				}
+			})
+		}
+	}
+	if got := readFile(t, filepath.Join(outside, "loot")); string(got) != "outside" {
+		t.Fatalf("outside file changed: %q", got)
+	}
+	des, _ := os.ReadDir(outside)
+	if len(des) != 1 {
+		t.Fatalf("outside dir gained files: %v", des)
+	}
+	// A symlink that stays inside works.
+	if err := put("inside/ok"); err != nil {
+		t.Fatalf("put through inner symlink: %v", err)
+	}
+	if _, err := c.Cd(ctx, "inside"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuthFailures(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	ts.addUser("frank", "right")
+	var msgs []string
+	for _, tc := range []struct{ user, pw string }{
+		{"frank", "wrong"},
+		{"nobody", "right"},
+		{"frank", ""},
+		{"../frank", "right"},
+		{"", ""},
+	} {
+		_, err := ts.dial(t, tc.user, tc.pw)
+		if !errors.Is(err, transport.ErrAuth) {
+			t.Fatalf("login %q/%q: %v, want ErrAuth", tc.user, tc.pw, err)
+		}
+		msgs = append(msgs, strings.Replace(err.Error(), "login as "+tc.user+":", "login as USER:", 1))
+	}
+	for _, m := range msgs[1:] {
+		if m != msgs[0] {
+			t.Fatalf("failures differ, revealing which part was wrong: %q vs %q", m, msgs[0])
+		}
+	}
+	// The right password still works afterwards.
+	ts.login(t, "frank", "right")
+}
+
+func TestManySessions(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	const users, perUser = 5, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, users*perUser)
+	for u := range users {
+		name := fmt.Sprintf("user%d", u)
+		ts.addUser(name, "pw")
+		for s := range perUser {
+			wg.Go(func() {
+				errs <- func() error {
+					c, err := ts.dial(t, name, "pw")
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					ctx := t.Context()
+					dir := t.TempDir()
+					n, _ := rand.Int(rand.Reader, big.NewInt(200<<10))
+					data := make([]byte, n.Int64())
+					_, _ = rand.Read(data)
+					src := filepath.Join(dir, "src")
+					if err := os.WriteFile(src, data, 0o644); err != nil {
+						return err
+					}
+					remote := fmt.Sprintf("/s%d", s)
+					if _, err := c.Put(ctx, src, remote, session.TransferOptions{}); err != nil {
+						return err
+					}
+					if _, err := c.Get(ctx, remote, filepath.Join(dir, "dst"), session.TransferOptions{}); err != nil {
+						return err
+					}
+					got, err := os.ReadFile(filepath.Join(dir, "dst"))
+					if err != nil {
+						return err
+					}
+					if !bytes.Equal(got, data) {
+						return fmt.Errorf("%s %s: round trip differs", name, remote)
+					}
+					return nil
+				}()
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestConcurrentTransfersOneSession(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "grace")
+	local := t.TempDir()
+	const n = 16
+	data := make([][]byte, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		data[i] = randomBytes(t, mrand.IntN(1<<20))
+		src := filepath.Join(local, fmt.Sprint(i))
+		writeFile(t, src, data[i])
+		wg.Go(func() {
+			_, err := c.Put(t.Context(), src, fmt.Sprintf("/f%d", i), session.TransferOptions{})
+			errs <- err
+		})
+	}
+	// The control stream stays responsive while transfers run.
+	if _, err := c.Pwd(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if !bytes.Equal(readFile(t, filepath.Join(home, fmt.Sprintf("f%d", i))), data[i]) {
+			t.Fatalf("file %d differs", i)
+		}
+	}
+}
+
+func TestLargeListing(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "henry")
+	const n = 1000
+	for i := range n {
+		writeFile(t, filepath.Join(home, fmt.Sprintf("file-%04d-%s", i, strings.Repeat("x", 200))), nil)
+	}
+	entries, err := c.List(t.Context(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n || !slices.IsSortedFunc(entries, func(a, b transport.Entry) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Fatalf("got %d entries, sorted=%v", len(entries), slices.IsSortedFunc(entries, func(a, b transport.Entry) int { return strings.Compare(a.Name, b.Name) }))
+	}
+}
+
+func TestCanceledPutLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "ivan")
+	local := t.TempDir()
+	src := filepath.Join(local, "big")
+	writeFile(t, src, randomBytes(t, 32<<20))
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := c.Put(ctx, src, "big", session.TransferOptions{Progress: func(done, total int64) {
+		if done > 1<<20 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled put: %v", err)
+	}
+	// The session survives a canceled transfer.
+	if _, err := c.Pwd(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown waits for every transfer handler, so afterwards the server
+	// has cleaned up.
+	if err := ts.stop(10 * 1e9); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "big")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("partial upload visible: %v", err)
+	}
+	noTempFiles(t, home)
+}
+
+func TestCanceledGetLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t)
+	c, home := ts.user(t, "judy")
+	writeFile(t, filepath.Join(home, "big"), randomBytes(t, 32<<20))
+	local := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := c.Get(ctx, "big", local, session.TransferOptions{Progress: func(done, total int64) {
+		if done > 1<<20 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled get: %v", err)
+	}
+	des, _ := os.ReadDir(local)
+	if len(des) != 0 {
+		t.Fatalf("local dir has %v", des)
+	}
+	if _, err := c.Pwd(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

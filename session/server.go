@@ -1,0 +1,193 @@
+// Package session runs logged-in qftp sessions: the server side (login,
+// control requests, transfer streams, jailed file access) and the client
+// side (Client) that drives them.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qftp/qftp/session/userdb"
+	"github.com/qftp/qftp/transport"
+)
+
+// Server accepts qftp connections and runs one session per connection.
+// Configure the exported fields before calling Serve; they must not change
+// afterwards. A Server serves one listener once.
+type Server struct {
+	Users   *userdb.Store // required
+	HomeDir string        // required: users' homes are HomeDir/NAME
+	Logger  *slog.Logger  // optional: nil discards logs
+	// LoginTimeout bounds the time from connection to a completed login.
+	// Zero means 10 seconds.
+	LoginTimeout time.Duration
+	// Version names the server software in the login response. Optional.
+	Version string
+
+	mu       sync.Mutex
+	ln       *quic.Listener
+	sessions map[*conn]struct{}
+	draining bool
+	active   int           // transfers in progress, all sessions
+	idle     chan struct{} // closed when active drops to 0 while draining
+	wg       sync.WaitGroup
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) loginTimeout() time.Duration {
+	if s.LoginTimeout <= 0 {
+		return 10 * time.Second
+	}
+	return s.LoginTimeout
+}
+
+// Serve accepts connections from ln until ctx is done, ln is closed or
+// Shutdown is called, and runs each in its own goroutine. It returns nil
+// after Shutdown; it does not wait for sessions (Shutdown does).
+func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
+	if s.Users == nil || s.HomeDir == "" {
+		return errors.New("session: Server needs Users and HomeDir")
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return nil
+	}
+	s.ln = ln
+	if s.sessions == nil {
+		s.sessions = make(map[*conn]struct{})
+	}
+	s.mu.Unlock()
+	for {
+		qc, err := ln.Accept(ctx)
+		if err != nil {
+			s.mu.Lock()
+			draining := s.draining
+			s.mu.Unlock()
+			if draining || errors.Is(err, quic.ErrServerClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		c := &conn{srv: s, qc: qc, log: s.logger().With("remote", qc.RemoteAddr().String())}
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			_ = qc.CloseWithError(transport.ConnShutdown, "server shutting down")
+			continue
+		}
+		s.sessions[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.run()
+			s.mu.Lock()
+			delete(s.sessions, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting connections and new transfers, waits until the
+// running transfers finish or ctx is done, then closes every connection and
+// waits for the sessions to end. Transfers cut off by ctx leave nothing
+// half-written: their temporary files are removed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	ln := s.ln
+	var idle chan struct{}
+	if s.active > 0 {
+		s.idle = make(chan struct{})
+		idle = s.idle
+	}
+	s.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+	var err error
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = fmt.Errorf("shutdown: transfers still running: %w", ctx.Err())
+		}
+	}
+	s.mu.Lock()
+	for c := range s.sessions {
+		_ = c.qc.CloseWithError(transport.ConnShutdown, "server shutting down")
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// beginTransfer registers a transfer; it fails once the server drains.
+func (s *Server) beginTransfer() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *Server) endTransfer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.active == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+// homeOf returns the host directory of a user's home. name has been
+// validated by userdb (no separators, no dots-only names), so joining it is
+// safe; this is trusted configuration, not user-supplied path input.
+func (s *Server) homeOf(name string) string {
+	return filepath.Join(s.HomeDir, name)
+}
+
+// EnsureHome creates the home directory of user name under homeDir.
+func EnsureHome(homeDir, name string) (string, error) {
+	if err := userdb.ValidName(name); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(homeDir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create home of %s: %w", name, err)
+	}
+	return dir, nil
+}
+
+// remoteHost is the address part of a remote address, for logs.
+func remoteHost(a net.Addr) string {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		return ua.IP.String()
+	}
+	return a.String()
+}

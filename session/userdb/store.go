@@ -1,0 +1,367 @@
+// Package userdb is qftp's embedded user store: user names, argon2id password
+// hashes, quotas and usage in one SQLite file.
+//
+// The admin CLI (qftpd user add, …) and a running server open the same file
+// at the same time. The database therefore runs in WAL mode with a 5 s busy
+// timeout, every write is a single statement or a short transaction, and
+// nothing is cached: a user added by the CLI is seen by the server's next
+// Authenticate.
+//
+// The schema uses only portable types and constraints so that a networked
+// SQL database (PostgreSQL) could hold the same tables later; only the
+// placeholders ("?") and the DSN are SQLite-specific.
+package userdb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+)
+
+var (
+	// ErrNotFound is returned (wrapped) when the named user does not exist.
+	ErrNotFound = errors.New("no such user")
+	// ErrExists is returned (wrapped) by Add when the name is taken.
+	ErrExists = errors.New("user already exists")
+	// ErrBadCredentials is returned (wrapped) by Authenticate for an unknown
+	// or invalid user name, a wrong password and an empty password alike, so
+	// that callers cannot tell them apart.
+	ErrBadCredentials = errors.New("invalid user name or password")
+)
+
+// errNegative is the cause for a negative quota or usage; the CLI validates
+// its input before calling, so nobody needs to branch on it.
+var errNegative = errors.New("must not be negative")
+
+const (
+	// busyTimeout is how long SQLite waits for another connection's lock
+	// (the CLI's, or the server's) before giving up with SQLITE_BUSY.
+	busyTimeout = 5 * time.Second
+	// maxOpenConns bounds SQLite connections per Store. A login storm then
+	// queues in database/sql (honouring ctx) instead of opening a
+	// connection, with its own page cache, per client.
+	maxOpenConns = 8
+)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Params are the argon2id parameters for new hashes and for the dummy
+	// hash that Authenticate checks unknown users against. Zero means
+	// DefaultParams. Tests pass cheap ones.
+	Params Params // optional
+
+	// MaxConcurrentHashes bounds how many argon2id computations the Store
+	// runs at once, and so the memory simultaneous logins take
+	// (MaxConcurrentHashes × Params.Memory KiB). Callers beyond the bound
+	// wait, honouring their ctx. Zero means runtime.NumCPU().
+	MaxConcurrentHashes int // optional
+}
+
+// User is one account as stored. It never carries the password hash.
+type User struct {
+	Name    string
+	Quota   int64     // bytes the user may store; 0 means unlimited
+	Used    int64     // bytes the user stores, as last recorded with SetUsed
+	Rate    int64     // bytes per second; 0 means unlimited; reserved, no setter yet
+	Created time.Time // when Add ran, UTC, whole seconds
+}
+
+// Store is a handle on the user database file. It is safe for concurrent
+// use, and any number of Stores, in this process or others, may have the
+// same file open. The caller closes it with Close.
+type Store struct {
+	db     *sql.DB
+	params Params
+	sem    chan struct{} // one token per running argon2id computation
+	dummy  phcHash       // verified instead of a real hash for unknown users
+}
+
+// Open opens the user database at path, creating the file (mode 0o600) and
+// the schema if they are missing and migrating an older schema. It fails if
+// the file was migrated by a newer qftp than this one.
+func Open(path string, opts Options) (*Store, error) {
+	s, err := open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open user database %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(path string, opts Options) (*Store, error) {
+	p := opts.Params
+	if p == (Params{}) {
+		p = DefaultParams
+	}
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	n := opts.MaxConcurrentHashes
+	switch {
+	case n < 0:
+		return nil, fmt.Errorf("MaxConcurrentHashes %d is negative", n)
+	case n == 0:
+		n = runtime.NumCPU()
+	}
+
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	// SQLite would create the file with the umask's mode (usually 0o644);
+	// it holds password hashes. SQLite gives the -wal and -shm files the
+	// main file's mode.
+	if err := createPrivate(abs); err != nil {
+		return nil, err
+	}
+
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	// Open has no ctx; busy_timeout bounds each wait for a lock.
+	if err := migrate(context.Background(), db); err != nil {
+		_ = db.Close() // report the migration error
+		return nil, err
+	}
+
+	// The dummy needs no real password behind it: verifying against it runs
+	// argon2id with the Store's params exactly like a real user's hash, and
+	// a random key matches nothing. So Open pays no hashing cost.
+	dummy := phcHash{params: p, salt: make([]byte, saltLen), key: make([]byte, keyLen)}
+	_, _ = rand.Read(dummy.salt) // crypto/rand.Read never fails (Go 1.24+)
+	_, _ = rand.Read(dummy.key)
+
+	return &Store{db: db, params: p, sem: make(chan struct{}, n), dummy: dummy}, nil
+}
+
+// dsn builds a file: URI for path so that any byte in the path ('?', '#',
+// '%') survives. The driver applies _busy_timeout before _journal_mode, so a
+// second process switching a fresh file to WAL waits instead of failing.
+// _txlock=immediate makes BeginTx take the write lock up front: a deferred
+// transaction that reads and then writes can fail with SQLITE_BUSY at once
+// in WAL mode, without waiting on busy_timeout.
+func dsn(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // Windows: file:///C:/…
+	}
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_txlock", "immediate")
+	return (&url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}).String()
+}
+
+// createPrivate creates path with mode 0o600 unless it exists. An empty file
+// is a valid empty SQLite database.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Close closes the database. Queries already running finish first;
+// operations started after Close fail.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// Add creates user name with password and quota (bytes, 0 = unlimited). The
+// password must be 1 to MaxPasswordLen bytes (ErrInvalidPassword); the error
+// wraps ErrInvalidName, ErrExists or ErrInvalidPassword where those apply.
+// Hashing waits for a slot among Options.MaxConcurrentHashes, honouring ctx.
+func (s *Store) Add(ctx context.Context, name, password string, quota int64) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("add user: %w", err)
+	}
+	if err := checkPassword(password); err != nil {
+		return fmt.Errorf("add user %s: %w", name, err)
+	}
+	if quota < 0 {
+		return fmt.Errorf("add user %s: quota %w", name, errNegative)
+	}
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("add user %s: %w", name, err)
+	}
+	// ON CONFLICT DO NOTHING (SQLite and PostgreSQL) turns a duplicate into
+	// zero rows affected instead of a driver-specific constraint error.
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO users (name, password_hash, quota, used, rate, created)
+		VALUES (?, ?, ?, 0, 0, ?) ON CONFLICT (name) DO NOTHING`,
+		name, hash, quota, time.Now().Unix())
+	if err != nil {
+		return fmt.Errorf("add user %s: %w", name, err)
+	}
+	if err := oneRow(res, ErrExists); err != nil {
+		return fmt.Errorf("add user %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetPassword replaces the password of user name. The password rules and
+// hashing are those of Add. The error wraps ErrNotFound for an unknown user.
+func (s *Store) SetPassword(ctx context.Context, name, password string) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	if err := checkPassword(password); err != nil {
+		return fmt.Errorf("set password %s: %w", name, err)
+	}
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("set password %s: %w", name, err)
+	}
+	return s.update(ctx, "set password", name, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, name)
+}
+
+// SetQuota sets the quota of user name in bytes; 0 means unlimited and a
+// negative quota is an error. The error wraps ErrNotFound for an unknown
+// user.
+func (s *Store) SetQuota(ctx context.Context, name string, quota int64) error {
+	if quota < 0 {
+		return fmt.Errorf("set quota %s: quota %w", name, errNegative)
+	}
+	return s.update(ctx, "set quota", name, `UPDATE users SET quota = ? WHERE name = ?`, quota, name)
+}
+
+// SetUsed records that user name stores used bytes; negative is an error.
+// The error wraps ErrNotFound for an unknown user.
+func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
+	if used < 0 {
+		return fmt.Errorf("set used %s: used %w", name, errNegative)
+	}
+	return s.update(ctx, "set used", name, `UPDATE users SET used = ? WHERE name = ?`, used, name)
+}
+
+// Delete removes user name. The error wraps ErrNotFound for an unknown user.
+// It does not touch the user's files.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	return s.update(ctx, "delete user", name, `DELETE FROM users WHERE name = ?`, name)
+}
+
+// update runs a single-statement write on one user's row. A single
+// statement needs no explicit transaction and waits on busy_timeout for
+// the write lock.
+func (s *Store) update(ctx context.Context, op, name, query string, args ...any) error {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	if err := oneRow(res, ErrNotFound); err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	return nil
+}
+
+// oneRow returns none if the statement affected no row.
+func oneRow(res sql.Result, none error) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return none
+	}
+	return nil
+}
+
+// Get returns user name. The error wraps ErrNotFound for an unknown user.
+func (s *Store) Get(ctx context.Context, name string) (User, error) {
+	if err := ValidName(name); err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	u, _, err := s.lookup(ctx, name)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// lookup reads one user and its encoded hash; sql.ErrNoRows if absent.
+func (s *Store) lookup(ctx context.Context, name string) (User, string, error) {
+	var (
+		u       User
+		hash    string
+		created int64
+	)
+	err := s.db.QueryRowContext(ctx,
+		`SELECT name, password_hash, quota, used, rate, created FROM users WHERE name = ?`, name,
+	).Scan(&u.Name, &hash, &u.Quota, &u.Used, &u.Rate, &created)
+	if err != nil {
+		return User{}, "", err
+	}
+	u.Created = time.Unix(created, 0).UTC()
+	return u, hash, nil
+}
+
+// List returns all users sorted by name (byte order), or an empty, non-nil
+// slice if there are none.
+func (s *Store) List(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT name, quota, used, rate, created FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	users := []User{}
+	for rows.Next() {
+		var (
+			u       User
+			created int64
+		)
+		if err := rows.Scan(&u.Name, &u.Quota, &u.Used, &u.Rate, &created); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		u.Created = time.Unix(created, 0).UTC()
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// Count returns the number of users.
+func (s *Store) Count(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// checkPassword applies the rules for new passwords. The error never
+// contains the password.
+func checkPassword(password string) error {
+	switch {
+	case password == "":
+		return fmt.Errorf("%w: empty", ErrInvalidPassword)
+	case len(password) > MaxPasswordLen:
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidPassword, MaxPasswordLen)
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package transport
+
+import (
+	"errors"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Connection error codes (QUIC CONNECTION_CLOSE, application space).
+const (
+	ConnNoError      quic.ApplicationErrorCode = 0x0
+	ConnProtocol     quic.ApplicationErrorCode = 0x1 // malformed or unexpected message
+	ConnAuthFailed   quic.ApplicationErrorCode = 0x2 // login refused
+	ConnShutdown     quic.ApplicationErrorCode = 0x3 // server shutting down
+	ConnLoginTimeout quic.ApplicationErrorCode = 0x4 // no login in time
+	ConnInternal     quic.ApplicationErrorCode = 0x5
+)
+
+// Stream error codes (RESET_STREAM / STOP_SENDING).
+const (
+	StreamCanceled         quic.StreamErrorCode = 0x10 // the peer gave up (e.g. user pressed Ctrl-C)
+	StreamNotAuthenticated quic.StreamErrorCode = 0x11 // stream opened before login
+	StreamRefused          quic.StreamErrorCode = 0x12 // request failed; a TransferReply with the reason follows
+	StreamProtocol         quic.StreamErrorCode = 0x13 // malformed header, trailer or byte count
+	StreamShutdown         quic.StreamErrorCode = 0x14 // server shutting down
+	StreamIO               quic.StreamErrorCode = 0x15 // local I/O error while sending
+	StreamSourceChanged    quic.StreamErrorCode = 0x16 // the file changed size while being sent
+)
+
+var streamCodeText = map[quic.StreamErrorCode]string{
+	StreamCanceled:         "transfer canceled by peer",
+	StreamNotAuthenticated: "not logged in",
+	StreamRefused:          "refused by server",
+	StreamProtocol:         "protocol error",
+	StreamShutdown:         "server is shutting down",
+	StreamIO:               "I/O error on the sending side",
+	StreamSourceChanged:    "file changed while being sent",
+}
+
+var connCodeText = map[quic.ApplicationErrorCode]string{
+	ConnNoError:      "connection closed",
+	ConnProtocol:     "protocol error",
+	ConnAuthFailed:   "authentication failed",
+	ConnShutdown:     "server is shutting down",
+	ConnLoginTimeout: "login timed out",
+	ConnInternal:     "internal server error",
+}
+
+// Explain turns QUIC stream and connection errors carrying qftp codes into
+// readable errors; other errors are returned unchanged.
+func Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *quic.StreamError
+	if errors.As(err, &se) {
+		if txt, ok := streamCodeText[se.ErrorCode]; ok {
+			return &ExplainedError{Text: txt, Err: err}
+		}
+	}
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote {
+		txt, ok := connCodeText[ae.ErrorCode]
+		if !ok {
+			return err
+		}
+		if ae.ErrorMessage != "" && ae.ErrorMessage != txt {
+			txt += ": " + ae.ErrorMessage
+		}
+		return &ExplainedError{Text: txt, Err: err}
+	}
+	return err
+}
+
+// ExplainedError is a QUIC error with its qftp meaning in words. Error
+// returns only the words; Unwrap gives the QUIC error.
+type ExplainedError struct {
+	Text string
+	Err  error
+}
+
+func (e *ExplainedError) Error() string { return e.Text }
+func (e *ExplainedError) Unwrap() error { return e.Err }

@@ -1,0 +1,171 @@
+package transport
+
+import (
+	"errors"
+	"io/fs"
+	"syscall"
+)
+
+// Control-stream operations (Request.Op).
+const (
+	OpLogin = "login"
+	OpPwd   = "pwd"
+	OpCd    = "cd"
+	OpLs    = "ls"
+	OpStat  = "stat"
+	OpMkdir = "mkdir"
+	OpRmdir = "rmdir"
+	OpRm    = "rm"
+	OpMv    = "mv"
+	OpDf    = "df"
+)
+
+// Transfer-stream operations (TransferRequest.Op).
+const (
+	OpGet = "get"
+	OpPut = "put"
+)
+
+// Request is a message the client sends on the control stream. Only the
+// fields an operation names are meaningful; the rest stay zero and are
+// omitted on the wire.
+type Request struct {
+	ID       uint64 `cbor:"id"`
+	Op       string `cbor:"op"`
+	Path     string `cbor:"path,omitempty"`
+	To       string `cbor:"to,omitempty"`      // mv: destination
+	Parents  bool   `cbor:"parents,omitempty"` // mkdir: create parents, no error if it exists
+	Force    bool   `cbor:"force,omitempty"`   // mv: replace an existing destination
+	User     string `cbor:"user,omitempty"`    // login
+	Password string `cbor:"password,omitempty"`
+	Client   string `cbor:"client,omitempty"` // login: client software and version
+}
+
+// Response answers the Request with the same ID. Responses come in request
+// order. An ls may answer with several Responses; all but the last have
+// More set.
+type Response struct {
+	ID      uint64  `cbor:"id"`
+	Err     *Error  `cbor:"err,omitempty"`
+	More    bool    `cbor:"more,omitempty"`
+	Path    string  `cbor:"path,omitempty"` // pwd, cd, login: working directory
+	Entries []Entry `cbor:"entries,omitempty"`
+	Stat    *Entry  `cbor:"stat,omitempty"`
+	Quota   int64   `cbor:"quota,omitempty"` // df: bytes, 0 = unlimited
+	Used    int64   `cbor:"used,omitempty"`  // df: bytes
+	Server  string  `cbor:"server,omitempty"`
+}
+
+// Entry types.
+const (
+	TypeFile    = "f"
+	TypeDir     = "d"
+	TypeSymlink = "l"
+	TypeOther   = "o"
+)
+
+// Entry describes one file. Mtime is in nanoseconds since the Unix epoch.
+type Entry struct {
+	Name  string `cbor:"name"`
+	Type  string `cbor:"type"`
+	Size  int64  `cbor:"size"`
+	Mtime int64  `cbor:"mtime"`
+	Mode  uint32 `cbor:"mode"` // permission bits
+}
+
+// TransferRequest is the first frame on a transfer stream, sent by the
+// client.
+//
+// get: the server sends Length bytes of Path starting at Offset (Length -1:
+// to the end of the file). put: the client sends Length bytes that belong at
+// Offset of a file whose final size is Size.
+type TransferRequest struct {
+	Op     string `cbor:"op"`
+	Path   string `cbor:"path"`
+	Offset int64  `cbor:"off"`
+	Length int64  `cbor:"len"`
+	Size   int64  `cbor:"size,omitempty"`  // put: final size of the file
+	Mtime  int64  `cbor:"mtime,omitempty"` // put: ns since epoch; 0 keeps the arrival time
+	Force  bool   `cbor:"force,omitempty"` // put: replace an existing file
+}
+
+// TransferReply is the server's frame on a transfer stream: for get, before
+// the data (describing exactly the range that follows); for put, after the
+// client's trailer (the outcome).
+type TransferReply struct {
+	Err    *Error `cbor:"err,omitempty"`
+	Size   int64  `cbor:"size"`
+	Mtime  int64  `cbor:"mtime"`
+	Offset int64  `cbor:"off"`
+	Length int64  `cbor:"len"`
+}
+
+// Trailer follows the raw bytes on a transfer stream, from the side that
+// sent them. Bytes repeats how many bytes were sent, so that a receiver can
+// tell a complete range from a sender that stopped early.
+type Trailer struct {
+	Bytes int64 `cbor:"bytes"`
+}
+
+// Status codes carried in Error.Code.
+const (
+	CodeNotFound    = "not_found"
+	CodeExists      = "exists"
+	CodeNotDir      = "not_dir"
+	CodeIsDir       = "is_dir"
+	CodeNotEmpty    = "not_empty"
+	CodePermission  = "permission"
+	CodeInvalidPath = "invalid_path"
+	CodeInvalid     = "invalid" // a bad argument other than a path
+	CodeQuota       = "quota"
+	CodeAuth        = "auth"
+	CodeProtocol    = "protocol"
+	CodeUnsupported = "unsupported"
+	CodeShutdown    = "shutdown"
+	CodeIO          = "io"
+)
+
+// Error is a failed operation as sent on the wire. Path is the virtual path
+// it concerns, if any; Msg is the cause in words, without the path.
+type Error struct {
+	Code string `cbor:"code"`
+	Msg  string `cbor:"msg"`
+	Path string `cbor:"path,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Path != "" {
+		return e.Path + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+// Is lets callers branch on remote errors with the standard sentinels, as
+// they would on local ones: errors.Is(err, fs.ErrNotExist).
+func (e *Error) Is(target error) bool {
+	switch e.Code {
+	case CodeNotFound:
+		return target == fs.ErrNotExist
+	case CodeExists:
+		return target == fs.ErrExist
+	case CodePermission:
+		return target == fs.ErrPermission
+	case CodeNotDir:
+		return target == syscall.ENOTDIR
+	case CodeIsDir:
+		return target == syscall.EISDIR
+	case CodeNotEmpty:
+		return target == syscall.ENOTEMPTY
+	case CodeAuth:
+		return target == ErrAuth
+	case CodeQuota:
+		return target == ErrQuota
+	}
+	return false
+}
+
+// ErrAuth is matched (errors.Is) by an Error with CodeAuth.
+var ErrAuth = errors.New("authentication failed")
+
+// ErrQuota is matched (errors.Is) by an Error with CodeQuota.
+var ErrQuota = errors.New("quota exceeded")

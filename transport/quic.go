@@ -1,0 +1,100 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// ALPN is the TLS application protocol of qftp version 1.
+const ALPN = "qftp/1"
+
+// DefaultPort is the UDP port qftpd listens on and qftp dials by default.
+const DefaultPort = 7443
+
+// Flow-control windows. quic-go grows a window from its initial size up to
+// the maximum as the reader keeps up; the maxima bound memory per connection
+// and are large enough for a fast link with a long round trip.
+const (
+	maxStreamWindow = 16 << 20
+	maxConnWindow   = 48 << 20
+)
+
+// Config returns the QUIC configuration both ends use. maxStreams bounds the
+// bidirectional streams the peer may have open at once.
+func Config(maxStreams int64) *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:           10 * time.Second,
+		MaxIdleTimeout:                 60 * time.Second,
+		KeepAlivePeriod:                15 * time.Second,
+		InitialStreamReceiveWindow:     1 << 20,
+		MaxStreamReceiveWindow:         maxStreamWindow,
+		InitialConnectionReceiveWindow: 2 << 20,
+		MaxConnectionReceiveWindow:     maxConnWindow,
+		MaxIncomingStreams:             maxStreams,
+		MaxIncomingUniStreams:          -1,
+	}
+}
+
+// Listen opens a UDP socket on addr and returns a QUIC listener that speaks
+// qftp with the given certificate. maxStreams is the number of concurrent
+// streams (control and transfers) one client connection may open.
+func Listen(addr string, cert tls.Certificate, maxStreams int64) (*quic.Listener, error) {
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{ALPN},
+	}
+	ln, err := quic.ListenAddr(addr, tlsConf, Config(maxStreams))
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Dial connects to addr ("host:port") with tlsConf, which must do its own
+// certificate verification (see certs.Verifier). The ALPN is set here.
+func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, error) {
+	tlsConf = tlsConf.Clone()
+	tlsConf.NextProtos = []string{ALPN}
+	tlsConf.MinVersion = tls.VersionTLS13
+	conn, err := quic.DialAddr(ctx, addr, tlsConf, Config(16))
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
+}
+
+// SplitHostPort splits "host", "host:port", "[v6]" or "[v6]:port", filling
+// in DefaultPort.
+func SplitHostPort(s string) (host string, port int, err error) {
+	if s == "" {
+		return "", 0, fmt.Errorf("empty host")
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: a bare name, a bare IPv6 address, or [v6].
+		if len(s) > 1 && s[0] == '[' && s[len(s)-1] == ']' {
+			return s[1 : len(s)-1], DefaultPort, nil
+		}
+		if net.ParseIP(s) != nil {
+			return s, DefaultPort, nil
+		}
+		if _, _, err2 := net.SplitHostPort(s + ":0"); err2 == nil {
+			return s, DefaultPort, nil
+		}
+		return "", 0, fmt.Errorf("bad address %q", s)
+	}
+	var n int
+	if _, err := fmt.Sscanf(p, "%d", &n); err != nil || n <= 0 || n > 65535 || fmt.Sprint(n) != p {
+		return "", 0, fmt.Errorf("bad port %q in %q", p, s)
+	}
+	if h == "" {
+		return "", 0, fmt.Errorf("empty host in %q", s)
+	}
+	return h, n, nil
+}

@@ -33,11 +33,11 @@ fmt: ## format the code
 
 FUZZTIME ?= 30s
 fuzz: ## run each fuzz test for FUZZTIME (default 30s)
-	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) ./transport/
-	$(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) ./fsjail/
-	$(GO) test -run='^$$' -fuzz='^FuzzVerifyPassword$$' -fuzztime=$(FUZZTIME) ./session/userdb/
-	$(GO) test -run='^$$' -fuzz='^FuzzSplitLine$$' -fuzztime=$(FUZZTIME) ./cmd/qftp/
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./session/size/
+	$(GO) test -run='^$$' -fuzz='^FuzzReadFrame$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./transport/
+	$(GO) test -run='^$$' -fuzz='^FuzzResolve$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./fsjail/
+	$(GO) test -run='^$$' -fuzz='^FuzzVerifyPassword$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./session/userdb/
+	$(GO) test -run='^$$' -fuzz='^FuzzSplitLine$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./cmd/qftp/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./session/size/
 
 bench: ## benchmarks (throughput benchmarks and the network lab arrive with the performance issue)
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./session/

@@ -73,6 +73,16 @@ func pathError(op, vpath string, err error) error {
 	if err == nil {
 		return nil
 	}
+	err = innermost(err)
+	if err.Error() == escapeMsg || errors.Is(err, syscall.ELOOP) {
+		err = ErrEscapes
+	}
+	return &fs.PathError{Op: op, Path: printable(vpath), Err: err}
+}
+
+// innermost strips the *PathError, *LinkError and *SyscallError layers that
+// carry host-relative names, leaving the errno or sentinel below them.
+func innermost(err error) error {
 	for {
 		var pe *fs.PathError
 		var le *os.LinkError
@@ -80,26 +90,22 @@ func pathError(op, vpath string, err error) error {
 		switch {
 		case errors.As(err, &pe):
 			err = pe.Err
-			continue
 		case errors.As(err, &le):
 			err = le.Err
-			continue
 		case errors.As(err, &se):
 			err = se.Err
-			continue
+		default:
+			return err
 		}
-		break
 	}
-	if err.Error() == escapeMsg || errors.Is(err, syscall.ELOOP) {
-		err = ErrEscapes
-	}
-	return &fs.PathError{Op: op, Path: printable(vpath), Err: err}
 }
 
 // Jail gives access to the files below one home directory. All methods take
 // resolved virtual paths (outputs of Resolve) and refuse anything else with
-// ErrInvalidPath. Symlinks are followed only while they stay inside the home;
-// a path through one that leaves it fails with ErrEscapes.
+// ErrInvalidPath. Relative symlinks are followed only while they stay inside
+// the home; a path through one that leaves it, through any absolute symlink
+// (os.Root never follows those) or through a symlink loop fails with
+// ErrEscapes.
 //
 // A Jail is safe for concurrent use. Methods fail after Close.
 type Jail struct {
@@ -237,7 +243,13 @@ func (j *Jail) Rmdir(vpath string) error {
 	}
 	// As in Remove, a concurrent swap can only remove something the user
 	// could remove with Remove.
-	return pathError(op, vpath, j.root.Remove(rel))
+	err = j.root.Remove(rel)
+	if errors.Is(err, syscall.EEXIST) {
+		// POSIX lets rmdir say EEXIST for a non-empty directory, and
+		// os.Root passes it on at times; say what it means.
+		err = syscall.ENOTEMPTY
+	}
+	return pathError(op, vpath, err)
 }
 
 // Rename moves the file, symlink (the link itself) or directory from to to.

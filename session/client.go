@@ -219,3 +219,9 @@ func (c *Client) forget(id uint64) {
 	delete(c.pending, id)
 	c.mu.Unlock()
 }
+
+// OpenRawStream opens a bare transfer stream on c's connection. It exists
+// for protocol tests that need to send what a correct client never would.
+func OpenRawStream(ctx context.Context, c *Client) (*quic.Stream, error) {
+	return c.qc.OpenStreamSync(ctx)
+}

@@ -101,12 +101,12 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	defer stop()
 	fail := func(err error) (TransferResult, error) {
 		str.CancelRead(transport.StreamCanceled)
+		str.CancelWrite(transport.StreamCanceled)
 		return res, opError("get", remote, err)
 	}
 	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: res.Remote, Length: -1}); err != nil {
 		return fail(streamErr(ctx, err))
 	}
-	_ = str.Close()
 	var reply transport.TransferReply
 	if err := transport.ReadFrame(str, &reply); err != nil {
 		return fail(streamErr(ctx, err))
@@ -142,6 +142,8 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	if tr.Bytes != n {
 		return fail(fmt.Errorf("server's trailer says %d bytes, received %d", tr.Bytes, n))
 	}
+	// Our FIN tells the server we have everything (see PROTOCOL.md).
+	_ = str.Close()
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
@@ -269,8 +271,10 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOpti
 	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: n}); err != nil {
 		return readReply(err)
 	}
+	res, err = readReply(nil)
+	// Our FIN tells the server we have its verdict (see PROTOCOL.md).
 	_ = str.Close()
-	return readReply(nil)
+	return res, err
 }
 
 // unwrapPath drops the host path from an *fs.PathError; the caller names

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/sessiontest"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -31,8 +32,8 @@ func names(entries []transport.Entry) []string {
 
 func TestCommands(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "alice")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "alice")
 	ctx := t.Context()
 
 	if p, err := c.Pwd(ctx); err != nil || p != "/" {
@@ -73,11 +74,11 @@ func TestCommands(t *testing.T) {
 	}
 
 	local := t.TempDir()
-	writeFile(t, filepath.Join(local, "a.txt"), []byte("hello"))
+	sessiontest.WriteFile(t, filepath.Join(local, "a.txt"), []byte("hello"))
 	if _, err := c.Put(ctx, filepath.Join(local, "a.txt"), "docs/", session.TransferOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(home, "docs", "a.txt")); string(got) != "hello" {
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "docs", "a.txt")); string(got) != "hello" {
 		t.Fatalf("server file = %q", got)
 	}
 	// cd into a file.
@@ -118,7 +119,7 @@ func TestCommands(t *testing.T) {
 	if _, _, err := c.Stat(ctx, "docs/2024/b.txt"); err != nil {
 		t.Fatalf("mv into dir: %v", err)
 	}
-	writeFile(t, filepath.Join(local, "c.txt"), []byte("c"))
+	sessiontest.WriteFile(t, filepath.Join(local, "c.txt"), []byte("c"))
 	if _, err := c.Put(ctx, filepath.Join(local, "c.txt"), "/docs/2024/c.txt", session.TransferOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func TestCommands(t *testing.T) {
 	if err := c.Rename(ctx, "docs/2024/c.txt", "docs/2024/b.txt", true); err != nil {
 		t.Fatalf("mv -f: %v", err)
 	}
-	if got := readFile(t, filepath.Join(home, "docs", "2024", "b.txt")); string(got) != "c" {
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "docs", "2024", "b.txt")); string(got) != "c" {
 		t.Fatalf("after mv -f: %q", got)
 	}
 	if err := c.Rename(ctx, "nope", "x", false); !errors.Is(err, fs.ErrNotExist) {
@@ -166,8 +167,8 @@ func TestCommands(t *testing.T) {
 
 func TestUnicodeNames(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "bob")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "bob")
 	ctx := t.Context()
 	local := t.TempDir()
 	for _, name := range []string{"文件.txt", "my file (1).txt", "😀 emoji.bin", "Ünïcödé", "שלום", "-dash", "'quote\"", "#hash"} {
@@ -176,11 +177,11 @@ func TestUnicodeNames(t *testing.T) {
 			if err := c.Mkdir(ctx, "/"+dir, false); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, filepath.Join(local, name), []byte(name))
+			sessiontest.WriteFile(t, filepath.Join(local, name), []byte(name))
 			if _, err := c.Put(ctx, filepath.Join(local, name), "/"+dir+"/"+name, session.TransferOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if got := readFile(t, filepath.Join(home, dir, name)); string(got) != name {
+			if got := sessiontest.ReadFile(t, filepath.Join(home, dir, name)); string(got) != name {
 				t.Fatalf("server has %q", got)
 			}
 			entries, err := c.List(ctx, "/"+dir)
@@ -191,7 +192,7 @@ func TestUnicodeNames(t *testing.T) {
 			if _, err := c.Get(ctx, "/"+dir+"/"+name, out, session.TransferOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if got := readFile(t, out); string(got) != name {
+			if got := sessiontest.ReadFile(t, out); string(got) != name {
 				t.Fatalf("got %q", got)
 			}
 		})
@@ -209,8 +210,8 @@ func randomBytes(t *testing.T, n int) []byte {
 
 func TestRoundTripSizes(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "carol")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "carol")
 	sizes := []int{0, 1, 4095, 256<<10 - 1, 256 << 10, 256<<10 + 1, 3<<20 + 17}
 	if !testing.Short() {
 		sizes = append(sizes, 64<<20)
@@ -221,7 +222,7 @@ func TestRoundTripSizes(t *testing.T) {
 			t.Parallel()
 			data := randomBytes(t, n)
 			src := filepath.Join(local, fmt.Sprintf("src-%d", n))
-			writeFile(t, src, data)
+			sessiontest.WriteFile(t, src, data)
 			res, err := c.Put(t.Context(), src, fmt.Sprintf("f-%d", n), session.TransferOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -229,7 +230,7 @@ func TestRoundTripSizes(t *testing.T) {
 			if res.Bytes != int64(n) || res.Remote != fmt.Sprintf("/f-%d", n) {
 				t.Fatalf("put result %+v", res)
 			}
-			if !bytes.Equal(readFile(t, filepath.Join(home, fmt.Sprintf("f-%d", n))), data) {
+			if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, fmt.Sprintf("f-%d", n))), data) {
 				t.Fatal("server copy differs")
 			}
 			dst := filepath.Join(local, fmt.Sprintf("dst-%d", n))
@@ -246,7 +247,7 @@ func TestRoundTripSizes(t *testing.T) {
 			if res.Bytes != int64(n) || last != int64(n) && n > 0 {
 				t.Fatalf("get result %+v, progress %d", res, last)
 			}
-			if !bytes.Equal(readFile(t, dst), data) {
+			if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
 				t.Fatal("downloaded copy differs")
 			}
 			sfi, _ := os.Stat(src)
@@ -256,17 +257,17 @@ func TestRoundTripSizes(t *testing.T) {
 			}
 		})
 	}
-	t.Cleanup(func() { noTempFiles(t, home); noTempFiles(t, local) })
+	t.Cleanup(func() { sessiontest.NoTempFiles(t, home); sessiontest.NoTempFiles(t, local) })
 }
 
 func TestOverwrite(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "dave")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "dave")
 	ctx := t.Context()
 	local := t.TempDir()
-	writeFile(t, filepath.Join(local, "a"), []byte("one"))
-	writeFile(t, filepath.Join(local, "b"), []byte("two"))
+	sessiontest.WriteFile(t, filepath.Join(local, "a"), []byte("one"))
+	sessiontest.WriteFile(t, filepath.Join(local, "b"), []byte("two"))
 	if _, err := c.Put(ctx, filepath.Join(local, "a"), "f", session.TransferOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -274,13 +275,13 @@ func TestOverwrite(t *testing.T) {
 	if !errors.Is(err, fs.ErrExist) || err.Error() != "put /f: file exists" {
 		t.Fatalf("put over existing: %v", err)
 	}
-	if got := readFile(t, filepath.Join(home, "f")); string(got) != "one" {
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "f")); string(got) != "one" {
 		t.Fatalf("clobbered: %q", got)
 	}
 	if _, err := c.Put(ctx, filepath.Join(local, "b"), "f", session.TransferOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(home, "f")); string(got) != "two" {
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "f")); string(got) != "two" {
 		t.Fatalf("put -f: %q", got)
 	}
 	// A directory named as the destination receives the file.
@@ -297,13 +298,13 @@ func TestOverwrite(t *testing.T) {
 	if _, err := c.Get(ctx, "f", filepath.Join(local, "a"), session.TransferOptions{}); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("get over local file: %v", err)
 	}
-	if got := readFile(t, filepath.Join(local, "a")); string(got) != "one" {
+	if got := sessiontest.ReadFile(t, filepath.Join(local, "a")); string(got) != "one" {
 		t.Fatalf("local clobbered: %q", got)
 	}
 	if _, err := c.Get(ctx, "f", filepath.Join(local, "a"), session.TransferOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(local, "a")); string(got) != "two" {
+	if got := sessiontest.ReadFile(t, filepath.Join(local, "a")); string(got) != "two" {
 		t.Fatalf("get -f: %q", got)
 	}
 	// get into a directory keeps the name.
@@ -326,17 +327,17 @@ func TestOverwrite(t *testing.T) {
 	if _, err := c.Put(ctx, filepath.Join(local, "a"), "nodir/x", session.TransferOptions{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("put into missing dir: %v", err)
 	}
-	noTempFiles(t, home)
+	sessiontest.NoTempFiles(t, home)
 }
 
 func TestUsersIsolated(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	alice, aliceHome := ts.user(t, "alice")
-	bob, bobHome := ts.user(t, "bob")
+	ts := sessiontest.Start(t)
+	alice, aliceHome := ts.User(t, "alice")
+	bob, bobHome := ts.User(t, "bob")
 	ctx := t.Context()
-	writeFile(t, filepath.Join(aliceHome, "secret"), []byte("alice's"))
-	writeFile(t, filepath.Join(bobHome, "mine"), []byte("bob's"))
+	sessiontest.WriteFile(t, filepath.Join(aliceHome, "secret"), []byte("alice's"))
+	sessiontest.WriteFile(t, filepath.Join(bobHome, "mine"), []byte("bob's"))
 	for _, p := range []string{"/secret", "../alice/secret", "/../alice/secret"} {
 		if _, err := bob.Get(ctx, p, t.TempDir(), session.TransferOptions{}); err == nil {
 			t.Fatalf("bob read %s", p)
@@ -354,11 +355,11 @@ func TestUsersIsolated(t *testing.T) {
 
 func TestJailEscapes(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "eve")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "eve")
 	ctx := t.Context()
 	outside := t.TempDir()
-	writeFile(t, filepath.Join(outside, "loot"), []byte("outside"))
+	sessiontest.WriteFile(t, filepath.Join(outside, "loot"), []byte("outside"))
 	if err := os.Mkdir(filepath.Join(home, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +379,7 @@ func TestJailEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := t.TempDir()
-	writeFile(t, filepath.Join(local, "up"), []byte("up"))
+	sessiontest.WriteFile(t, filepath.Join(local, "up"), []byte("up"))
 
 	type op func(p string) error
 	get := func(p string) error {
@@ -443,7 +444,7 @@ func TestJailEscapes(t *testing.T) {
 			})
 		}
 	}
-	if got := readFile(t, filepath.Join(outside, "loot")); string(got) != "outside" {
+	if got := sessiontest.ReadFile(t, filepath.Join(outside, "loot")); string(got) != "outside" {
 		t.Fatalf("outside file changed: %q", got)
 	}
 	des, _ := os.ReadDir(outside)
@@ -461,8 +462,8 @@ func TestJailEscapes(t *testing.T) {
 
 func TestAuthFailures(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	ts.addUser("frank", "right")
+	ts := sessiontest.Start(t)
+	ts.AddUser("frank", "right")
 	var msgs []string
 	for _, tc := range []struct{ user, pw string }{
 		{"frank", "wrong"},
@@ -471,7 +472,7 @@ func TestAuthFailures(t *testing.T) {
 		{"../frank", "right"},
 		{"", ""},
 	} {
-		_, err := ts.dial(t, tc.user, tc.pw)
+		_, err := ts.Dial(t, tc.user, tc.pw)
 		if !errors.Is(err, transport.ErrAuth) {
 			t.Fatalf("login %q/%q: %v, want ErrAuth", tc.user, tc.pw, err)
 		}
@@ -483,22 +484,22 @@ func TestAuthFailures(t *testing.T) {
 		}
 	}
 	// The right password still works afterwards.
-	ts.login(t, "frank", "right")
+	ts.Login(t, "frank", "right")
 }
 
 func TestManySessions(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
+	ts := sessiontest.Start(t)
 	const users, perUser = 5, 10
 	var wg sync.WaitGroup
 	errs := make(chan error, users*perUser)
 	for u := range users {
 		name := fmt.Sprintf("user%d", u)
-		ts.addUser(name, "pw")
+		ts.AddUser(name, "pw")
 		for s := range perUser {
 			wg.Go(func() {
 				errs <- func() error {
-					c, err := ts.dial(t, name, "pw")
+					c, err := ts.Dial(t, name, "pw")
 					if err != nil {
 						return err
 					}
@@ -542,8 +543,8 @@ func TestManySessions(t *testing.T) {
 
 func TestConcurrentTransfersOneSession(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "grace")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "grace")
 	local := t.TempDir()
 	const n = 16
 	data := make([][]byte, n)
@@ -552,7 +553,7 @@ func TestConcurrentTransfersOneSession(t *testing.T) {
 	for i := range n {
 		data[i] = randomBytes(t, mrand.IntN(1<<20))
 		src := filepath.Join(local, fmt.Sprint(i))
-		writeFile(t, src, data[i])
+		sessiontest.WriteFile(t, src, data[i])
 		wg.Go(func() {
 			_, err := c.Put(t.Context(), src, fmt.Sprintf("/f%d", i), session.TransferOptions{})
 			errs <- err
@@ -570,7 +571,7 @@ func TestConcurrentTransfersOneSession(t *testing.T) {
 		}
 	}
 	for i := range n {
-		if !bytes.Equal(readFile(t, filepath.Join(home, fmt.Sprintf("f%d", i))), data[i]) {
+		if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, fmt.Sprintf("f%d", i))), data[i]) {
 			t.Fatalf("file %d differs", i)
 		}
 	}
@@ -578,11 +579,11 @@ func TestConcurrentTransfersOneSession(t *testing.T) {
 
 func TestLargeListing(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "henry")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "henry")
 	const n = 1000
 	for i := range n {
-		writeFile(t, filepath.Join(home, fmt.Sprintf("file-%04d-%s", i, strings.Repeat("x", 200))), nil)
+		sessiontest.WriteFile(t, filepath.Join(home, fmt.Sprintf("file-%04d-%s", i, strings.Repeat("x", 200))), nil)
 	}
 	entries, err := c.List(t.Context(), "/")
 	if err != nil {
@@ -595,11 +596,11 @@ func TestLargeListing(t *testing.T) {
 
 func TestCanceledPutLeavesNothing(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "ivan")
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "ivan")
 	local := t.TempDir()
 	src := filepath.Join(local, "big")
-	writeFile(t, src, randomBytes(t, 32<<20))
+	sessiontest.WriteFile(t, src, randomBytes(t, 32<<20))
 	ctx, cancel := context.WithCancel(t.Context())
 	_, err := c.Put(ctx, src, "big", session.TransferOptions{Progress: func(done, total int64) {
 		if done > 1<<20 {
@@ -615,20 +616,20 @@ func TestCanceledPutLeavesNothing(t *testing.T) {
 	}
 	// Shutdown waits for every transfer handler, so afterwards the server
 	// has cleaned up.
-	if err := ts.stop(10 * 1e9); err != nil {
+	if err := ts.Stop(10 * 1e9); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(home, "big")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("partial upload visible: %v", err)
 	}
-	noTempFiles(t, home)
+	sessiontest.NoTempFiles(t, home)
 }
 
 func TestCanceledGetLeavesNothing(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t)
-	c, home := ts.user(t, "judy")
-	writeFile(t, filepath.Join(home, "big"), randomBytes(t, 32<<20))
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "judy")
+	sessiontest.WriteFile(t, filepath.Join(home, "big"), randomBytes(t, 32<<20))
 	local := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
 	_, err := c.Get(ctx, "big", local, session.TransferOptions{Progress: func(done, total int64) {

@@ -77,8 +77,6 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "get", userError(transport.CodeInvalid, vp, fmt.Sprintf("range %d+%d outside the file's %d bytes", req.Offset, req.Length, size)))
 		return
 	}
-	// The client sends nothing after its header.
-	str.CancelRead(transport.StreamCanceled)
 	if err := transport.WriteFrame(str, &transport.TransferReply{Size: size, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n}); err != nil {
 		return
 	}
@@ -105,7 +103,27 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	_ = str.Close()
+	c.awaitClientDone(str, buf)
 	c.logTransfer("get", vp, sent, start)
+}
+
+// awaitClientDone holds a finished transfer open until the client has
+// closed its side, which it does after reading our last frame: a server
+// shutting down counts the transfer as running until then, so closing the
+// connection cannot cut off data still in flight.
+func (c *conn) awaitClientDone(str *quic.Stream, buf []byte) {
+	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
+	for range 16 {
+		n, err := str.Read(buf)
+		if err != nil {
+			return
+		}
+		if n > 0 {
+			c.ulog.Warn("transfer: data after the end", "bytes", n)
+			str.CancelRead(transport.StreamProtocol)
+			return
+		}
+	}
 }
 
 func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
@@ -175,12 +193,6 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", userError(transport.CodeProtocol, vp, "missing or wrong trailer"))
 		return
 	}
-	// The client ends its side right after the trailer.
-	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
-	if n, _ := str.Read(buf[:1]); n != 0 {
-		c.refuse(str, "put", userError(transport.CodeProtocol, vp, "data after trailer"))
-		return
-	}
 	if err := f.Sync(); err != nil {
 		c.refuse(str, "put", err)
 		return
@@ -200,6 +212,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	committed = true
 	_ = transport.WriteFrame(str, &transport.TransferReply{Size: got, Mtime: req.Mtime, Length: got})
 	_ = str.Close()
+	c.awaitClientDone(str, buf)
 	c.logTransfer("put", vp, got, start)
 }
 

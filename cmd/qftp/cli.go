@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -43,6 +44,7 @@ type cli struct {
 	Fingerprint   string           `name:"fingerprint" placeholder:"SHA256:..." help:"Trust the server if its fingerprint is this one (and pin it)."`
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
+	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
 	Version       kong.VersionFlag `help:"Print the version and exit."`
 
 	Target  string   `arg:"" name:"[user@]host[:port]" help:"Server to connect to (port ${port})."`
@@ -73,6 +75,12 @@ Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,
 // run parses args, connects and runs the commands; it returns the exit
 // status.
 func run(ctx context.Context, args []string, s stdio) int {
+	return runWithLocalDir(ctx, args, s, "")
+}
+
+// runWithLocalDir is run with the local working directory given, so that
+// tests need not change the process's directory; "" means the process's.
+func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir string) int {
 	var c cli
 	exited := -1
 	parser, err := kong.New(&c,
@@ -108,8 +116,11 @@ func run(ctx context.Context, args []string, s stdio) int {
 		noProgress: c.NoProgress,
 		log:        slog.New(slog.DiscardHandler),
 	}
-	if wd, err := os.Getwd(); err == nil {
-		sh.localDir = wd
+	sh.localDir = localDir
+	if localDir == "" {
+		if wd, err := os.Getwd(); err == nil {
+			sh.localDir = wd
+		}
 	}
 	if len(c.Command) > 0 {
 		return sh.runOne(ctx, c.Command)
@@ -215,7 +226,9 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 		Password: pw,
 		Version:  "qftp " + version,
 	}
-	cl, err := dialVerified(ctx, cfg, v, s)
+	dctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	cl, err := dialVerified(dctx, cfg, v, s)
 	if err != nil {
 		fmt.Fprintln(s.err, "qftp:", err)
 		switch {

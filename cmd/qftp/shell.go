@@ -79,7 +79,8 @@ func (sh *shell) exec(ctx context.Context, words []string) error {
 	if err != nil {
 		return errUsage{usageHint(words[0], err)}
 	}
-	return kctx.Run(ctx, sh)
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	return kctx.Run(sh)
 }
 
 // usageHint turns a parse error into one line that says what to try.

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qftp/qftp/certs"
+	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/transport"
+)
+
+// client runs qftp in-process against ts as user with the given args
+// after the flags that log in; it returns the exit status and output.
+type client struct {
+	ts       *sessiontest.Server
+	user     string
+	pwFile   string
+	known    string
+	localDir string
+}
+
+func newClient(t *testing.T, ts *sessiontest.Server, user, pw string) *client {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	sessiontest.WriteFile(t, pwFile, []byte(pw+"\n"))
+	return &client{ts: ts, user: user, pwFile: pwFile, known: filepath.Join(dir, "known_hosts"), localDir: t.TempDir()}
+}
+
+func (c *client) run(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	full := append([]string{"--known-hosts", c.known, "--password-file", c.pwFile, "--fingerprint", c.ts.FP, c.user + "@" + c.ts.Addr}, args...)
+	return c.runRaw(t, stdin, full...)
+}
+
+func (c *client) runRaw(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runIn(t.Context(), c.localDir, args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// runIn is run with a given local working directory.
+func runIn(ctx context.Context, dir string, args []string, s stdio) int {
+	return runWithLocalDir(ctx, args, s, dir)
+}
+
+func TestOneShotCommands(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("alice", "secret")
+	c := newClient(t, ts, "alice", "secret")
+	sessiontest.WriteFile(t, filepath.Join(c.localDir, "hello.txt"), []byte("hello world"))
+
+	steps := []struct {
+		args    []string
+		code    int
+		out     string // exact stdout, if not "*"
+		errPart string // substring of stderr
+	}{
+		{[]string{"pwd"}, 0, "/\n", ""},
+		{[]string{"mkdir", "-p", "docs/2024"}, 0, "", ""},
+		{[]string{"put", "hello.txt", "docs/"}, 0, "", "put hello.txt 11 B"},
+		{[]string{"put", "hello.txt", "docs/"}, 1, "", "put /docs/hello.txt: file exists"},
+		{[]string{"put", "-f", "hello.txt", "docs/hello.txt"}, 0, "", ""},
+		{[]string{"ls", "docs"}, 0, "2024\nhello.txt\n", ""},
+		{[]string{"ls", "-l", "docs"}, 0, "*", ""},
+		{[]string{"get", "docs/hello.txt", "copy.txt"}, 0, "", "get docs/hello.txt 11 B"},
+		{[]string{"get", "docs/hello.txt", "copy.txt"}, 1, "", "exists"},
+		{[]string{"mv", "docs/hello.txt", "docs/2024/"}, 0, "", ""},
+		{[]string{"rm", "docs/2024/hello.txt"}, 0, "", ""},
+		{[]string{"rmdir", "docs/2024"}, 0, "", ""},
+		{[]string{"cd", "/nope"}, 1, "", "cd /nope: no such file or directory"},
+		{[]string{"put", "missing.iso"}, 1, "", "missing.iso: no such file or directory"},
+		{[]string{"df"}, 0, "*", ""},
+		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"ls", "-z"}, 2, "", "ls:"},
+		{[]string{"get"}, 2, "", "get:"},
+		{[]string{"help"}, 0, "*", ""},
+		{[]string{"lpwd"}, 0, c.localDir + "\n", ""},
+		{[]string{"lls"}, 0, "copy.txt\nhello.txt\n", ""},
+	}
+	for _, s := range steps {
+		code, out, errOut := c.run(t, "", s.args...)
+		if code != s.code {
+			t.Fatalf("%v: exit %d, want %d; stderr: %s", s.args, code, s.code, errOut)
+		}
+		if s.out != "*" && out != s.out {
+			t.Fatalf("%v: stdout %q, want %q", s.args, out, s.out)
+		}
+		if !strings.Contains(errOut, s.errPart) {
+			t.Fatalf("%v: stderr %q, want it to contain %q", s.args, errOut, s.errPart)
+		}
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(c.localDir, "copy.txt")); string(got) != "hello world" {
+		t.Fatalf("downloaded %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(home, "docs", "2024")); !os.IsNotExist(err) {
+		t.Fatalf("rmdir did not remove: %v", err)
+	}
+}
+
+func TestScriptFromStdin(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("bob", "pw")
+	c := newClient(t, ts, "bob", "pw")
+	sessiontest.WriteFile(t, filepath.Join(c.localDir, "my file.txt"), []byte("x"))
+	script := `# comment
+mkdir dir
+cd dir
+put "my file.txt"
+pwd
+-rm nothing-here
+ls
+cd /missing
+pwd
+`
+	code, out, errOut := c.run(t, script)
+	if code != exitFail {
+		t.Fatalf("exit %d, want %d; stderr %s", code, exitFail, errOut)
+	}
+	if out != "/dir\nmy file.txt\n" {
+		t.Fatalf("stdout %q", out)
+	}
+	if !strings.Contains(errOut, "rm /dir/nothing-here: no such file") || !strings.Contains(errOut, "cd /missing: no such file") {
+		t.Fatalf("stderr %q", errOut)
+	}
+	// A script with a syntax error stops with a usage status.
+	code, _, errOut = c.run(t, "pwd\nput 'unterminated\npwd\n")
+	if code != exitUsage || !strings.Contains(errOut, "line 2: unterminated") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestExitStatuses(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("carol", "right")
+	good := newClient(t, ts, "carol", "right")
+	bad := newClient(t, ts, "carol", "wrong")
+
+	if code, _, errOut := bad.run(t, "", "pwd"); code != exitAuth || !strings.Contains(errOut, "authentication failed") {
+		t.Fatalf("wrong password: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := good.runRaw(t, "", "--no-such-flag", "x"); code != exitUsage {
+		t.Fatalf("bad flag: exit %d", code)
+	}
+	if code, _, _ := good.runRaw(t, ""); code != exitUsage {
+		t.Fatalf("no host: exit %d", code)
+	}
+	if code, out, _ := good.runRaw(t, "", "--help"); code != exitOK || !strings.Contains(out, "Exit status") {
+		t.Fatalf("--help: exit %d, %q", code, out)
+	}
+	if code, out, _ := good.runRaw(t, "", "--version"); code != exitOK || !strings.HasPrefix(out, "qftp ") {
+		t.Fatalf("--version: exit %d, %q", code, out)
+	}
+	if code, _, errOut := good.runRaw(t, "", "--fingerprint", "SHA256:nope", "carol@"+ts.Addr, "pwd"); code != exitUsage || !strings.Contains(errOut, "--fingerprint") {
+		t.Fatalf("bad fingerprint: exit %d, %q", code, errOut)
+	}
+	// Nothing listens on UDP port 1.
+	if code, _, _ := good.runRaw(t, "", "--known-hosts", good.known, "--password-file", good.pwFile, "--accept-new-host", "--connect-timeout", "1s", "carol@127.0.0.1:1", "pwd"); code != exitConnect {
+		t.Fatalf("no server: exit %d", code)
+	}
+}
+
+func TestHostPinning(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("dave", "pw")
+	c := newClient(t, ts, "dave", "pw")
+	target := "dave@" + ts.Addr
+	base := []string{"--known-hosts", c.known, "--password-file", c.pwFile}
+
+	// Unknown host, no terminal, no flag: refused with the fingerprint shown.
+	code, _, errOut := c.runRaw(t, "", append(base, target, "pwd")...)
+	if code != exitConnect || !strings.Contains(errOut, "unknown host") || !strings.Contains(errOut, ts.FP) {
+		t.Fatalf("unknown host: exit %d, %q", code, errOut)
+	}
+	// Pin on first use.
+	if code, _, errOut := c.runRaw(t, "", append(base, "--accept-new-host", target, "pwd")...); code != exitOK {
+		t.Fatalf("accept-new-host: exit %d, %q", code, errOut)
+	}
+	kh := string(sessiontest.ReadFile(t, c.known))
+	if !strings.Contains(kh, ts.FP) {
+		t.Fatalf("known_hosts = %q", kh)
+	}
+	// Pinned: no flag needed.
+	if code, out, errOut := c.runRaw(t, "", append(base, target, "pwd")...); code != exitOK || out != "/\n" {
+		t.Fatalf("pinned: exit %d, %q %q", code, out, errOut)
+	}
+	// Changed key: a hard failure even with --accept-new-host.
+	other := filepath.Join(t.TempDir(), "known_hosts")
+	host := certs.HostKey("127.0.0.1", portOf(t, ts.Addr))
+	sessiontest.WriteFile(t, other, []byte(host+" SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"))
+	code, _, errOut = c.runRaw(t, "", "--known-hosts", other, "--password-file", c.pwFile, "--accept-new-host", target, "pwd")
+	if code != exitConnect || !strings.Contains(errOut, "CHANGED") {
+		t.Fatalf("changed key: exit %d, %q", code, errOut)
+	}
+	// A wrong --fingerprint for an unknown host is refused.
+	code, _, errOut = c.runRaw(t, "", "--known-hosts", filepath.Join(t.TempDir(), "kh"), "--password-file", c.pwFile, "--fingerprint", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", target, "pwd")
+	if code != exitConnect || !strings.Contains(errOut, "fingerprint") {
+		t.Fatalf("wrong fingerprint: exit %d, %q", code, errOut)
+	}
+}
+
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := transport.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,310 @@
+package session_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/transport"
+)
+
+// rawConn dials the test server with a bare QUIC connection, to speak the
+// protocol wrongly on purpose.
+func rawConn(t *testing.T, ts *sessiontest.Server) *quic.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	qc, err := transport.Dial(ctx, ts.Addr, ts.TLSConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = qc.CloseWithError(0, "") })
+	return qc
+}
+
+// closedWith waits for the server to close qc and returns the code.
+func closedWith(t *testing.T, qc *quic.Conn) quic.ApplicationErrorCode {
+	t.Helper()
+	select {
+	case <-qc.Context().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not close the connection")
+	}
+	var ae *quic.ApplicationError
+	if err := context.Cause(qc.Context()); !errors.As(err, &ae) || !ae.Remote {
+		t.Fatalf("closed with %v, want a remote application error", err)
+	}
+	return ae.ErrorCode
+}
+
+func TestMalformedControl(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("kim", "pw")
+	login := &transport.Request{ID: 1, Op: transport.OpLogin, User: "kim", Password: "pw"}
+	tests := []struct {
+		name  string
+		login bool   // log in first
+		send  []byte // raw bytes on the control stream
+		want  quic.ApplicationErrorCode
+	}{
+		{"not a login first", false, mustFrame(t, &transport.Request{ID: 1, Op: transport.OpLs}), transport.ConnProtocol},
+		{"garbage first", false, append(binary.BigEndian.AppendUint32(nil, 3), 0xff, 0xff, 0xff), transport.ConnProtocol},
+		{"oversized length first", false, binary.BigEndian.AppendUint32(nil, 1<<30), transport.ConnProtocol},
+		{"oversized after login", true, binary.BigEndian.AppendUint32(nil, transport.MaxFrameSize+1), transport.ConnProtocol},
+		{"garbage after login", true, append(binary.BigEndian.AppendUint32(nil, 2), 0xa1, 0x00), transport.ConnProtocol},
+		{"truncated after login", true, append(binary.BigEndian.AppendUint32(nil, 100), 1, 2, 3), transport.ConnProtocol},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			qc := rawConn(t, ts)
+			ctrl, err := qc.OpenStreamSync(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.login {
+				if err := transport.WriteFrame(ctrl, login); err != nil {
+					t.Fatal(err)
+				}
+				var resp transport.Response
+				if err := transport.ReadFrame(ctrl, &resp); err != nil || resp.Err != nil {
+					t.Fatalf("login: %v %v", err, resp.Err)
+				}
+			}
+			if _, err := ctrl.Write(tt.send); err != nil {
+				t.Fatal(err)
+			}
+			if tt.name == "truncated after login" {
+				_ = ctrl.Close()
+			}
+			if code := closedWith(t, qc); code != tt.want {
+				t.Fatalf("closed with code %#x, want %#x", code, tt.want)
+			}
+		})
+	}
+	// The server keeps serving others.
+	c := ts.Login(t, "kim", "pw")
+	if _, err := c.Pwd(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustFrame(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := transport.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...)
+}
+
+func TestUnknownOpAnswered(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("lee", "pw")
+	qc := rawConn(t, ts)
+	ctrl, err := qc.OpenStreamSync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pipelined: login, an unknown op, a second login, pwd.
+	for _, r := range []transport.Request{
+		{ID: 1, Op: transport.OpLogin, User: "lee", Password: "pw"},
+		{ID: 2, Op: "frobnicate"},
+		{ID: 3, Op: transport.OpLogin, User: "lee", Password: "pw"},
+		{ID: 4, Op: transport.OpPwd},
+	} {
+		if err := transport.WriteFrame(ctrl, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []struct {
+		id   uint64
+		code string
+	}{{1, ""}, {2, transport.CodeUnsupported}, {3, transport.CodeProtocol}, {4, ""}}
+	for _, w := range want {
+		var resp transport.Response
+		if err := transport.ReadFrame(ctrl, &resp); err != nil {
+			t.Fatal(err)
+		}
+		code := ""
+		if resp.Err != nil {
+			code = resp.Err.Code
+		}
+		if resp.ID != w.id || code != w.code {
+			t.Fatalf("response %+v, want id %d code %q", resp, w.id, w.code)
+		}
+	}
+}
+
+func TestStreamBeforeLogin(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("mia", "pw")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("secret"))
+	qc := rawConn(t, ts)
+	ctrl, err := qc.OpenStreamSync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Opening the control stream is not a login; a transfer now is refused.
+	if _, err := ctrl.Write([]byte{}); err != nil {
+		t.Fatal(err)
+	}
+	str, err := qc.OpenStreamSync(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: "/f", Length: -1}); err != nil {
+		t.Fatal(err)
+	}
+	_ = str.Close()
+	_, err = io.ReadAll(str)
+	var se *quic.StreamError
+	if !errors.As(err, &se) || se.ErrorCode != transport.StreamNotAuthenticated {
+		t.Fatalf("read: %v, want stream reset with code NotAuthenticated", err)
+	}
+}
+
+func TestLoginTimeout(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	qc := rawConn(t, ts)
+	// No control stream at all: the server gives up after LoginTimeout.
+	if code := closedWith(t, qc); code != transport.ConnLoginTimeout {
+		t.Fatalf("closed with %#x, want login timeout", code)
+	}
+}
+
+func TestBadTransferHeader(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "ned")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("0123456789"))
+	tests := []struct {
+		name string
+		req  transport.TransferRequest
+		code string
+	}{
+		{"unknown op", transport.TransferRequest{Op: "steal", Path: "/f"}, transport.CodeUnsupported},
+		{"negative offset", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: -1, Length: 1}, transport.CodeInvalid},
+		{"range past end", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 5, Length: 6}, transport.CodeInvalid},
+		{"offset past end", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 11, Length: -1}, transport.CodeInvalid},
+		{"put negative size", transport.TransferRequest{Op: transport.OpPut, Path: "/g", Size: -5, Length: -5}, transport.CodeUnsupported},
+		{"put escape", transport.TransferRequest{Op: transport.OpPut, Path: "/../g", Size: 1, Length: 1}, transport.CodePermission},
+		{"put root", transport.TransferRequest{Op: transport.OpPut, Path: "/", Size: 1, Length: 1}, transport.CodeIsDir},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			str, err := session.OpenRawStream(t.Context(), c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := transport.WriteFrame(str, &tt.req); err != nil {
+				t.Fatal(err)
+			}
+			var reply transport.TransferReply
+			if err := transport.ReadFrame(str, &reply); err != nil {
+				t.Fatal(err)
+			}
+			if reply.Err == nil || reply.Err.Code != tt.code {
+				t.Fatalf("reply %+v, want code %s", reply, tt.code)
+			}
+		})
+	}
+	// A ranged get returns exactly that range.
+	str, err := session.OpenRawStream(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 3, Length: 4}); err != nil {
+		t.Fatal(err)
+	}
+	_ = str.Close()
+	var reply transport.TransferReply
+	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err != nil || reply.Offset != 3 || reply.Length != 4 || reply.Size != 10 {
+		t.Fatalf("ranged get reply %+v, %v", reply, err)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(str, buf); err != nil || string(buf) != "3456" {
+		t.Fatalf("range data %q, %v", buf, err)
+	}
+	var tr transport.Trailer
+	if err := transport.ReadFrame(str, &tr); err != nil || tr.Bytes != 4 {
+		t.Fatalf("trailer %+v, %v", tr, err)
+	}
+}
+
+// A put whose client lies about the length (fewer bytes, then FIN) is
+// refused and leaves nothing.
+func TestPutShortStream(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "olga")
+	str, err := session.OpenRawStream(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpPut, Path: "/short", Size: 100, Length: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := str.Write([]byte("only ten b")); err != nil {
+		t.Fatal(err)
+	}
+	_ = str.Close()
+	var reply transport.TransferReply
+	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err == nil || reply.Err.Code != transport.CodeProtocol {
+		t.Fatalf("reply %+v, %v", reply, err)
+	}
+	if err := ts.Stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.NoTempFiles(t, home)
+	if _, _, err := c.Stat(context.Background(), "/short"); err == nil {
+		t.Fatal("short upload visible")
+	}
+}
+
+func TestShutdownLetsTransfersFinish(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "pat")
+	src := filepath.Join(t.TempDir(), "f")
+	data := randomBytes(t, 8<<20)
+	sessiontest.WriteFile(t, src, data)
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var once bool
+		_, err := c.Put(t.Context(), src, "/f", session.TransferOptions{Progress: func(n, total int64) {
+			if !once {
+				once = true
+				close(started)
+			}
+		}})
+		done <- err
+	}()
+	<-started
+	if err := ts.Stop(30 * time.Second); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("put during shutdown: %v", err)
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "f")); len(got) != len(data) {
+		t.Fatalf("file has %d bytes", len(got))
+	}
+	// After shutdown, the session is gone.
+	if _, err := c.Pwd(t.Context()); err == nil {
+		t.Fatal("session still alive after shutdown")
+	}
+}

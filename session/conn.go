@@ -171,7 +171,8 @@ func (c *conn) serveControl(ctx context.Context, ctrl *quic.Stream) {
 		var req transport.Request
 		err := transport.ReadFrame(ctrl, &req)
 		if err != nil {
-			if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			var ae *quic.ApplicationError
+			if errors.Is(err, io.EOF) || ctx.Err() != nil || errors.As(err, &ae) && ae.ErrorCode == transport.ConnNoError {
 				c.ulog.Info("logout")
 				return
 			}

@@ -226,11 +226,9 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 		Password: pw,
 		Version:  "qftp " + version,
 	}
-	dctx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	cl, err := dialVerified(dctx, cfg, v, s)
+	cl, err := dialVerified(ctx, c.Timeout, cfg, v, s)
 	if err != nil {
-		fmt.Fprintln(s.err, "qftp:", err)
+		fmt.Fprintln(s.err, "qftp:", trustError(err))
 		switch {
 		case errors.Is(err, transport.ErrAuth):
 			return nil, "", exitAuth
@@ -244,9 +242,14 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 
 // dialVerified dials; for a host seen the first time it asks on the
 // terminal and, if the user agrees, dials again trusting that fingerprint.
-func dialVerified(ctx context.Context, cfg session.DialConfig, v *certs.Verifier, s stdio) (*session.Client, error) {
-	cfg.TLS = v.TLSConfig()
-	cl, err := session.Dial(ctx, cfg)
+func dialVerified(ctx context.Context, timeout time.Duration, cfg session.DialConfig, v *certs.Verifier, s stdio) (*session.Client, error) {
+	dial := func() (*session.Client, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		cfg.TLS = v.TLSConfig()
+		return session.Dial(ctx, cfg)
+	}
+	cl, err := dial()
 	var unknown *certs.UnknownHostError
 	if !errors.As(err, &unknown) || !prompt.IsTerminal(s.in) {
 		return cl, err
@@ -257,8 +260,7 @@ func dialVerified(ctx context.Context, cfg session.DialConfig, v *certs.Verifier
 		return nil, err
 	}
 	v.Fingerprint = unknown.Fingerprint
-	cfg.TLS = v.TLSConfig()
-	return session.Dial(ctx, cfg)
+	return dial()
 }
 
 func netJoin(host string, port int) string {
@@ -266,4 +268,23 @@ func netJoin(host string, port int) string {
 		return "[" + host + "]:" + strconv.Itoa(port)
 	}
 	return host + ":" + strconv.Itoa(port)
+}
+
+// trustError digs the certificate verdict out of the QUIC handshake error
+// that wraps it, so the user reads the verdict and not the TLS alert.
+func trustError(err error) error {
+	var unknown *certs.UnknownHostError
+	var changed *certs.HostKeyChangedError
+	var mismatch *certs.FingerprintMismatchError
+	switch {
+	case errors.As(err, &unknown):
+		return unknown
+	case errors.As(err, &changed):
+		return changed
+	case errors.As(err, &mismatch):
+		return mismatch
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: no answer from the server (is qftpd running there, and is UDP open?)", err)
+	}
+	return err
 }

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runQftpd(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb})
+	return code, out.String(), errb.String()
+}
+
+func TestUserCommands(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	d := []string{"--data", data}
+	steps := []struct {
+		stdin   string
+		args    []string
+		code    int
+		errPart string
+	}{
+		{"pw1\n", []string{"user", "add", "alice", "--password-stdin"}, 0, "added user alice (quota 100 MiB)"},
+		{"pw1\n", []string{"user", "add", "alice", "--password-stdin"}, 1, "already exists"},
+		{"pw\n", []string{"user", "add", "Bad/Name", "--password-stdin"}, 2, ""},
+		{"pw\n", []string{"user", "add", "bob", "--quota", "lots", "--password-stdin"}, 2, "--quota"},
+		{"", []string{"user", "add", "bob", "--password-stdin"}, 1, "no input"},
+		{"", []string{"user", "add", "bob"}, 2, "--password-stdin"},
+		{"pw2\n", []string{"user", "add", "bob", "--quota", "1.5GB", "--password-stdin"}, 0, ""},
+		{"", []string{"user", "quota", "bob", "unlimited"}, 0, "quota of bob set to unlimited"},
+		{"", []string{"user", "quota", "bob", "-5"}, 2, ""},
+		{"", []string{"user", "quota", "nobody", "1G"}, 1, "no such user"},
+		{"new\n", []string{"user", "passwd", "alice", "--password-stdin"}, 0, "password of alice changed"},
+		{"new\n", []string{"user", "passwd", "nobody", "--password-stdin"}, 1, "no such user"},
+		{"", []string{"user", "del", "nobody"}, 1, "no such user"},
+		{"", []string{"user", "frob"}, 2, ""},
+	}
+	for _, s := range steps {
+		code, _, errOut := runQftpd(t, s.stdin, append(d, s.args...)...)
+		if code != s.code || !strings.Contains(errOut, s.errPart) {
+			t.Fatalf("%v: exit %d (want %d), stderr %q (want %q)", s.args, code, s.code, errOut, s.errPart)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "home", "alice")); err != nil {
+		t.Fatalf("home not created: %v", err)
+	}
+	sessionFile := filepath.Join(data, "home", "alice", "f")
+	if err := os.WriteFile(sessionFile, make([]byte, 2048), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runQftpd(t, "", append(d, "user", "list", "--json")...)
+	if code != 0 {
+		t.Fatalf("list: exit %d", code)
+	}
+	var rows []userRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	want := []userRow{{Name: "alice", Quota: 100 << 20, Used: 2048}, {Name: "bob", Quota: 0, Used: 0}}
+	if len(rows) != 2 || rows[0] != want[0] || rows[1] != want[1] {
+		t.Fatalf("list = %+v, want %+v", rows, want)
+	}
+	code, out, _ = runQftpd(t, "", append(d, "user", "list")...)
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "2 KiB") || !strings.Contains(out, "unlimited") {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	if code, _, errOut := runQftpd(t, "", append(d, "user", "del", "alice", "--purge-home")...); code != 0 {
+		t.Fatalf("del: %d %q", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(data, "home", "alice")); !os.IsNotExist(err) {
+		t.Fatalf("home not purged: %v", err)
+	}
+	if code, _, _ := runQftpd(t, "", append(d, "user", "del", "bob")...); code != 0 {
+		t.Fatal("del bob")
+	}
+	if _, err := os.Stat(filepath.Join(data, "home", "bob")); err != nil {
+		t.Fatalf("home removed without --purge-home: %v", err)
+	}
+}
+
+func TestServeValidation(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	tests := []struct {
+		args []string
+		part string
+	}{
+		{[]string{"serve", "--cert", "/nonexistent"}, "nonexistent"},
+		{[]string{"serve", "--default-quota", "huge"}, "--default-quota"},
+		{[]string{"serve", "--max-streams", "0"}, "--max-streams"},
+		{[]string{"serve", "--listen", "not an address"}, "listen"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := runQftpd(t, "", append([]string{"--data", data}, tt.args...)...)
+		if code == 0 || !strings.Contains(errOut, tt.part) {
+			t.Fatalf("%v: exit %d, stderr %q", tt.args, code, errOut)
+		}
+	}
+}
+
+func TestFingerprintCommand(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	code, out1, _ := runQftpd(t, "", "--data", data, "fingerprint")
+	code2, out2, _ := runQftpd(t, "", "--data", data, "fingerprint", "--cert", filepath.Join(data, "server.crt"))
+	if code != 0 || code2 != 0 || !strings.HasPrefix(out1, "SHA256:") || out1 != out2 {
+		t.Fatalf("fingerprint: %d %q / %d %q", code, out1, code2, out2)
+	}
+	fi, err := os.Stat(filepath.Join(data, "server.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key: %v %v", fi.Mode(), err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -66,12 +67,17 @@ func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) err
 		}
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', tabwriter.AlignRight)
+	width := 1
+	for _, e := range entries {
+		width = max(width, len(strconv.FormatInt(e.Size, 10)))
+	}
 	for _, e := range entries {
 		mt := time.Unix(0, e.Mtime).Local().Format("2006-01-02 15:04")
-		fmt.Fprintf(tw, "%s\t%d\t %s\t %s\t\n", modeString(e), e.Size, mt, e.Name)
+		if _, err := fmt.Fprintf(w, "%s %*d %s %s\n", modeString(e), width, e.Size, mt, e.Name); err != nil {
+			return err
+		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func modeString(e transport.Entry) string {

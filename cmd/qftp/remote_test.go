@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/qftp/qftp/transport"
+)
+
+func TestPrintEntries(t *testing.T) {
+	t.Parallel()
+	mt := time.Date(2024, 5, 1, 12, 30, 0, 0, time.Local).UnixNano()
+	entries := []transport.Entry{
+		{Name: "docs", Type: transport.TypeDir, Mode: 0o755, Mtime: mt},
+		{Name: "a b.txt", Type: transport.TypeFile, Size: 123456, Mode: 0o644, Mtime: mt},
+		{Name: "link", Type: transport.TypeSymlink, Size: 4, Mode: 0o777, Mtime: mt},
+	}
+	tests := []struct {
+		name       string
+		long, json bool
+		want       string
+	}{
+		{"short", false, false, "docs\na b.txt\nlink\n"},
+		{"long", true, false, "" +
+			"drwxr-xr-x      0 2024-05-01 12:30 docs\n" +
+			"-rw-r--r-- 123456 2024-05-01 12:30 a b.txt\n" +
+			"lrwxrwxrwx      4 2024-05-01 12:30 link\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := printEntries(&b, entries, tt.long, tt.json); err != nil {
+				t.Fatal(err)
+			}
+			if b.String() != tt.want {
+				t.Fatalf("got\n%s\nwant\n%s", b.String(), tt.want)
+			}
+		})
+	}
+	var b bytes.Buffer
+	if err := printEntries(&b, nil, false, true); err != nil || b.String() != "[]\n" {
+		t.Fatalf("empty json = %q, %v", b.String(), err)
+	}
+}

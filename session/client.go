@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -18,9 +19,15 @@ import (
 type DialConfig struct {
 	Addr     string      // required: "host:port"
 	User     string      // required
-	Password string      // required
+	Password string      // required unless GetPassword is set
+	// GetPassword, if set, is called once the server's identity is
+	// verified, so that a user is asked for a password only then.
+	GetPassword func() (string, error)
 	TLS      *tls.Config // required: verifies the server (see certs.Verifier)
 	Version  string      // optional: client software, sent at login
+	// Timeout bounds the handshake and, separately, the login exchange
+	// (not the time GetPassword takes). Zero means no bound but ctx's.
+	Timeout time.Duration
 	Logger   *slog.Logger
 }
 
@@ -48,11 +55,29 @@ var ErrClosed = errors.New("connection closed")
 // Dial connects to a server, verifies it through cfg.TLS and logs in. A
 // refused login returns an error matching transport.ErrAuth.
 func Dial(ctx context.Context, cfg DialConfig) (*Client, error) {
-	qc, err := transport.Dial(ctx, cfg.Addr, cfg.TLS)
+	phase := func() (context.Context, context.CancelFunc) {
+		if cfg.Timeout > 0 {
+			return context.WithTimeout(ctx, cfg.Timeout)
+		}
+		return context.WithCancel(ctx)
+	}
+	dctx, cancel := phase()
+	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
 	}
-	c, err := login(ctx, qc, cfg)
+	if cfg.GetPassword != nil {
+		pw, err := cfg.GetPassword()
+		if err != nil {
+			_ = qc.CloseWithError(transport.ConnNoError, "")
+			return nil, err
+		}
+		cfg.Password = pw
+	}
+	lctx, cancel := phase()
+	defer cancel()
+	c, err := login(lctx, qc, cfg)
 	if err != nil {
 		_ = qc.CloseWithError(transport.ConnNoError, "")
 		return nil, err

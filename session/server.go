@@ -27,8 +27,8 @@ type Server struct {
 	Users   *userdb.Store // required
 	HomeDir string        // required: users' homes are HomeDir/NAME
 	Logger  *slog.Logger  // optional: nil discards logs
-	// LoginTimeout bounds the time from connection to a completed login.
-	// Zero means 10 seconds.
+	// LoginTimeout bounds the time from connection to a completed login,
+	// which includes a person typing a password. Zero means 60 seconds.
 	LoginTimeout time.Duration
 	// Version names the server software in the login response. Optional.
 	Version string
@@ -51,7 +51,7 @@ func (s *Server) logger() *slog.Logger {
 
 func (s *Server) loginTimeout() time.Duration {
 	if s.LoginTimeout <= 0 {
-		return 10 * time.Second
+		return 60 * time.Second
 	}
 	return s.LoginTimeout
 }

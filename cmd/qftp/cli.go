@@ -204,10 +204,13 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 		fmt.Fprintln(s.err, "qftp:", err)
 		return nil, "", exitUsage
 	}
-	pw, err := c.password(s, t)
-	if err != nil {
-		fmt.Fprintln(s.err, "qftp:", err)
-		return nil, "", exitUsage
+	var pwErr error
+	getPassword := func() (string, error) {
+		pw, err := c.password(s, t)
+		if err != nil {
+			pwErr = err
+		}
+		return pw, err
 	}
 	khPath := c.KnownHosts
 	if khPath == "" {
@@ -221,14 +224,17 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 		AcceptNew:   c.AcceptNewHost,
 	}
 	cfg := session.DialConfig{
-		Addr:     netJoin(t.host, t.port),
-		User:     t.user,
-		Password: pw,
-		Version:  "qftp " + version,
+		Addr:        netJoin(t.host, t.port),
+		User:        t.user,
+		GetPassword: getPassword,
+		Version:     "qftp " + version,
 	}
 	cl, err := dialVerified(ctx, c.Timeout, cfg, v, s)
 	if err != nil {
 		fmt.Fprintln(s.err, "qftp:", trustError(err))
+		if pwErr != nil {
+			return nil, "", exitUsage
+		}
 		switch {
 		case errors.Is(err, transport.ErrAuth):
 			return nil, "", exitAuth
@@ -243,9 +249,8 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 // dialVerified dials; for a host seen the first time it asks on the
 // terminal and, if the user agrees, dials again trusting that fingerprint.
 func dialVerified(ctx context.Context, timeout time.Duration, cfg session.DialConfig, v *certs.Verifier, s stdio) (*session.Client, error) {
+	cfg.Timeout = timeout
 	dial := func() (*session.Client, error) {
-		ctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
 		cfg.TLS = v.TLSConfig()
 		return session.Dial(ctx, cfg)
 	}

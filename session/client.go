@@ -17,18 +17,18 @@ import (
 
 // DialConfig says where and as whom a Client logs in.
 type DialConfig struct {
-	Addr     string      // required: "host:port"
-	User     string      // required
-	Password string      // required unless GetPassword is set
+	Addr     string // required: "host:port"
+	User     string // required
+	Password string // required unless GetPassword is set
 	// GetPassword, if set, is called once the server's identity is
 	// verified, so that a user is asked for a password only then.
 	GetPassword func() (string, error)
-	TLS      *tls.Config // required: verifies the server (see certs.Verifier)
-	Version  string      // optional: client software, sent at login
+	TLS         *tls.Config // required: verifies the server (see certs.Verifier)
+	Version     string      // optional: client software, sent at login
 	// Timeout bounds the handshake and, separately, the login exchange
 	// (not the time GetPassword takes). Zero means no bound but ctx's.
 	Timeout time.Duration
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Client is a logged-in qftp session. Its methods may be called from

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -69,7 +70,10 @@ func (c *conn) run() {
 		}
 	}()
 
-	loginCtx, cancel := context.WithTimeout(ctx, c.srv.loginTimeout())
+	// One deadline covers the whole login: opening the control stream,
+	// sending the login and checking the password.
+	deadline := time.Now().Add(c.srv.loginTimeout())
+	loginCtx, cancel := context.WithDeadline(ctx, deadline)
 	ctrl, err := c.qc.AcceptStream(loginCtx)
 	cancel()
 	if err != nil {
@@ -82,7 +86,7 @@ func (c *conn) run() {
 	// completes, transfers afterwards.
 	wg.Go(func() { c.acceptStreams(ctx, &wg) })
 
-	if !c.login(ctx, ctrl) {
+	if !c.login(ctx, ctrl, deadline) {
 		return
 	}
 	c.serveControl(ctx, ctrl)
@@ -102,8 +106,10 @@ func (c *conn) acceptStreams(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if !c.srv.beginTransfer() {
+			// The reply is one small frame; it fits the stream's window.
 			str.CancelRead(transport.StreamShutdown)
-			str.CancelWrite(transport.StreamShutdown)
+			_ = transport.WriteFrame(str, &transport.TransferReply{Err: wireError(errShuttingDown)})
+			_ = str.Close()
 			continue
 		}
 		wg.Go(func() {
@@ -116,10 +122,14 @@ func (c *conn) acceptStreams(ctx context.Context, wg *sync.WaitGroup) {
 // login reads the first control message, which must be a login, and
 // authenticates it. It reports whether the session may go on; on failure
 // the connection is closed.
-func (c *conn) login(ctx context.Context, ctrl *quic.Stream) bool {
-	_ = ctrl.SetReadDeadline(time.Now().Add(c.srv.loginTimeout()))
+func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time) bool {
+	_ = ctrl.SetReadDeadline(deadline)
 	var req transport.Request
 	if err := transport.ReadFrame(ctrl, &req); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			_ = c.qc.CloseWithError(transport.ConnLoginTimeout, "login timed out")
+			return false
+		}
 		c.log.Info("login: bad first message", "err", err)
 		_ = c.qc.CloseWithError(transport.ConnProtocol, "first message must be a login")
 		return false
@@ -131,7 +141,9 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream) bool {
 		return false
 	}
 	log := c.log.With("user", req.User)
-	u, err := c.srv.Users.Authenticate(ctx, req.User, req.Password)
+	actx, cancel := context.WithDeadline(ctx, deadline)
+	u, err := c.srv.Users.Authenticate(actx, req.User, req.Password)
+	cancel()
 	if err != nil {
 		if errors.Is(err, userdb.ErrBadCredentials) {
 			log.Warn("login failed")

@@ -315,7 +315,7 @@ func TestOverwrite(t *testing.T) {
 	if _, err := c.Get(ctx, "missing", local, session.TransferOptions{}); err == nil || err.Error() != "get /missing: no such file or directory" {
 		t.Fatalf("get missing: %v", err)
 	}
-	if _, err := c.Get(ctx, "d", local, session.TransferOptions{}); err == nil || err.Error() != "get /d: not a regular file" {
+	if _, err := c.Get(ctx, "d", local, session.TransferOptions{}); err == nil || err.Error() != "get /d: is a directory" {
 		t.Fatalf("get dir: %v", err)
 	}
 	if _, err := c.Put(ctx, filepath.Join(local, "nope"), "", session.TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), "nope: no such file or directory") {

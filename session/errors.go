@@ -35,6 +35,8 @@ func wireError(err error) *transport.Error {
 		e.Code, e.Msg = transport.CodePermission, "permission denied: path escapes home directory"
 	case errors.Is(err, fsjail.ErrInvalidPath):
 		e.Code, e.Msg = transport.CodeInvalidPath, invalidPathMsg(err)
+	case errors.Is(err, syscall.EISDIR): // before ErrNotRegular, which a directory also matches
+		e.Code, e.Msg = transport.CodeIsDir, "is a directory"
 	case errors.Is(err, fsjail.ErrNotRegular):
 		e.Code, e.Msg = transport.CodeInvalid, "not a regular file"
 	case errors.Is(err, syscall.ENOTEMPTY): // before ErrExist, which it matches
@@ -45,8 +47,6 @@ func wireError(err error) *transport.Error {
 		e.Code, e.Msg = transport.CodeExists, "file exists"
 	case errors.Is(err, syscall.ENOTDIR):
 		e.Code, e.Msg = transport.CodeNotDir, "not a directory"
-	case errors.Is(err, syscall.EISDIR):
-		e.Code, e.Msg = transport.CodeIsDir, "is a directory"
 	case errors.Is(err, syscall.ELOOP):
 		e.Code, e.Msg = transport.CodePermission, "permission denied: too many levels of symbolic links"
 	case errors.Is(err, fs.ErrPermission):

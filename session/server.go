@@ -27,8 +27,9 @@ type Server struct {
 	Users   *userdb.Store // required
 	HomeDir string        // required: users' homes are HomeDir/NAME
 	Logger  *slog.Logger  // optional: nil discards logs
-	// LoginTimeout bounds the time from connection to a completed login,
-	// which includes a person typing a password. Zero means 60 seconds.
+	// LoginTimeout bounds the time from connection to a completed login:
+	// opening the control stream, sending the login (which may wait for a
+	// person typing a password) and checking it. Zero means 60 seconds.
 	LoginTimeout time.Duration
 	// Version names the server software in the login response. Optional.
 	Version string

@@ -46,6 +46,8 @@ func init() {
 		MaxArrayElements: 4096,
 		MaxMapPairs:      64,
 		UTF8:             cbor.UTF8RejectInvalid,
+		// Field names match exactly: "OP" is not "op".
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 	}.DecMode()
 	if err != nil {
 		panic(err)

@@ -42,14 +42,15 @@ func Config(maxStreams int64) *quic.Config {
 
 // Listen opens a UDP socket on addr and returns a QUIC listener that speaks
 // qftp with the given certificate. maxStreams is the number of concurrent
-// streams (control and transfers) one client connection may open.
+// transfers one client connection may run.
 func Listen(addr string, cert tls.Certificate, maxStreams int64) (*quic.Listener, error) {
 	tlsConf := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{ALPN},
 	}
-	ln, err := quic.ListenAddr(addr, tlsConf, Config(maxStreams))
+	// One more for the control stream.
+	ln, err := quic.ListenAddr(addr, tlsConf, Config(maxStreams+1))
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}

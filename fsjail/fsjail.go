@@ -423,21 +423,27 @@ func (j *Jail) Commit(tmpVpath, vpath string, overwrite bool, mtime time.Time) e
 	if err != nil {
 		return pathError(op, tmpVpath, err)
 	}
+	return j.publish(op, tmpVpath, tmpRel, vpath, overwrite, mtime)
+}
+
+// publish moves the server's own file srcRel (a temp file or a partial
+// upload) to vpath, as Commit describes.
+func (j *Jail) publish(op, srcVpath, srcRel, vpath string, overwrite bool, mtime time.Time) error {
 	rel, err := rootRel(vpath)
 	if err != nil {
 		return pathError(op, vpath, err)
 	}
 	if !mtime.IsZero() {
 		// A zero atime leaves the access time alone.
-		if err := j.root.Chtimes(tmpRel, time.Time{}, mtime); err != nil {
-			return pathError(op, tmpVpath, err)
+		if err := j.root.Chtimes(srcRel, time.Time{}, mtime); err != nil {
+			return pathError(op, srcVpath, err)
 		}
 	}
-	if err := j.root.Chmod(tmpRel, 0o644); err != nil {
-		return pathError(op, tmpVpath, err)
+	if err := j.root.Chmod(srcRel, 0o644); err != nil {
+		return pathError(op, srcVpath, err)
 	}
 	if !overwrite {
-		return j.moveNoClobber(op, tmpVpath, tmpRel, vpath, rel, false)
+		return j.moveNoClobber(op, srcVpath, srcRel, vpath, rel, false)
 	}
 	switch fi, err := j.root.Lstat(rel); {
 	case err == nil && fi.IsDir():
@@ -445,7 +451,7 @@ func (j *Jail) Commit(tmpVpath, vpath string, overwrite bool, mtime time.Time) e
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return pathError(op, vpath, err)
 	}
-	err = j.root.Rename(tmpRel, rel)
+	err = j.root.Rename(srcRel, rel)
 	if errors.Is(err, syscall.EEXIST) {
 		// os.Root refuses to replace a directory, which appeared since Lstat.
 		err = syscall.EISDIR
@@ -511,7 +517,9 @@ func (j *Jail) dirUsage(dir string) (subdirs []string, size int64, err error) {
 		infos, err := f.Readdir(1024)
 		for _, fi := range infos {
 			switch {
-			case fi.Mode().IsRegular():
+			case fi.Mode().IsRegular() && !strings.HasPrefix(fi.Name(), metaPrefix):
+				// Partial-upload journals are the server's bookkeeping,
+				// not the user's bytes.
 				size += fi.Size()
 			case fi.IsDir():
 				subdirs = append(subdirs, joinRel(dir, fi.Name()))

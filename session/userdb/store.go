@@ -251,6 +251,38 @@ func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
 	return s.update(ctx, "set used", name, `UPDATE users SET used = ? WHERE name = ?`, used, name)
 }
 
+// ErrQuota is returned by Reserve when the bytes would not fit the quota.
+var ErrQuota = errors.New("quota exceeded")
+
+// Reserve adds n bytes to user name's usage if that keeps it within the
+// quota, atomically with respect to every other Reserve on the same file,
+// in any process: two sessions can never together pass the quota. It fails
+// with ErrQuota (and changes nothing) if the bytes do not fit, ErrNotFound
+// for an unknown user. n <= 0 is a no-op.
+func (s *Store) Reserve(ctx context.Context, name string, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	err := s.update(ctx, "reserve", name,
+		`UPDATE users SET used = used + ? WHERE name = ? AND (quota = 0 OR used + ? <= quota)`, n, name, n)
+	if errors.Is(err, ErrNotFound) {
+		if _, gerr := s.Get(ctx, name); gerr == nil {
+			return fmt.Errorf("reserve %d bytes for %s: %w", n, name, ErrQuota)
+		}
+	}
+	return err
+}
+
+// Release subtracts n bytes from user name's usage (never below zero).
+// n <= 0 is a no-op.
+func (s *Store) Release(ctx context.Context, name string, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	return s.update(ctx, "release", name,
+		`UPDATE users SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END WHERE name = ?`, n, n, name)
+}
+
 // Delete removes user name. The error wraps ErrNotFound for an unknown user.
 // It does not touch the user's files.
 func (s *Store) Delete(ctx context.Context, name string) error {

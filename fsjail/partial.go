@@ -1,0 +1,210 @@
+package fsjail
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"lukechampine.com/blake3"
+)
+
+// Names of a partial upload's files, in the destination's directory:
+// partPrefix+key holds the data at its final offsets, metaPrefix+key the
+// server's journal of verified blocks. key is derived from the destination
+// name, so the next upload to the same path finds them.
+const (
+	partPrefix = ReservedPrefix + "part-"
+	metaPrefix = ReservedPrefix + "meta-"
+)
+
+// Partial is an upload in progress, kept across connections so that it can
+// resume: Data is the file being written (at its final offsets) and Meta a
+// journal the caller keeps. Both are open for reading and writing; their
+// Names are virtual paths. The caller closes both.
+type Partial struct {
+	Data *os.File
+	Meta *os.File
+}
+
+// Close closes both files.
+func (p *Partial) Close() error {
+	return errors.Join(p.Data.Close(), p.Meta.Close())
+}
+
+// partialPaths returns the virtual and root-relative names of the partial
+// upload's data and journal files for the destination vpath.
+func partialPaths(vpath string) (dataV, dataRel, metaV, metaRel string, err error) {
+	if err := checkVpath(vpath); err != nil {
+		return "", "", "", "", err
+	}
+	dir, name := splitVpath(vpath)
+	if dir == "" || name == "" {
+		return "", "", "", "", invalid("no file name")
+	}
+	sum := blake3.Sum256([]byte(name))
+	key := hexString(sum[:16])
+	dataV, metaV = childVpath(dir, partPrefix+key), childVpath(dir, metaPrefix+key)
+	if dataRel, err = localize(dataV); err != nil {
+		return "", "", "", "", err
+	}
+	if metaRel, err = localize(metaV); err != nil {
+		return "", "", "", "", err
+	}
+	return dataV, dataRel, metaV, metaRel, nil
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 2*len(b))
+	for i, c := range b {
+		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
+	}
+	return string(out)
+}
+
+// OpenPartial opens the partial upload for destination vpath, creating its
+// files (mode 0o600) if they do not exist. created reports whether the data
+// file was new.
+func (j *Jail) OpenPartial(vpath string) (p *Partial, created bool, err error) {
+	const op = "openpartial"
+	dataV, dataRel, metaV, metaRel, err := partialPaths(vpath)
+	if err != nil {
+		return nil, false, pathError(op, vpath, err)
+	}
+	if _, err := j.root.Lstat(dataRel); errors.Is(err, fs.ErrNotExist) {
+		created = true
+	}
+	df, err := j.root.OpenFile(dataRel, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, false, pathError(op, vpath, err)
+	}
+	if df, err = regularNamed(df, dataV); err != nil {
+		return nil, false, pathError(op, vpath, err)
+	}
+	mf, err := j.root.OpenFile(metaRel, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		_ = df.Close()
+		return nil, false, pathError(op, vpath, err)
+	}
+	if mf, err = regularNamed(mf, metaV); err != nil {
+		_ = df.Close()
+		return nil, false, pathError(op, vpath, err)
+	}
+	return &Partial{Data: df, Meta: mf}, created, nil
+}
+
+// regularNamed checks that f is a regular file (not a FIFO or device
+// planted under a reserved name) and renames it to its virtual path.
+func regularNamed(f *os.File, vpath string) (*os.File, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, ErrNotRegular
+	}
+	return withName(f, vpath)
+}
+
+// PartialSize returns the size of the partial upload's data for vpath, or
+// an error matching fs.ErrNotExist if there is none.
+func (j *Jail) PartialSize(vpath string) (int64, error) {
+	_, dataRel, _, _, err := partialPaths(vpath)
+	if err != nil {
+		return 0, pathError("partialsize", vpath, err)
+	}
+	fi, err := j.root.Lstat(dataRel)
+	if err != nil {
+		return 0, pathError("partialsize", vpath, err)
+	}
+	return fi.Size(), nil
+}
+
+// RemovePartial removes the partial upload for vpath, if any, and returns
+// the size of the data removed.
+func (j *Jail) RemovePartial(vpath string) (int64, error) {
+	const op = "removepartial"
+	_, dataRel, _, metaRel, err := partialPaths(vpath)
+	if err != nil {
+		return 0, pathError(op, vpath, err)
+	}
+	var size int64
+	if fi, err := j.root.Lstat(dataRel); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	errData := j.root.Remove(dataRel)
+	errMeta := j.root.Remove(metaRel)
+	for _, e := range []error{errData, errMeta} {
+		if e != nil && !errors.Is(e, fs.ErrNotExist) {
+			return 0, pathError(op, vpath, e)
+		}
+	}
+	if errData != nil {
+		size = 0
+	}
+	return size, nil
+}
+
+// CommitPartial publishes the partial upload's data at vpath as Commit does
+// for a temp file, then removes its journal. The caller closes the files
+// first.
+func (j *Jail) CommitPartial(vpath string, overwrite bool, mtime time.Time) error {
+	const op = "commit"
+	dataV, dataRel, _, metaRel, err := partialPaths(vpath)
+	if err != nil {
+		return pathError(op, vpath, err)
+	}
+	if err := j.publish(op, dataV, dataRel, vpath, overwrite, mtime); err != nil {
+		return err
+	}
+	if err := j.root.Remove(metaRel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return pathError(op, vpath, err)
+	}
+	return nil
+}
+
+// Sweep removes the server's own files (temp files, partial uploads and
+// their journals) last modified before t, and returns how many bytes of
+// user data (temp and partial data, not journals) it freed.
+func (j *Jail) Sweep(before time.Time) (freed int64, err error) {
+	dirs := []string{"."}
+	for len(dirs) > 0 {
+		dir := dirs[len(dirs)-1]
+		dirs = dirs[:len(dirs)-1]
+		f, err := j.root.OpenFile(dir, openDirFlags, 0)
+		if err != nil {
+			if dir != "." {
+				continue // gone or replaced during the sweep
+			}
+			return freed, pathError("sweep", "/", err)
+		}
+		for {
+			infos, rerr := f.Readdir(1024)
+			for _, fi := range infos {
+				name := fi.Name()
+				switch {
+				case fi.IsDir():
+					dirs = append(dirs, joinRel(dir, name))
+				case strings.HasPrefix(name, ReservedPrefix) && fi.ModTime().Before(before):
+					if err := j.root.Remove(joinRel(dir, name)); err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(name, metaPrefix) {
+						freed += fi.Size()
+					}
+				}
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				_ = f.Close()
+				return freed, pathError("sweep", relVpath(dir), rerr)
+			}
+		}
+		_ = f.Close()
+	}
+	return freed, nil
+}

@@ -1,0 +1,144 @@
+package fsjail
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPartialLifecycle(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	j, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	p, created, err := j.OpenPartial("/d/big.iso")
+	if err != nil || !created {
+		t.Fatalf("open: %v created=%v", err, created)
+	}
+	if strings.Contains(p.Data.Name(), dir) || !strings.HasPrefix(p.Data.Name(), "/d/"+partPrefix) {
+		t.Fatalf("data name %q", p.Data.Name())
+	}
+	if _, err := p.Data.WriteAt([]byte("hello"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Meta.Write([]byte("journal")); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Close()
+	// Hidden from listings; data counts toward usage, the journal does not.
+	infos, err := j.ReadDir("/d")
+	if err != nil || len(infos) != 0 {
+		t.Fatalf("ReadDir = %v, %v", infos, err)
+	}
+	if n, err := j.Usage(); err != nil || n != 8 {
+		t.Fatalf("usage %d, %v", n, err)
+	}
+	if n, err := j.PartialSize("/d/big.iso"); err != nil || n != 8 {
+		t.Fatalf("partial size %d, %v", n, err)
+	}
+	// Reopening finds it.
+	p, created, err = j.OpenPartial("/d/big.iso")
+	if err != nil || created {
+		t.Fatalf("reopen: %v created=%v", err, created)
+	}
+	_ = p.Close()
+	// Another destination has its own.
+	if _, err := j.PartialSize("/d/other"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("other: %v", err)
+	}
+	mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := j.CommitPartial("/d/big.iso", false, mt); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := j.Stat("/d/big.iso")
+	if err != nil || fi.Size() != 8 || !fi.ModTime().Equal(mt) {
+		t.Fatalf("committed %v, %v", fi, err)
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "d"))
+	if len(left) != 1 {
+		t.Fatalf("left behind: %v", left)
+	}
+	// No clobbering without overwrite.
+	p, _, _ = j.OpenPartial("/d/big.iso")
+	_ = p.Close()
+	if err := j.CommitPartial("/d/big.iso", false, time.Time{}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("clobber: %v", err)
+	}
+	if n, err := j.RemovePartial("/d/big.iso"); err != nil || n != 0 {
+		t.Fatalf("remove: %d %v", n, err)
+	}
+	if n, err := j.RemovePartial("/d/big.iso"); err != nil || n != 0 {
+		t.Fatalf("remove twice: %d %v", n, err)
+	}
+	// Bad destinations.
+	for _, vp := range []string{"/", "/../x", "/nodir/x"} {
+		if _, _, err := j.OpenPartial(vp); err == nil {
+			t.Fatalf("OpenPartial(%q) succeeded", vp)
+		}
+	}
+}
+
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	j, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, vp := range []string{"/old", "/sub/old", "/new"} {
+		p, _, err := j.OpenPartial(vp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = p.Data.Write(make([]byte, 100))
+		_ = p.Close()
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keep"), []byte("user file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	des, _ := os.ReadDir(dir)
+	sub, _ := os.ReadDir(filepath.Join(dir, "sub"))
+	// Age everything but /new's files.
+	newData, _, newMeta, _, _ := partialPaths("/new")
+	for _, list := range []struct {
+		dir string
+		des []os.DirEntry
+	}{{dir, des}, {filepath.Join(dir, "sub"), sub}} {
+		for _, d := range list.des {
+			if d.IsDir() || d.Name() == "keep" || "/"+d.Name() == newData || "/"+d.Name() == newMeta {
+				continue
+			}
+			if err := os.Chtimes(filepath.Join(list.dir, d.Name()), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	freed, err := j.Sweep(time.Now().Add(-7 * 24 * time.Hour))
+	if err != nil || freed != 200 {
+		t.Fatalf("sweep freed %d, %v", freed, err)
+	}
+	if n, err := j.PartialSize("/new"); err != nil || n != 100 {
+		t.Fatalf("recent partial: %d %v", n, err)
+	}
+	if _, err := j.PartialSize("/old"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("old partial kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keep")); err != nil {
+		t.Fatal("user file swept")
+	}
+}

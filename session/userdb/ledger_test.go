@@ -1,0 +1,95 @@
+package userdb
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestReserveRelease(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(filepath.Join(t.TempDir(), "users.db"), Options{Params: Params{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Add(ctx, "alice", "pw", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, "alice", 60); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, "alice", 41); !errors.Is(err, ErrQuota) {
+		t.Fatalf("over quota: %v", err)
+	}
+	if err := s.Reserve(ctx, "alice", 40); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "alice", 30); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Get(ctx, "alice"); u.Used != 70 {
+		t.Fatalf("used = %d, want 70", u.Used)
+	}
+	if err := s.Release(ctx, "alice", 1000); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Get(ctx, "alice"); u.Used != 0 {
+		t.Fatalf("used = %d after over-release, want 0", u.Used)
+	}
+	if err := s.Reserve(ctx, "nobody", 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	// Unlimited quota.
+	if err := s.SetQuota(ctx, "alice", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, "alice", 1<<50); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two stores on one file (a server and another process) reserving at once
+// never pass the quota together.
+func TestReserveConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "users.db")
+	opts := Options{Params: Params{Memory: 64, Time: 1, Threads: 1}}
+	a, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.Add(ctx, "bob", "pw", 1000); err != nil {
+		t.Fatal(err)
+	}
+	var granted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 40 {
+		st := a
+		if i%2 == 1 {
+			st = b
+		}
+		wg.Go(func() {
+			if err := st.Reserve(ctx, "bob", 37); err == nil {
+				granted.Add(37)
+			} else if !errors.Is(err, ErrQuota) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	u, _ := a.Get(ctx, "bob")
+	if u.Used != granted.Load() || u.Used > 1000 || u.Used < 1000-37 {
+		t.Fatalf("used %d, granted %d", u.Used, granted.Load())
+	}
+}

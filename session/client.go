@@ -21,30 +21,75 @@ type DialConfig struct {
 	User     string // required
 	Password string // required unless GetPassword is set
 	// GetPassword, if set, is called once the server's identity is
-	// verified, so that a user is asked for a password only then.
+	// verified, so that a user is asked for a password only then. It is
+	// called once; reconnections reuse the answer.
 	GetPassword func() (string, error)
 	TLS         *tls.Config // required: verifies the server (see certs.Verifier)
 	Version     string      // optional: client software, sent at login
 	// Timeout bounds the handshake and, separately, the login exchange
 	// (not the time GetPassword takes). Zero means no bound but ctx's.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// Retry says how to reconnect when the connection drops; transfers
+	// then resume where they stopped. The zero value is DefaultRetry.
+	Retry  RetryPolicy
+	Logger *slog.Logger // optional
+}
+
+// RetryPolicy bounds reconnection and transfer retries.
+type RetryPolicy struct {
+	// Attempts is how many times one operation is tried in all. Zero
+	// means DefaultRetry's; 1 means no retries.
+	Attempts int
+	// MaxTime bounds the time spent reconnecting for one operation. Zero
+	// means DefaultRetry's.
+	MaxTime time.Duration
+	// Backoff is the first wait between reconnection attempts; it doubles
+	// up to 8 seconds. Zero means DefaultRetry's.
+	Backoff time.Duration
+}
+
+// DefaultRetry is the retry policy of a zero RetryPolicy.
+var DefaultRetry = RetryPolicy{Attempts: 10, MaxTime: 2 * time.Minute, Backoff: 250 * time.Millisecond}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Attempts == 0 {
+		p.Attempts = DefaultRetry.Attempts
+	}
+	if p.MaxTime == 0 {
+		p.MaxTime = DefaultRetry.MaxTime
+	}
+	if p.Backoff == 0 {
+		p.Backoff = DefaultRetry.Backoff
+	}
+	return p
 }
 
 // Client is a logged-in qftp session. Its methods may be called from
 // several goroutines: control requests are pipelined on the control stream
-// and answered in order; every Get and Put uses a stream of its own.
+// and answered in order; every transfer uses a stream of its own. When the
+// connection drops, the next operation (and every transfer that was
+// running) reconnects, logs in again and returns to the working directory.
 type Client struct {
-	qc     *quic.Conn
-	ctrl   *quic.Stream
+	cfg    DialConfig
+	policy RetryPolicy
+	log    *slog.Logger
 	server string
-	user   string
 
+	reconnMu sync.Mutex // one reconnection at a time
+	mu       sync.Mutex // guards the fields below
+	cur      *link
+	cwd      string
+	closed   bool
+	nextID   uint64
+}
+
+// link is one QUIC connection of a Client and its control stream.
+type link struct {
+	qc      *quic.Conn
+	ctrl    *quic.Stream
 	wmu     sync.Mutex // serializes frames on the control stream
-	mu      sync.Mutex // guards the fields below
-	nextID  uint64
+	mu      sync.Mutex // guards pending and readErr
 	pending map[uint64]*pendingCall
-	cwd     string
 	readErr error
 	done    chan struct{} // closed when the reader goroutine ends
 }
@@ -55,6 +100,21 @@ var ErrClosed = errors.New("connection closed")
 // Dial connects to a server, verifies it through cfg.TLS and logs in. A
 // refused login returns an error matching transport.ErrAuth.
 func Dial(ctx context.Context, cfg DialConfig) (*Client, error) {
+	c := &Client{cfg: cfg, policy: cfg.Retry.withDefaults(), log: cfg.Logger, nextID: 2}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	l, resp, err := c.connect(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	c.cur, c.cwd, c.server = l, resp.Path, resp.Server
+	return c, nil
+}
+
+// connect dials and logs in once.
+func (c *Client) connect(ctx context.Context, first bool) (*link, transport.Response, error) {
+	cfg := c.cfg
 	phase := func() (context.Context, context.CancelFunc) {
 		if cfg.Timeout > 0 {
 			return context.WithTimeout(ctx, cfg.Timeout)
@@ -65,51 +125,48 @@ func Dial(ctx context.Context, cfg DialConfig) (*Client, error) {
 	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		return nil, transport.Response{}, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
 	}
-	if cfg.GetPassword != nil {
+	if first && cfg.GetPassword != nil {
 		pw, err := cfg.GetPassword()
 		if err != nil {
 			_ = qc.CloseWithError(transport.ConnNoError, "")
-			return nil, err
+			return nil, transport.Response{}, err
 		}
+		c.cfg.Password = pw
 		cfg.Password = pw
 	}
 	lctx, cancel := phase()
 	defer cancel()
-	c, err := login(lctx, qc, cfg)
+	l, resp, err := login(lctx, qc, cfg)
 	if err != nil {
 		_ = qc.CloseWithError(transport.ConnNoError, "")
-		return nil, err
+		return nil, resp, err
 	}
-	return c, nil
+	return l, resp, nil
 }
 
-func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*Client, error) {
+func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*link, transport.Response, error) {
+	var resp transport.Response
 	ctrl, err := qc.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open control stream: %w", transport.Explain(err))
+		return nil, resp, fmt.Errorf("open control stream: %w", transport.Explain(err))
 	}
 	stop := context.AfterFunc(ctx, func() { ctrl.CancelRead(transport.StreamCanceled) })
 	defer stop()
 	req := transport.Request{ID: 1, Op: transport.OpLogin, User: cfg.User, Password: cfg.Password, Client: cfg.Version}
 	if err := transport.WriteFrame(ctrl, &req); err != nil {
-		return nil, fmt.Errorf("login as %s: %w", cfg.User, loginErr(err))
+		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, loginErr(err))
 	}
-	var resp transport.Response
 	if err := transport.ReadFrame(ctrl, &resp); err != nil {
-		return nil, fmt.Errorf("login as %s: %w", cfg.User, loginErr(err))
+		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, loginErr(err))
 	}
 	if resp.Err != nil {
-		return nil, fmt.Errorf("login as %s: %w", cfg.User, resp.Err)
+		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, resp.Err)
 	}
-	c := &Client{
-		qc: qc, ctrl: ctrl, server: resp.Server, user: cfg.User,
-		nextID: 2, pending: make(map[uint64]*pendingCall),
-		cwd: resp.Path, done: make(chan struct{}),
-	}
-	go c.readLoop()
-	return c, nil
+	l := &link{qc: qc, ctrl: ctrl, pending: make(map[uint64]*pendingCall), done: make(chan struct{})}
+	go l.readLoop()
+	return l, resp, nil
 }
 
 // loginErr turns a connection closed with ConnAuthFailed (the server may
@@ -125,20 +182,99 @@ func loginErr(err error) error {
 // Close ends the session: it closes the connection, which stops every
 // transfer still running, and waits for the reader goroutine.
 func (c *Client) Close() error {
-	_ = c.ctrl.Close()
-	err := c.qc.CloseWithError(transport.ConnNoError, "bye")
-	<-c.done
+	c.mu.Lock()
+	c.closed = true
+	l := c.cur
+	c.mu.Unlock()
+	return l.close()
+}
+
+func (l *link) close() error {
+	_ = l.ctrl.Close()
+	err := l.qc.CloseWithError(transport.ConnNoError, "bye")
+	<-l.done
 	return err
 }
 
-// Done is closed when the connection has ended.
-func (c *Client) Done() <-chan struct{} { return c.done }
+// link returns the current connection.
+func (c *Client) link() *link {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// alive reports whether l's connection still works.
+func (l *link) alive() bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+		return l.qc.Context().Err() == nil
+	}
+}
+
+// reconnect replaces a dead connection (old) with a new one, with backoff,
+// within the retry policy. If another goroutine already replaced old, it
+// returns at once.
+func (c *Client) reconnect(ctx context.Context, old *link) error {
+	c.reconnMu.Lock()
+	defer c.reconnMu.Unlock()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.cur != old && c.cur.alive() {
+		c.mu.Unlock()
+		return nil
+	}
+	cwd := c.cwd
+	c.mu.Unlock()
+	_ = old.qc.CloseWithError(transport.ConnNoError, "reconnecting")
+	<-old.done
+
+	deadline := time.Now().Add(c.policy.MaxTime)
+	wait := c.policy.Backoff
+	var lastErr error
+	for attempt := 1; attempt <= max(c.policy.Attempts, 1); attempt++ {
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		l, _, err := c.connect(actx, false)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.cur = l
+			c.mu.Unlock()
+			c.log.Info("reconnected", "addr", c.cfg.Addr, "attempt", attempt)
+			// Back to the working directory; if it is gone, stay at "/".
+			if cwd != "/" {
+				if _, err := c.Cd(ctx, cwd); err != nil {
+					c.log.Warn("return to working directory", "err", err)
+				}
+			}
+			return nil
+		}
+		lastErr = err
+		if errors.Is(err, transport.ErrAuth) || ctx.Err() != nil {
+			break
+		}
+		if time.Now().Add(wait).After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wait = min(2*wait, 8*time.Second)
+	}
+	return fmt.Errorf("reconnect: %w", lastErr)
+}
 
 // Server returns the server software's name and version from login.
 func (c *Client) Server() string { return c.server }
 
 // User returns the name the client logged in as.
-func (c *Client) User() string { return c.user }
+func (c *Client) User() string { return c.cfg.User }
 
 // Cwd returns the remote working directory as last reported by the server.
 func (c *Client) Cwd() string {
@@ -148,29 +284,29 @@ func (c *Client) Cwd() string {
 }
 
 // readLoop delivers responses to the callers waiting for them.
-func (c *Client) readLoop() {
-	defer close(c.done)
+func (l *link) readLoop() {
+	defer close(l.done)
 	for {
 		var resp transport.Response
-		err := transport.ReadFrame(c.ctrl, &resp)
-		c.mu.Lock()
+		err := transport.ReadFrame(l.ctrl, &resp)
+		l.mu.Lock()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = ErrClosed
 			}
-			c.readErr = transport.Explain(err)
-			for id, p := range c.pending {
+			l.readErr = transport.Explain(err)
+			for id, p := range l.pending {
 				close(p.ch)
-				delete(c.pending, id)
+				delete(l.pending, id)
 			}
-			c.mu.Unlock()
+			l.mu.Unlock()
 			return
 		}
-		p, ok := c.pending[resp.ID]
+		p, ok := l.pending[resp.ID]
 		if ok && !resp.More {
-			delete(c.pending, resp.ID)
+			delete(l.pending, resp.ID)
 		}
-		c.mu.Unlock()
+		l.mu.Unlock()
 		if ok {
 			select {
 			case p.ch <- resp:
@@ -189,26 +325,53 @@ type pendingCall struct {
 	gone chan struct{}           // closed when the caller stops waiting
 }
 
-// call sends req and collects its responses (several for a paged ls).
+// errConnLost marks a call that failed because the connection ended.
+type errConnLost struct{ error }
+
+func (e errConnLost) Unwrap() error { return e.error }
+
+// call sends req and collects its responses (several for a paged ls). If
+// the connection is down it reconnects first; a request whose connection
+// fails while it waits is not sent again (it may have run).
 func (c *Client) call(ctx context.Context, req transport.Request) ([]transport.Response, error) {
-	p := &pendingCall{ch: make(chan transport.Response, 1), gone: make(chan struct{})}
-	defer close(p.gone)
-	c.mu.Lock()
-	if c.readErr != nil {
-		err := c.readErr
-		c.mu.Unlock()
-		return nil, err
+	l := c.link()
+	if !l.alive() {
+		if err := c.reconnect(ctx, l); err != nil {
+			return nil, err
+		}
+		l = c.link()
 	}
+	c.mu.Lock()
 	req.ID = c.nextID
 	c.nextID++
-	c.pending[req.ID] = p
 	c.mu.Unlock()
+	out, err := l.call(ctx, req)
+	if err != nil && !l.alive() && ctx.Err() == nil {
+		var we *transport.Error
+		if !errors.As(err, &we) {
+			err = errConnLost{err}
+		}
+	}
+	return out, err
+}
 
-	c.wmu.Lock()
-	err := transport.WriteFrame(c.ctrl, &req)
-	c.wmu.Unlock()
+func (l *link) call(ctx context.Context, req transport.Request) ([]transport.Response, error) {
+	p := &pendingCall{ch: make(chan transport.Response, 1), gone: make(chan struct{})}
+	defer close(p.gone)
+	l.mu.Lock()
+	if l.readErr != nil {
+		err := l.readErr
+		l.mu.Unlock()
+		return nil, err
+	}
+	l.pending[req.ID] = p
+	l.mu.Unlock()
+
+	l.wmu.Lock()
+	err := transport.WriteFrame(l.ctrl, &req)
+	l.wmu.Unlock()
 	if err != nil {
-		c.forget(req.ID)
+		l.forget(req.ID)
 		return nil, transport.Explain(err)
 	}
 	var out []transport.Response
@@ -219,34 +382,39 @@ func (c *Client) call(ctx context.Context, req transport.Request) ([]transport.R
 				if n := len(out); n > 0 && !out[n-1].More {
 					return out, nil
 				}
-				c.mu.Lock()
-				err := c.readErr
-				c.mu.Unlock()
+				l.mu.Lock()
+				err := l.readErr
+				l.mu.Unlock()
 				if err == nil {
 					err = ErrClosed
 				}
 				return nil, err
 			}
 			if resp.Err != nil {
-				// Keep draining in the reader: gone is closed on return.
 				return nil, resp.Err
 			}
 			out = append(out, resp)
 		case <-ctx.Done():
-			c.forget(req.ID)
+			l.forget(req.ID)
 			return nil, ctx.Err()
 		}
 	}
 }
 
-func (c *Client) forget(id uint64) {
-	c.mu.Lock()
-	delete(c.pending, id)
-	c.mu.Unlock()
+func (l *link) forget(id uint64) {
+	l.mu.Lock()
+	delete(l.pending, id)
+	l.mu.Unlock()
 }
 
 // OpenRawStream opens a bare transfer stream on c's connection. It exists
 // for protocol tests that need to send what a correct client never would.
 func OpenRawStream(ctx context.Context, c *Client) (*quic.Stream, error) {
-	return c.qc.OpenStreamSync(ctx)
+	return c.link().qc.OpenStreamSync(ctx)
+}
+
+// BreakConnection closes c's connection as a network failure would, for
+// tests of reconnection and resume.
+func BreakConnection(c *Client) {
+	_ = c.link().qc.CloseWithError(0x99, "test: connection broken")
 }

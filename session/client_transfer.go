@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -14,23 +16,71 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
 )
+
+// Resume says when a transfer continues from a partial copy.
+type Resume int
+
+const (
+	// ResumeAuto resumes when that is safe: the partial belongs to the same
+	// source file (size and modification time). Uploads smaller than
+	// resumeMin are sent whole without asking.
+	ResumeAuto Resume = iota
+	// ResumeAlways asks for a partial copy whatever the size (-c).
+	ResumeAlways
+	// ResumeNever discards any partial copy and starts over.
+	ResumeNever
+)
+
+// resumeMin is the size below which an upload does not ask the server for
+// a partial copy: sending such a file whole costs about as much as asking.
+const resumeMin = 4 << 20
 
 // TransferOptions tune one Get or Put.
 type TransferOptions struct {
 	// Force replaces an existing destination file.
 	Force bool
+	// Resume says whether to continue from a partial copy.
+	Resume Resume
 	// Progress, if set, is called from the transferring goroutine with the
-	// bytes done so far and the total, each time data moves.
+	// bytes done so far (a resumed transfer starts at what it kept) and
+	// the total, each time data moves.
 	Progress func(done, total int64)
+	// Notify, if set, receives messages for the user such as "resuming at
+	// 1.2 GiB".
+	Notify func(msg string)
+	// BlockSize is the block size to use; zero means blocks.Size.
+	BlockSize int64
+	// TestHookTamper, if set, may change each block after it was hashed
+	// (put only): tests use it to corrupt data on purpose.
+	TestHookTamper func(off int64, b []byte)
+}
+
+func (o *TransferOptions) notify(format string, args ...any) {
+	if o.Notify != nil {
+		o.Notify(fmt.Sprintf(format, args...))
+	}
+}
+
+func (o *TransferOptions) blockSize() int64 {
+	if o.BlockSize > 0 {
+		return o.BlockSize
+	}
+	return blocks.Size
 }
 
 // TransferResult describes a finished transfer.
 type TransferResult struct {
 	Remote   string // virtual path on the server
 	Local    string // local file
-	Bytes    int64
+	Bytes    int64  // size of the file
+	Sent     int64  // file bytes that crossed the network, over all attempts
+	Resumed  int64  // bytes kept from a partial copy made before this call
+	Attempts int    // tries, counting the first
+	Digest   blocks.Digest
 	Duration time.Duration
 }
 
@@ -53,8 +103,8 @@ func (c *Client) absRemote(p string) string {
 
 // openTransfer opens a stream for one transfer and ties it to ctx: when
 // ctx ends, the stream is reset in both directions.
-func (c *Client) openTransfer(ctx context.Context) (*quic.Stream, func() bool, error) {
-	str, err := c.qc.OpenStreamSync(ctx)
+func (l *link) openTransfer(ctx context.Context) (*quic.Stream, func() bool, error) {
+	str, err := l.qc.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, nil, transport.Explain(err)
 	}
@@ -74,19 +124,56 @@ func streamErr(ctx context.Context, err error) error {
 	return transport.Explain(err)
 }
 
+// retry runs one attempt of a transfer until it succeeds, fails for good,
+// or the retry policy is spent. A dropped connection is replaced first;
+// data that did not verify is sent again (only the bad blocks, as the
+// partial copy keeps the good ones).
+func (c *Client) retry(ctx context.Context, res *TransferResult, attempt func(l *link) error) error {
+	var err error
+	for res.Attempts < max(c.policy.Attempts, 1) {
+		res.Attempts++
+		l := c.link()
+		if !l.alive() {
+			if rerr := c.reconnect(ctx, l); rerr != nil {
+				if err == nil {
+					err = rerr
+				}
+				return err
+			}
+			l = c.link()
+		}
+		err = attempt(l)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var we *transport.Error
+		switch {
+		case errors.As(err, &we) && we.Code == transport.CodeIntegrity,
+			errors.Is(err, blocks.ErrMismatch):
+			c.log.Info("data did not verify; sending the bad blocks again", "err", err)
+		case !l.alive():
+			c.log.Info("connection lost during transfer; reconnecting", "err", err)
+		default:
+			return err
+		}
+	}
+	return err
+}
+
 // Get downloads remote to local. If local is an existing directory the file
-// keeps its name inside it. The file appears under its final name only when
-// complete; an existing file is replaced only with opt.Force.
+// keeps its name inside it. Data arrives in LOCAL.qftp-part with a journal
+// LOCAL.qftp-part.meta, so that an interrupted download resumes with the
+// blocks it has, if the remote file is unchanged; the file appears under
+// its final name only when complete and verified. An existing file is
+// replaced only with opt.Force.
 func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOptions) (TransferResult, error) {
 	start := time.Now()
 	res := TransferResult{Remote: c.absRemote(remote)}
 	if local == "" {
 		local = path.Base(res.Remote)
 	}
-	if fi, err := os.Stat(local); err == nil {
-		if fi.IsDir() {
-			local = filepath.Join(local, path.Base(res.Remote))
-		}
+	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
+		local = filepath.Join(local, path.Base(res.Remote))
 	}
 	res.Local = local
 	if !opt.Force {
@@ -94,17 +181,157 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 			return res, &OpError{Op: "get", Path: remote, Err: fmt.Errorf("local file %s exists (use -f to replace it)", local)}
 		}
 	}
-	str, stop, err := c.openTransfer(ctx)
+	first := true
+	err := c.retry(ctx, &res, func(l *link) error {
+		err := c.getOnce(ctx, l, local, opt, &res, first)
+		first = false
+		return err
+	})
 	if err != nil {
 		return res, opError("get", remote, err)
 	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// localPartial is a download in progress.
+type localPartial struct {
+	data, meta *os.File
+	j          *journal
+}
+
+func (p *localPartial) close() {
+	_ = p.data.Close()
+	_ = p.meta.Close()
+}
+
+func openLocalPartial(local string) (*localPartial, error) {
+	data, err := os.OpenFile(local+".qftp-part", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := os.OpenFile(local+".qftp-part.meta", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		_ = data.Close()
+		return nil, err
+	}
+	return &localPartial{data: data, meta: meta}, nil
+}
+
+func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool) error {
+	bs := opt.blockSize()
+	p, err := openLocalPartial(local)
+	if err != nil {
+		return unwrapPath(err)
+	}
+	defer p.close()
+
+	// A journal from an earlier try: resume if the remote file is the same.
+	var kept []int64
+	if opt.Resume != ResumeNever || !first {
+		if j, ok, _ := readJournal(p.meta); ok && len(j.have) > 0 {
+			e, _, err := c.Stat(ctx, res.Remote)
+			if err != nil {
+				return err
+			}
+			if j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && j.hdr.BS == bs {
+				if kept, err = j.verify(p.data); err != nil {
+					return err
+				}
+				p.j = j
+			} else {
+				opt.notify("get %s: the remote file changed since the partial download; starting over", res.Remote)
+			}
+		}
+	}
+	if p.j != nil {
+		had := min(int64(len(kept))*bs, p.j.hdr.Size)
+		if first {
+			res.Resumed = had
+			if had > 0 {
+				opt.notify("get %s: resuming at %s", res.Remote, size.Format(had))
+			}
+		}
+	}
+
+	ranges := [][2]int64{{0, -1}}
+	if p.j != nil {
+		ranges = missingRanges(p.j, bs)
+	}
+	var wholeDigest []byte
+	for _, r := range ranges {
+		d, err := c.getRange(ctx, l, p, res, opt, r[0], r[1], bs)
+		if err != nil {
+			return err
+		}
+		if r[0] == 0 && r[1] == -1 {
+			wholeDigest = d
+		}
+	}
+	ds, err := p.j.complete()
+	if err != nil {
+		return err
+	}
+	fd := blocks.FileDigest(p.j.hdr.Size, ds)
+	if wholeDigest != nil && !bytes.Equal(wholeDigest, fd[:]) {
+		_ = p.meta.Truncate(0)
+		return &transport.Error{Code: transport.CodeIntegrity, Msg: "file digest does not match the server's"}
+	}
+	if err := p.data.Truncate(p.j.hdr.Size); err != nil {
+		return err
+	}
+	if err := p.data.Close(); err != nil {
+		return err
+	}
+	mtime := time.Unix(0, p.j.hdr.Mtime)
+	if err := os.Chtimes(p.data.Name(), mtime, mtime); err != nil {
+		return err
+	}
+	if err := commitLocal(p.data.Name(), local, opt.Force); err != nil {
+		return err
+	}
+	_ = os.Remove(p.meta.Name())
+	res.Bytes, res.Digest = p.j.hdr.Size, fd
+	return nil
+}
+
+// missingRanges returns the block-aligned ranges of the file that j lacks.
+func missingRanges(j *journal, bs int64) [][2]int64 {
+	var out [][2]int64
+	n := blocks.Count(j.hdr.Size, bs)
+	for i := int64(0); i < n; {
+		if _, ok := j.have[i]; ok {
+			i++
+			continue
+		}
+		k := i
+		for k < n {
+			if _, ok := j.have[k]; ok {
+				break
+			}
+			k++
+		}
+		out = append(out, [2]int64{i * bs, min(k*bs, j.hdr.Size) - i*bs})
+		i = k
+	}
+	return out
+}
+
+// getRange fetches one range into the partial download. length -1 means
+// the whole file, whose size the reply tells (and which starts the
+// journal). It returns the server's file digest for a whole-file get.
+func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *TransferResult, opt TransferOptions, off, length, bs int64) ([]byte, error) {
+	str, stop, err := l.openTransfer(ctx)
+	if err != nil {
+		return nil, err
+	}
 	defer stop()
-	fail := func(err error) (TransferResult, error) {
+	fail := func(err error) ([]byte, error) {
 		str.CancelRead(transport.StreamCanceled)
 		str.CancelWrite(transport.StreamCanceled)
-		return res, opError("get", remote, err)
+		return nil, err
 	}
-	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: res.Remote, Length: -1}); err != nil {
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: res.Remote, Offset: off, Length: length, BlockSize: bs}); err != nil {
 		return fail(streamErr(ctx, err))
 	}
 	var reply transport.TransferReply
@@ -114,56 +341,64 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	if reply.Err != nil {
 		return fail(reply.Err)
 	}
-	if reply.Length < 0 || reply.Offset != 0 || reply.Length != reply.Size {
-		return fail(fmt.Errorf("server sent a bad range %d+%d of %d", reply.Offset, reply.Length, reply.Size))
+	if reply.BlockSize != bs || reply.Offset != off || reply.Length < 0 || (length >= 0 && reply.Length != length) {
+		return fail(fmt.Errorf("server sent a range %d+%d (block size %d), not the one asked for", reply.Offset, reply.Length, reply.BlockSize))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(local), "."+filepath.Base(local)+".qftp-tmp-*")
-	if err != nil {
-		return fail(err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
+	hdr := journalHeader{Path: res.Remote, Size: reply.Size, Mtime: reply.Mtime, BS: bs}
+	if p.j == nil {
+		if p.j, err = resetJournal(p.meta, hdr); err != nil {
+			return fail(err)
 		}
-	}()
-	n, err := copyProgress(tmp, io.LimitReader(str, reply.Length), reply.Length, opt.Progress)
-	if err == nil && n < reply.Length {
-		err = fmt.Errorf("server sent %d of %d bytes", n, reply.Length)
+		if err := p.data.Truncate(0); err != nil {
+			return fail(err)
+		}
+	} else if p.j.hdr != hdr {
+		// Changed between our stat and this get: start over next time.
+		_ = p.meta.Truncate(0)
+		return fail(&transport.Error{Code: transport.CodeIntegrity, Msg: "the remote file changed during the download"})
 	}
-	if err != nil {
+	done := int64(len(p.j.have)) * bs
+	buf := make([]byte, bs+32)
+	err = blocks.Receive(str, off, reply.Length, bs, buf, func(b blocks.Block) error {
+		res.Sent += int64(len(b.Data))
+		if !b.OK {
+			return nil
+		}
+		if _, err := p.data.WriteAt(b.Data, b.Offset); err != nil {
+			return err
+		}
+		if err := p.j.add(b.Index, b.Digest); err != nil {
+			return err
+		}
+		done += int64(len(b.Data))
+		if opt.Progress != nil {
+			opt.Progress(min(done, reply.Size), reply.Size)
+		}
+		return nil
+	})
+	var mismatch *blocks.MismatchError
+	if err != nil && !errors.As(err, &mismatch) {
 		return fail(streamErr(ctx, err))
 	}
 	var tr transport.Trailer
 	if err := transport.ReadFrame(str, &tr); err != nil {
 		return fail(streamErr(ctx, err))
 	}
-	if tr.Bytes != n {
-		return fail(fmt.Errorf("server's trailer says %d bytes, received %d", tr.Bytes, n))
+	if tr.Bytes != reply.Length {
+		return fail(fmt.Errorf("server's trailer says %d bytes, sent %d", tr.Bytes, reply.Length))
 	}
 	// Our FIN tells the server we have everything (see PROTOCOL.md).
 	_ = str.Close()
-	if err := tmp.Close(); err != nil {
-		return fail(err)
+	if mismatch != nil {
+		return nil, mismatch
 	}
-	mtime := time.Unix(0, reply.Mtime)
-	if err := os.Chtimes(tmp.Name(), mtime, mtime); err != nil {
-		return fail(err)
-	}
-	if err := commitLocal(tmp.Name(), local, opt.Force); err != nil {
-		return fail(err)
-	}
-	committed = true
-	res.Bytes = n
-	res.Duration = time.Since(start)
-	return res, nil
+	return tr.Digest, nil
 }
 
-// commitLocal moves a finished temp file to its name, atomically refusing
-// to replace an existing file unless force.
+// commitLocal moves a finished file to its name, atomically refusing to
+// replace an existing file unless force.
 func commitLocal(tmp, dst string, force bool) error {
-	// CreateTemp made it 0o600; a downloaded file is an ordinary file.
+	// The partial was created 0o600; a downloaded file is an ordinary file.
 	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
@@ -186,8 +421,9 @@ func commitLocal(tmp, dst string, force bool) error {
 
 // Put uploads local to remote. remote "" or ending in "/", or naming an
 // existing directory, receives the file under its own name. The server
-// makes the file visible only once complete; an existing file is replaced
-// only with opt.Force.
+// keeps what arrives in a partial upload, so an interrupted put resumes
+// with the blocks that verify, and makes the file visible only once
+// complete and verified; an existing file is replaced only with opt.Force.
 func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOptions) (TransferResult, error) {
 	start := time.Now()
 	res := TransferResult{Local: local}
@@ -218,63 +454,195 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOpti
 		}
 	}
 	res.Remote = c.absRemote(remote)
-	size := fi.Size()
-
-	str, stop, err := c.openTransfer(ctx)
+	first := true
+	err = c.retry(ctx, &res, func(l *link) error {
+		err := c.putOnce(ctx, l, f, fi, opt, &res, first)
+		first = false
+		return err
+	})
 	if err != nil {
+		var se *blocks.SourceError
+		if errors.As(err, &se) || errors.Is(err, errSourceChanged) {
+			return res, &OpError{Op: "put", Path: local, Err: err}
+		}
 		return res, opError("put", remote, err)
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+var errSourceChanged = errors.New("file changed while being read; run put again")
+
+func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, first bool) error {
+	bs := opt.blockSize()
+	fileSize, mtime := fi.Size(), fi.ModTime().UnixNano()
+	have := map[int64]blocks.Digest{}
+	ask := opt.Resume == ResumeAlways || (opt.Resume == ResumeAuto && fileSize >= resumeMin) || !first
+	if ask && opt.Resume != ResumeNever || !first {
+		held, err := c.resumeQuery(ctx, l, res.Remote, fileSize, mtime, bs)
+		if err != nil {
+			return err
+		}
+		// Keep the blocks whose digests match ours.
+		buf := make([]byte, bs)
+		for idx, d := range held {
+			m := min(bs, fileSize-idx*bs)
+			if _, err := f.ReadAt(buf[:m], idx*bs); err != nil {
+				return &blocks.SourceError{Err: err}
+			}
+			if blocks.Sum(buf[:m]) == d {
+				have[idx] = d
+			}
+		}
+	}
+	kept := min(int64(len(have))*bs, fileSize)
+	if first {
+		res.Resumed = kept
+		if kept > 0 {
+			opt.notify("put %s: resuming at %s", res.Remote, size.Format(kept))
+		}
+	}
+	j := &journal{hdr: journalHeader{Size: fileSize, Mtime: mtime, BS: bs}, have: have}
+	ranges := missingRanges(j, bs)
+	done := kept
+	ds := make([]blocks.Digest, blocks.Count(fileSize, bs))
+	for idx, d := range have {
+		ds[idx] = d
+	}
+	// A file with nothing missing (or empty) still needs its commit.
+	if len(ranges) == 0 {
+		ranges = [][2]int64{{fileSize, 0}}
+	}
+	fresh := len(have) == 0
+	for i, r := range ranges {
+		last := i == len(ranges)-1
+		err := c.putRange(ctx, l, f, fi, opt, res, r[0], r[1], bs, fresh && i == 0, last, ds, &done)
+		if err != nil {
+			return err
+		}
+	}
+	fd := blocks.FileDigest(fileSize, ds)
+	res.Bytes, res.Digest = fileSize, fd
+	return nil
+}
+
+// resumeQuery asks which blocks of a partial upload to remote the server
+// holds for this source.
+func (c *Client) resumeQuery(ctx context.Context, l *link, remote string, fileSize, mtime, bs int64) (map[int64]blocks.Digest, error) {
+	str, stop, err := l.openTransfer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpResume, Path: remote, Size: fileSize, Mtime: mtime, BlockSize: bs}); err != nil {
+		return nil, streamErr(ctx, err)
+	}
+	_ = str.Close()
+	var reply transport.TransferReply
+	if err := transport.ReadFrame(str, &reply); err != nil {
+		return nil, streamErr(ctx, err)
+	}
+	if reply.Err != nil {
+		return nil, reply.Err
+	}
+	n := blocks.Count(fileSize, bs)
+	if reply.Blocks < 0 || reply.Blocks > n {
+		return nil, fmt.Errorf("server claims %d blocks of a %d-block file", reply.Blocks, n)
+	}
+	held := make(map[int64]blocks.Digest, reply.Blocks)
+	var rec [recordSize]byte
+	for range reply.Blocks {
+		if _, err := io.ReadFull(str, rec[:]); err != nil {
+			return nil, streamErr(ctx, err)
+		}
+		idx := int64(binary.LittleEndian.Uint64(rec[:8]))
+		if idx < 0 || idx >= n {
+			return nil, fmt.Errorf("server sent block %d of a %d-block file", idx, n)
+		}
+		var d blocks.Digest
+		copy(d[:], rec[8:])
+		held[idx] = d
+	}
+	return held, nil
+}
+
+// putRange sends one range of the file; with commit it also asks the
+// server to publish the file, sending the file digest.
+func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, fresh, commit bool, ds []blocks.Digest, done *int64) error {
+	fileSize := fi.Size()
+	str, stop, err := l.openTransfer(ctx)
+	if err != nil {
+		return err
 	}
 	defer stop()
 	// readReply fetches the server's verdict; after a refusal it explains
 	// why the stream was stopped.
-	readReply := func(cause error) (TransferResult, error) {
+	readReply := func(cause error) error {
 		var reply transport.TransferReply
 		if err := transport.ReadFrame(str, &reply); err != nil {
 			if cause == nil {
 				cause = err
 			}
 			str.CancelRead(transport.StreamCanceled)
-			return res, opError("put", remote, streamErr(ctx, cause))
+			return streamErr(ctx, cause)
 		}
+		// Our FIN tells the server we have its verdict (see PROTOCOL.md).
+		_ = str.Close()
 		if reply.Err != nil {
-			return res, opError("put", remote, reply.Err)
+			return reply.Err
 		}
 		if cause != nil {
-			return res, opError("put", remote, streamErr(ctx, cause))
+			return streamErr(ctx, cause)
 		}
-		res.Bytes = reply.Length
-		res.Duration = time.Since(start)
-		return res, nil
+		return nil
 	}
-	hdr := transport.TransferRequest{Op: transport.OpPut, Path: res.Remote, Length: size, Size: size, Mtime: fi.ModTime().UnixNano(), Force: opt.Force}
+	hdr := transport.TransferRequest{Op: transport.OpPut, Path: res.Remote, Offset: off, Length: length, Size: fileSize,
+		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit}
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}
-	n, err := copyProgress(str, io.LimitReader(f, size), size, opt.Progress)
+	buf := make([]byte, bs+32)
+	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, buf, opt.TestHookTamper, func(n int64) {
+		res.Sent += n
+		*done += n
+		if opt.Progress != nil {
+			opt.Progress(min(*done, fileSize), fileSize)
+		}
+	})
+	copy(ds[off/bs:], sent)
 	if err != nil {
-		var se *quic.StreamError
+		var se *blocks.SourceError
 		if errors.As(err, &se) {
+			str.CancelWrite(transport.StreamIO)
+			str.CancelRead(transport.StreamCanceled)
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return errSourceChanged
+			}
+			return err
+		}
+		var qe *quic.StreamError
+		if errors.As(err, &qe) && qe.Remote {
 			return readReply(err)
 		}
-		if ctx.Err() == nil {
-			// A local read error.
-			str.CancelWrite(transport.StreamIO)
-		}
 		str.CancelRead(transport.StreamCanceled)
-		return res, &OpError{Op: "put", Path: local, Err: streamErr(ctx, unwrapPath(err))}
+		return streamErr(ctx, err)
 	}
-	if n < size {
+	// A file changed under us was sent as a mix of versions: do not let
+	// the server publish it.
+	if now, err := f.Stat(); err != nil || now.Size() != fileSize || !now.ModTime().Equal(fi.ModTime()) {
 		str.CancelWrite(transport.StreamSourceChanged)
 		str.CancelRead(transport.StreamCanceled)
-		return res, &OpError{Op: "put", Path: local, Err: fmt.Errorf("file shrank while reading (%d of %d bytes)", n, size)}
+		return errSourceChanged
 	}
-	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: n}); err != nil {
+	tr := transport.Trailer{Bytes: length}
+	if commit {
+		fd := blocks.FileDigest(fileSize, ds)
+		tr.Digest = fd[:]
+	}
+	if err := transport.WriteFrame(str, &tr); err != nil {
 		return readReply(err)
 	}
-	res, err = readReply(nil)
-	// Our FIN tells the server we have its verdict (see PROTOCOL.md).
-	_ = str.Close()
-	return res, err
+	return readReply(nil)
 }
 
 // unwrapPath drops the host path from an *fs.PathError; the caller names
@@ -287,26 +655,33 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// copyProgress copies src to dst in large chunks, reporting progress.
-func copyProgress(dst io.Writer, src io.Reader, total int64, progress func(done, total int64)) (int64, error) {
-	buf := make([]byte, copyBufSize)
-	var done int64
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return done, err
-			}
-			done += int64(n)
-			if progress != nil {
-				progress(done, total)
-			}
+// Hash returns the server's digest of a whole remote file with algo
+// (transport.AlgoBLAKE3 or AlgoSHA256), as b3sum or sha256sum compute it.
+func (c *Client) Hash(ctx context.Context, remote, algo string) ([]byte, error) {
+	var digest []byte
+	res := TransferResult{}
+	err := c.retry(ctx, &res, func(l *link) error {
+		str, stop, err := l.openTransfer(ctx)
+		if err != nil {
+			return err
 		}
-		if rerr == io.EOF {
-			return done, nil
+		defer stop()
+		if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpHash, Path: c.absRemote(remote), Algo: algo}); err != nil {
+			return streamErr(ctx, err)
 		}
-		if rerr != nil {
-			return done, rerr
+		_ = str.Close()
+		var reply transport.TransferReply
+		if err := transport.ReadFrame(str, &reply); err != nil {
+			return streamErr(ctx, err)
 		}
+		if reply.Err != nil {
+			return reply.Err
+		}
+		digest = reply.Digest
+		return nil
+	})
+	if err != nil {
+		return nil, opError("hash", remote, err)
 	}
+	return digest, nil
 }

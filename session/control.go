@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -47,12 +48,14 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 	case transport.OpRmdir:
 		err = c.withPath(req.Path, c.jail.Rmdir)
 	case transport.OpRm:
-		err = c.withPath(req.Path, c.jail.Remove)
+		err = c.withPath(req.Path, func(vp string) error { return c.remove(ctx, vp) })
 	case transport.OpMv:
-		err = c.mv(req)
+		err = c.mv(ctx, req)
 	case transport.OpDf:
-		resp.Quota = c.user.Quota
-		resp.Used, err = c.jail.Usage()
+		var u userdb.User
+		if u, err = c.srv.Users.Get(ctx, c.user.Name); err == nil {
+			resp.Quota, resp.Used = u.Quota, u.Used
+		}
 	case transport.OpLogin:
 		err = userError(transport.CodeProtocol, "", "already logged in")
 	default:
@@ -173,9 +176,22 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page})
 }
 
+// remove removes a file and gives its bytes back to the quota ledger.
+func (c *conn) remove(ctx context.Context, vp string) error {
+	var n int64
+	if fi, err := c.jail.Lstat(vp); err == nil && fi.Mode().IsRegular() {
+		n = fi.Size()
+	}
+	if err := c.jail.Remove(vp); err != nil {
+		return err
+	}
+	c.release(ctx, n)
+	return nil
+}
+
 // mv renames req.Path to req.To. Like mv(1), a destination that is an
 // existing directory receives the source under its own name.
-func (c *conn) mv(req *transport.Request) error {
+func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 	if req.Path == "" || req.To == "" {
 		return userError(transport.CodeInvalid, "", "mv needs a source and a destination")
 	}
@@ -192,7 +208,15 @@ func (c *conn) mv(req *transport.Request) error {
 			return err
 		}
 	}
-	return c.jail.Rename(from, to, req.Force)
+	var replaced int64
+	if fi, err := c.jail.Lstat(to); err == nil && fi.Mode().IsRegular() && req.Force {
+		replaced = fi.Size()
+	}
+	if err := c.jail.Rename(from, to, req.Force); err != nil {
+		return err
+	}
+	c.release(ctx, replaced)
+	return nil
 }
 
 func entryOf(name string, fi fs.FileInfo) transport.Entry {

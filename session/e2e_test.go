@@ -615,14 +615,18 @@ func TestCanceledPutLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Shutdown waits for every transfer handler, so afterwards the server
-	// has cleaned up.
+	// is done with the upload: nothing visible, a hidden partial kept for
+	// resume.
 	if err := ts.Stop(10 * 1e9); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(home, "big")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("partial upload visible: %v", err)
 	}
-	sessiontest.NoTempFiles(t, home)
+	des, _ := os.ReadDir(home)
+	if len(des) != 2 || !strings.HasPrefix(des[0].Name(), ".qftp-") {
+		t.Fatalf("home holds %v, want only the hidden partial and its journal", des)
+	}
 }
 
 func TestCanceledGetLeavesNothing(t *testing.T) {
@@ -640,8 +644,9 @@ func TestCanceledGetLeavesNothing(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("canceled get: %v", err)
 	}
+	// Only the partial download (for resume) is left, not the file.
 	des, _ := os.ReadDir(local)
-	if len(des) != 0 {
+	if len(des) != 2 || des[0].Name() != "big.qftp-part" || des[1].Name() != "big.qftp-part.meta" {
 		t.Fatalf("local dir has %v", des)
 	}
 	if _, err := c.Pwd(t.Context()); err != nil {

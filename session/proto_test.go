@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"bytes"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
 	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
 )
 
 // rawConn dials the test server with a bare QUIC connection, to speak the
@@ -199,7 +201,13 @@ func TestBadTransferHeader(t *testing.T) {
 		{"negative offset", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: -1, Length: 1}, transport.CodeInvalid},
 		{"range past end", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 5, Length: 6}, transport.CodeInvalid},
 		{"offset past end", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 11, Length: -1}, transport.CodeInvalid},
-		{"put negative size", transport.TransferRequest{Op: transport.OpPut, Path: "/g", Size: -5, Length: -5}, transport.CodeUnsupported},
+		{"put negative size", transport.TransferRequest{Op: transport.OpPut, Path: "/g", Size: -5, Length: -5}, transport.CodeInvalid},
+		{"put unaligned range", transport.TransferRequest{Op: transport.OpPut, Path: "/g", Size: 10000, Offset: 100, Length: 100}, transport.CodeInvalid},
+		{"put range past end", transport.TransferRequest{Op: transport.OpPut, Path: "/g", Size: 10, Length: 11}, transport.CodeInvalid},
+		{"tiny block size", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Length: -1, BlockSize: 16}, transport.CodeInvalid},
+		{"huge block size", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Length: -1, BlockSize: 1 << 30}, transport.CodeInvalid},
+		{"unaligned get", transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 3, Length: 4}, transport.CodeInvalid},
+		{"hash unknown algo", transport.TransferRequest{Op: transport.OpHash, Path: "/f", Algo: "md5"}, transport.CodeUnsupported},
 		{"put escape", transport.TransferRequest{Op: transport.OpPut, Path: "/../g", Size: 1, Length: 1}, transport.CodePermission},
 		{"put root", transport.TransferRequest{Op: transport.OpPut, Path: "/", Size: 1, Length: 1}, transport.CodeIsDir},
 	}
@@ -221,35 +229,39 @@ func TestBadTransferHeader(t *testing.T) {
 			}
 		})
 	}
-	// A ranged get returns exactly that range.
+	// A ranged get returns exactly that range, as blocks with digests.
+	data := randomBytes(t, 10000)
+	sessiontest.WriteFile(t, filepath.Join(home, "r"), data)
 	str, err := session.OpenRawStream(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: "/f", Offset: 3, Length: 4}); err != nil {
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: "/r", Offset: 4096, Length: 4096, BlockSize: 4096}); err != nil {
 		t.Fatal(err)
 	}
-	_ = str.Close()
 	var reply transport.TransferReply
-	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err != nil || reply.Offset != 3 || reply.Length != 4 || reply.Size != 10 {
+	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err != nil || reply.Offset != 4096 || reply.Length != 4096 || reply.Size != 10000 || reply.BlockSize != 4096 {
 		t.Fatalf("ranged get reply %+v, %v", reply, err)
 	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(str, buf); err != nil || string(buf) != "3456" {
-		t.Fatalf("range data %q, %v", buf, err)
+	buf := make([]byte, 4096+32)
+	if _, err := io.ReadFull(str, buf); err != nil || !bytes.Equal(buf[:4096], data[4096:8192]) {
+		t.Fatalf("range data differs, %v", err)
+	}
+	if d := blocks.Sum(buf[:4096]); !bytes.Equal(d[:], buf[4096:]) {
+		t.Fatal("block digest wrong")
 	}
 	var tr transport.Trailer
-	if err := transport.ReadFrame(str, &tr); err != nil || tr.Bytes != 4 {
+	if err := transport.ReadFrame(str, &tr); err != nil || tr.Bytes != 4096 || tr.Digest != nil {
 		t.Fatalf("trailer %+v, %v", tr, err)
 	}
 }
 
 // A put whose client lies about the length (fewer bytes, then FIN) is
-// refused and leaves nothing.
+// refused and publishes nothing.
 func TestPutShortStream(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
-	c, home := ts.User(t, "olga")
+	c, _ := ts.User(t, "olga")
 	str, err := session.OpenRawStream(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +277,6 @@ func TestPutShortStream(t *testing.T) {
 	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err == nil || reply.Err.Code != transport.CodeProtocol {
 		t.Fatalf("reply %+v, %v", reply, err)
 	}
-	if err := ts.Stop(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	sessiontest.NoTempFiles(t, home)
 	if _, _, err := c.Stat(context.Background(), "/short"); err == nil {
 		t.Fatal("short upload visible")
 	}

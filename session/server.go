@@ -33,6 +33,12 @@ type Server struct {
 	LoginTimeout time.Duration
 	// Version names the server software in the login response. Optional.
 	Version string
+	// PartialMaxAge is how long a partial upload that nobody resumes is
+	// kept. Zero means 7 days.
+	PartialMaxAge time.Duration
+	// TestHookTamper, if set, may change each block the server sends after
+	// it was hashed: tests use it to corrupt data on purpose.
+	TestHookTamper func(vpath string, off int64, b []byte)
 
 	mu       sync.Mutex
 	ln       *quic.Listener
@@ -41,6 +47,9 @@ type Server struct {
 	active   int           // transfers in progress, all sessions
 	idle     chan struct{} // closed when active drops to 0 while draining
 	wg       sync.WaitGroup
+	uploads  map[string]bool // user + "\x00" + vpath of running puts
+
+	stopJanitor context.CancelFunc
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -73,7 +82,14 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 	if s.sessions == nil {
 		s.sessions = make(map[*conn]struct{})
 	}
+	jctx, stopJanitor := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopJanitor = stopJanitor
+	s.wg.Add(1)
 	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		s.janitor(jctx, time.Hour)
+	}()
 	for {
 		qc, err := ln.Accept(ctx)
 		if err != nil {
@@ -134,6 +150,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.sessions {
 		_ = c.qc.CloseWithError(transport.ConnShutdown, "server shutting down")
 	}
+	if s.stopJanitor != nil {
+		s.stopJanitor()
+	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return err
@@ -158,6 +177,26 @@ func (s *Server) endTransfer() {
 		close(s.idle)
 		s.idle = nil
 	}
+}
+
+// lockUpload claims the upload to vp of user; only one may run at a time,
+// from any session. The caller calls unlock when done.
+func (s *Server) lockUpload(user, vp string) (unlock func(), ok bool) {
+	key := user + "\x00" + vp
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.uploads[key] {
+		return nil, false
+	}
+	if s.uploads == nil {
+		s.uploads = make(map[string]bool)
+	}
+	s.uploads[key] = true
+	return func() {
+		s.mu.Lock()
+		delete(s.uploads, key)
+		s.mu.Unlock()
+	}, true
 }
 
 func (s *Server) isDraining() bool {

@@ -2,29 +2,32 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
-	"path"
 	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"lukechampine.com/blake3"
 
+	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
 )
-
-// copyBufSize is the chunk size for file data: large enough that syscalls
-// and stream writes per byte stay few, small enough to stay cheap per
-// concurrent transfer.
-const copyBufSize = 256 << 10
 
 // headerTimeout bounds how long a fresh transfer stream may take to send its
 // header; a peer that opens streams and stays silent must not pin them.
 const headerTimeout = 30 * time.Second
 
-// serveTransfer runs one get or put stream to its end.
+// minBlockSize is the smallest block size a client may ask for.
+const minBlockSize = 4 << 10
+
+// serveTransfer runs one transfer stream to its end.
 func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 	// A connection that ends mid-transfer unblocks every read and write on
 	// the stream, so the handlers below need no other cancellation.
@@ -42,22 +45,51 @@ func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 		c.serveGet(ctx, str, &req)
 	case transport.OpPut:
 		c.servePut(ctx, str, &req)
+	case transport.OpResume:
+		c.serveResume(str, &req)
+	case transport.OpHash:
+		c.serveHash(str, &req)
 	default:
-		c.refuse(str, "transfer", userError(transport.CodeUnsupported, "", "unknown transfer operation "+fmt.Sprintf("%q", req.Op)))
+		c.refuse(str, "transfer", userError(transport.CodeUnsupported, "", fmt.Sprintf("unknown transfer operation %q", req.Op)))
 	}
 }
 
 // refuse answers a transfer with an error: a TransferReply naming the
 // cause, and STOP_SENDING so that the client stops sending data.
-func (c *conn) refuse(str *quic.Stream, op string, err error) {
+func (c *conn) refuse(str *quic.Stream, op string, err error, bad ...int64) {
 	str.CancelRead(transport.StreamRefused)
-	_ = transport.WriteFrame(str, &transport.TransferReply{Err: c.report(op, err)})
+	_ = transport.WriteFrame(str, &transport.TransferReply{Err: c.report(op, err), Bad: bad})
 	_ = str.Close()
+}
+
+// blockSize validates a requested block size; 0 means the default.
+func blockSize(bs int64) (int64, error) {
+	if bs == 0 {
+		return blocks.Size, nil
+	}
+	if bs < minBlockSize || bs > blocks.MaxSize {
+		return 0, userError(transport.CodeInvalid, "", fmt.Sprintf("block size %d outside %d..%d", bs, minBlockSize, blocks.MaxSize))
+	}
+	return bs, nil
+}
+
+// checkRange validates a range of a file of the given size for transfer in
+// blocks of bs: it starts on a block boundary and ends on one or at the end.
+func checkRange(vp string, off, n, fileSize, bs int64) error {
+	if off < 0 || n < 0 || off > fileSize || n > fileSize-off || off%bs != 0 || (off+n != fileSize && n%bs != 0) {
+		return userError(transport.CodeInvalid, vp, fmt.Sprintf("range %d+%d is not a block-aligned range of the file's %d bytes (block size %d)", off, n, fileSize, bs))
+	}
+	return nil
 }
 
 func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
 	start := time.Now()
 	vp, err := c.resolve(req.Path)
+	if err != nil {
+		c.refuse(str, "get", err)
+		return
+	}
+	bs, err := blockSize(req.BlockSize)
 	if err != nil {
 		c.refuse(str, "get", err)
 		return
@@ -68,43 +100,56 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	defer f.Close()
-	size := fi.Size()
+	fileSize := fi.Size()
 	off, n := req.Offset, req.Length
-	if n == -1 && off >= 0 && off <= size {
-		n = size - off
+	if n == -1 && off >= 0 && off <= fileSize {
+		n = fileSize - off
 	}
-	if off < 0 || n < 0 || off > size || n > size-off {
-		c.refuse(str, "get", userError(transport.CodeInvalid, vp, fmt.Sprintf("range %d+%d outside the file's %d bytes", req.Offset, req.Length, size)))
+	if err := checkRange(vp, off, n, fileSize, bs); err != nil {
+		c.refuse(str, "get", err)
 		return
 	}
-	if err := transport.WriteFrame(str, &transport.TransferReply{Size: size, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n}); err != nil {
+	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs}); err != nil {
 		return
 	}
-	buf := make([]byte, copyBufSize)
-	sent, err := io.CopyBuffer(writerOnly{str}, io.NewSectionReader(f, off, n), buf)
-	if err == nil && sent < n {
-		err = io.ErrUnexpectedEOF
+	buf := make([]byte, bs+32)
+	var tamper func(int64, []byte)
+	if h := c.srv.TestHookTamper; h != nil {
+		tamper = func(off int64, b []byte) { h(vp, off, b) }
 	}
+	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, buf, tamper, nil)
 	if err != nil {
-		var se *quic.StreamError
+		var se *blocks.SourceError
 		switch {
-		case errors.As(err, &se) || ctx.Err() != nil:
-			c.ulog.Info("get canceled", "vpath", vp, "bytes", sent)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			c.ulog.Warn("get: file shrank while sending", "vpath", vp, "bytes", sent)
+		case errors.As(err, &se) && errors.Is(err, io.ErrUnexpectedEOF):
+			c.ulog.Warn("get: file shrank while sending", "vpath", vp)
 			str.CancelWrite(transport.StreamSourceChanged)
-		default:
+		case errors.As(err, &se):
 			c.ulog.Error("get: read failed", "vpath", vp, "err", err)
 			str.CancelWrite(transport.StreamIO)
+		default:
+			c.ulog.Info("get canceled", "vpath", vp, "err", err)
 		}
 		return
 	}
-	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: sent}); err != nil {
+	// The digests are of what was read; a file rewritten meanwhile would
+	// have been sent as a mix of versions.
+	if now, err := f.Stat(); err != nil || now.Size() != fileSize || !now.ModTime().Equal(fi.ModTime()) {
+		c.ulog.Warn("get: file changed while sending", "vpath", vp)
+		str.CancelWrite(transport.StreamSourceChanged)
+		return
+	}
+	tr := transport.Trailer{Bytes: n}
+	if off == 0 && n == fileSize {
+		fd := blocks.FileDigest(fileSize, ds)
+		tr.Digest = fd[:]
+	}
+	if err := transport.WriteFrame(str, &tr); err != nil {
 		return
 	}
 	_ = str.Close()
 	c.awaitClientDone(str, buf)
-	c.logTransfer("get", vp, sent, start)
+	c.logTransfer("get", vp, n, start)
 }
 
 // awaitClientDone holds a finished transfer open until the client has
@@ -126,6 +171,103 @@ func (c *conn) awaitClientDone(str *quic.Stream, buf []byte) {
 	}
 }
 
+// serveHash computes the digest of a whole file, as b3sum or sha256sum do.
+func (c *conn) serveHash(str *quic.Stream, req *transport.TransferRequest) {
+	vp, err := c.resolve(req.Path)
+	if err != nil {
+		c.refuse(str, "hash", err)
+		return
+	}
+	var h hash.Hash
+	switch req.Algo {
+	case "", transport.AlgoBLAKE3:
+		h = blake3.New(32, nil)
+	case transport.AlgoSHA256:
+		h = sha256.New()
+	default:
+		c.refuse(str, "hash", userError(transport.CodeUnsupported, vp, fmt.Sprintf("unknown hash algorithm %q", req.Algo)))
+		return
+	}
+	f, fi, err := c.jail.Open(vp)
+	if err != nil {
+		c.refuse(str, "hash", err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+		c.refuse(str, "hash", err)
+		return
+	}
+	_ = transport.WriteFrame(str, &transport.TransferReply{Size: fi.Size(), Mtime: fi.ModTime().UnixNano(), Digest: h.Sum(nil)})
+	_ = str.Close()
+}
+
+// serveResume tells the client which blocks of a partial upload to Path
+// the server holds for the same source (size, mtime and block size), after
+// checking each against the data on disk. Records follow the reply: block
+// index (8 bytes little endian) and digest (32 bytes).
+func (c *conn) serveResume(str *quic.Stream, req *transport.TransferRequest) {
+	vp, err := c.resolve(req.Path)
+	if err != nil {
+		c.refuse(str, "resume", err)
+		return
+	}
+	bs, err := blockSize(req.BlockSize)
+	if err != nil {
+		c.refuse(str, "resume", err)
+		return
+	}
+	var kept []int64
+	var j *journal
+	if _, err := c.jail.PartialSize(vp); err == nil {
+		unlock, ok := c.srv.lockUpload(c.user.Name, vp)
+		if !ok {
+			c.refuse(str, "resume", userError(transport.CodeBusy, vp, "another upload to this file is running"))
+			return
+		}
+		defer unlock()
+		p, _, err := c.jail.OpenPartial(vp)
+		if err != nil {
+			c.refuse(str, "resume", err)
+			return
+		}
+		defer p.Close()
+		j, ok, err = readJournal(p.Meta)
+		if err != nil {
+			c.refuse(str, "resume", err)
+			return
+		}
+		if ok && j.hdr == (journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}) {
+			if kept, err = j.verify(p.Data); err != nil {
+				c.refuse(str, "resume", err)
+				return
+			}
+		}
+	}
+	if err := transport.WriteFrame(str, &transport.TransferReply{Size: req.Size, Mtime: req.Mtime, BlockSize: bs, Blocks: int64(len(kept))}); err != nil {
+		return
+	}
+	rec := make([]byte, 0, 64*recordSize)
+	for i, idx := range kept {
+		d := j.have[idx]
+		rec = binary.LittleEndian.AppendUint64(rec, uint64(idx))
+		rec = append(rec, d[:]...)
+		if len(rec) == cap(rec) || i == len(kept)-1 {
+			if _, err := str.Write(rec); err != nil {
+				return
+			}
+			rec = rec[:0]
+		}
+	}
+	_ = str.Close()
+}
+
+// quotaError says how much a put needs and how much is free.
+func quotaError(vp string, need, quota, used int64) error {
+	free := max(quota-used, 0)
+	return userError(transport.CodeQuota, vp, fmt.Sprintf("quota exceeded: need %s, %s free", size.Format(need), size.Format(free)))
+}
+
 func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
 	start := time.Now()
 	vp, err := c.resolve(req.Path)
@@ -137,90 +279,130 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", &fs.PathError{Op: "put", Path: vp, Err: syscall.EISDIR})
 		return
 	}
-	if req.Size < 0 || req.Offset != 0 || req.Length != req.Size {
-		// Ranged puts arrive with resume; until then a put carries a whole file.
-		c.refuse(str, "put", userError(transport.CodeUnsupported, vp, "put of a partial range is not supported"))
-		return
-	}
-	if fi, err := c.jail.Stat(vp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		c.refuse(str, "put", err)
-		return
-	} else if err == nil {
-		switch {
-		case fi.IsDir():
-			c.refuse(str, "put", &fs.PathError{Op: "put", Path: vp, Err: syscall.EISDIR})
-			return
-		case !req.Force:
-			c.refuse(str, "put", &fs.PathError{Op: "put", Path: vp, Err: fs.ErrExist})
-			return
-		}
-	}
-	f, tmp, err := c.jail.CreateTemp(path.Dir(vp))
+	bs, err := blockSize(req.BlockSize)
 	if err != nil {
 		c.refuse(str, "put", err)
 		return
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = f.Close()
-			if err := c.jail.RemoveTemp(tmp); err != nil {
-				c.ulog.Error("put: remove temp file", "vpath", vp, "err", err)
-			}
-		}
-	}()
-	buf := make([]byte, copyBufSize)
-	got, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(str, req.Length), buf)
-	if err == nil && got < req.Length {
-		err = io.ErrUnexpectedEOF
+	if req.Size < 0 {
+		c.refuse(str, "put", userError(transport.CodeInvalid, vp, "negative size"))
+		return
 	}
+	if err := checkRange(vp, req.Offset, req.Length, req.Size, bs); err != nil {
+		c.refuse(str, "put", err)
+		return
+	}
+	if err := c.checkDest(vp, req.Force); err != nil {
+		c.refuse(str, "put", err)
+		return
+	}
+	unlock, ok := c.srv.lockUpload(c.user.Name, vp)
+	if !ok {
+		c.refuse(str, "put", userError(transport.CodeBusy, vp, "another upload to this file is running"))
+		return
+	}
+	defer unlock()
+
+	up, err := c.openUpload(ctx, vp, journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}, req.Fresh)
 	if err != nil {
-		var se *quic.StreamError
-		switch {
-		case errors.As(err, &se) || ctx.Err() != nil:
-			c.ulog.Info("put canceled", "vpath", vp, "bytes", got)
-			str.CancelWrite(transport.StreamCanceled)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			c.refuse(str, "put", userError(transport.CodeProtocol, vp, fmt.Sprintf("stream ended after %d of %d bytes", got, req.Length)))
-		default:
-			// A write error on our side (disk full, I/O).
+		c.refuse(str, "put", err)
+		return
+	}
+	defer up.close(ctx)
+
+	// Fail before any byte if the file cannot fit.
+	if need := req.Size - up.size; need > 0 {
+		u, err := c.srv.Users.Get(ctx, c.user.Name)
+		if err != nil {
 			c.refuse(str, "put", err)
+			return
 		}
+		if u.Quota > 0 && need > u.Quota-u.Used {
+			up.discard(ctx)
+			c.refuse(str, "put", quotaError(vp, need, u.Quota, u.Used))
+			return
+		}
+	}
+
+	buf := make([]byte, bs+32)
+	var writeErr error
+	err = blocks.Receive(str, req.Offset, req.Length, bs, buf, func(b blocks.Block) error {
+		if !b.OK {
+			return nil // not stored; the client sends it again
+		}
+		if writeErr = up.write(ctx, b); writeErr != nil {
+			return writeErr
+		}
+		return nil
+	})
+	var mismatch *blocks.MismatchError
+	switch {
+	case err == nil, errors.As(err, &mismatch):
+	case writeErr != nil && errors.Is(writeErr, errQuota):
+		// Stopped at the write that would pass the quota: the partial
+		// goes, and its bytes with it.
+		up.discard(ctx)
+		u, _ := c.srv.Users.Get(ctx, c.user.Name)
+		c.refuse(str, "put", quotaError(vp, req.Size-up.size, u.Quota, u.Used))
+		return
+	case writeErr != nil:
+		c.refuse(str, "put", writeErr)
+		return
+	default:
+		var se *quic.StreamError
+		if errors.As(err, &se) || ctx.Err() != nil {
+			// The partial stays for the client to resume.
+			c.ulog.Info("put interrupted", "vpath", vp, "bytes", up.written)
+			str.CancelWrite(transport.StreamCanceled)
+			return
+		}
+		c.refuse(str, "put", userError(transport.CodeProtocol, vp, "stream ended before the data did"))
 		return
 	}
 	var tr transport.Trailer
-	if err := transport.ReadFrame(str, &tr); err != nil || tr.Bytes != got {
+	if err := transport.ReadFrame(str, &tr); err != nil || tr.Bytes != req.Length {
 		c.refuse(str, "put", userError(transport.CodeProtocol, vp, "missing or wrong trailer"))
 		return
 	}
-	if err := f.Sync(); err != nil {
-		c.refuse(str, "put", err)
+	if mismatch != nil {
+		c.refuse(str, "put", userError(transport.CodeIntegrity, vp, fmt.Sprintf("data corrupted in transit at offset %d (%d bad blocks kept out; send them again)", mismatch.Offset, len(mismatch.Blocks))), mismatch.Blocks...)
 		return
 	}
-	if err := f.Close(); err != nil {
-		c.refuse(str, "put", err)
-		return
+	reply := transport.TransferReply{Size: req.Size, Mtime: req.Mtime, Offset: req.Offset, Length: req.Length, BlockSize: bs}
+	if req.Commit {
+		fd, err := up.commit(ctx, tr.Digest, req.Force, req.Mtime)
+		if err != nil {
+			c.refuse(str, "put", err)
+			return
+		}
+		reply.Digest = fd[:]
 	}
-	var mtime time.Time
-	if req.Mtime != 0 {
-		mtime = time.Unix(0, req.Mtime)
-	}
-	if err := c.jail.Commit(tmp, vp, req.Force, mtime); err != nil {
-		c.refuse(str, "put", err)
-		return
-	}
-	committed = true
-	_ = transport.WriteFrame(str, &transport.TransferReply{Size: got, Mtime: req.Mtime, Length: got})
+	_ = transport.WriteFrame(str, &reply)
 	_ = str.Close()
 	c.awaitClientDone(str, buf)
-	c.logTransfer("put", vp, got, start)
+	if req.Commit {
+		c.logTransfer("put", vp, req.Size, start)
+	}
+}
+
+// checkDest refuses a put whose destination is a directory, or an existing
+// file without force.
+func (c *conn) checkDest(vp string, force bool) error {
+	fi, err := c.jail.Stat(vp)
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return err
+	case err != nil:
+		return nil
+	case fi.IsDir():
+		return &fs.PathError{Op: "put", Path: vp, Err: syscall.EISDIR}
+	case !force:
+		return &fs.PathError{Op: "put", Path: vp, Err: fs.ErrExist}
+	}
+	return nil
 }
 
 func (c *conn) logTransfer(op, vp string, n int64, start time.Time) {
 	d := time.Since(start)
 	c.ulog.Info(op, "vpath", vp, "bytes", n, "duration", d.Round(time.Millisecond))
 }
-
-// writerOnly hides ReadFrom so that io.CopyBuffer uses our buffer size
-// instead of os.File's or the stream's 32 KiB fallback.
-type writerOnly struct{ io.Writer }

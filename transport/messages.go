@@ -22,8 +22,16 @@ const (
 
 // Transfer-stream operations (TransferRequest.Op).
 const (
-	OpGet = "get"
-	OpPut = "put"
+	OpGet    = "get"
+	OpPut    = "put"
+	OpResume = "resume" // which blocks of a partial upload the server holds
+	OpHash   = "hash"   // digest of a whole file, as b3sum or sha256sum print it
+)
+
+// Hash algorithms for OpHash.
+const (
+	AlgoBLAKE3 = "blake3"
+	AlgoSHA256 = "sha256"
 )
 
 // Request is a message the client sends on the control stream. Only the
@@ -80,31 +88,40 @@ type Entry struct {
 // to the end of the file). put: the client sends Length bytes that belong at
 // Offset of a file whose final size is Size.
 type TransferRequest struct {
-	Op     string `cbor:"op"`
-	Path   string `cbor:"path"`
-	Offset int64  `cbor:"off"`
-	Length int64  `cbor:"len"`
-	Size   int64  `cbor:"size,omitempty"`  // put: final size of the file
-	Mtime  int64  `cbor:"mtime,omitempty"` // put: ns since epoch; 0 keeps the arrival time
-	Force  bool   `cbor:"force,omitempty"` // put: replace an existing file
+	Op        string `cbor:"op"`
+	Path      string `cbor:"path"`
+	Offset    int64  `cbor:"off"`
+	Length    int64  `cbor:"len"`
+	Size      int64  `cbor:"size,omitempty"`   // put, resume: final size of the file
+	Mtime     int64  `cbor:"mtime,omitempty"`  // put, resume: ns since epoch; 0 keeps the arrival time
+	Force     bool   `cbor:"force,omitempty"`  // put: replace an existing file
+	BlockSize int64  `cbor:"bs,omitempty"`     // get, put, resume: block size; 0 means blocks.Size
+	Fresh     bool   `cbor:"fresh,omitempty"`  // put: discard any partial upload to Path first
+	Commit    bool   `cbor:"commit,omitempty"` // put: this range completes the file; publish it
+	Algo      string `cbor:"algo,omitempty"`   // hash: AlgoBLAKE3 (default) or AlgoSHA256
 }
 
 // TransferReply is the server's frame on a transfer stream: for get, before
 // the data (describing exactly the range that follows); for put, after the
 // client's trailer (the outcome).
 type TransferReply struct {
-	Err    *Error `cbor:"err,omitempty"`
-	Size   int64  `cbor:"size"`
-	Mtime  int64  `cbor:"mtime"`
-	Offset int64  `cbor:"off"`
-	Length int64  `cbor:"len"`
+	Err       *Error  `cbor:"err,omitempty"`
+	Size      int64   `cbor:"size"`
+	Mtime     int64   `cbor:"mtime"`
+	Offset    int64   `cbor:"off"`
+	Length    int64   `cbor:"len"`
+	BlockSize int64   `cbor:"bs,omitempty"`     // get: block size of the data that follows
+	Digest    []byte  `cbor:"digest,omitempty"` // put with commit: the file digest; hash: the digest
+	Bad       []int64 `cbor:"bad,omitempty"`    // put: indices of blocks that failed verification
+	Blocks    int64   `cbor:"blocks,omitempty"` // resume: number of block records that follow
 }
 
 // Trailer follows the raw bytes on a transfer stream, from the side that
 // sent them. Bytes repeats how many bytes were sent, so that a receiver can
 // tell a complete range from a sender that stopped early.
 type Trailer struct {
-	Bytes int64 `cbor:"bytes"`
+	Bytes  int64  `cbor:"bytes"`
+	Digest []byte `cbor:"digest,omitempty"` // file digest: put with commit, get of a whole file
 }
 
 // Status codes carried in Error.Code.
@@ -122,6 +139,8 @@ const (
 	CodeProtocol    = "protocol"
 	CodeUnsupported = "unsupported"
 	CodeShutdown    = "shutdown"
+	CodeIntegrity   = "integrity" // data did not verify; Bad names the blocks
+	CodeBusy        = "busy"      // another upload to the same path is running
 	CodeIO          = "io"
 )
 
@@ -160,6 +179,8 @@ func (e *Error) Is(target error) bool {
 		return target == ErrAuth
 	case CodeQuota:
 		return target == ErrQuota
+	case CodeIntegrity:
+		return target == ErrIntegrity
 	}
 	return false
 }
@@ -169,3 +190,6 @@ var ErrAuth = errors.New("authentication failed")
 
 // ErrQuota is matched (errors.Is) by an Error with CodeQuota.
 var ErrQuota = errors.New("quota exceeded")
+
+// ErrIntegrity is matched (errors.Is) by an Error with CodeIntegrity.
+var ErrIntegrity = errors.New("data corrupted in transit")

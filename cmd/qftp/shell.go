@@ -167,12 +167,6 @@ func (sh *shell) interactive(ctx context.Context) int {
 		if ctx.Err() != nil {
 			return exitFail
 		}
-		select {
-		case <-sh.client.Done():
-			fmt.Fprintln(sh.io.err, "connection lost")
-			return exitConnect
-		default:
-		}
 	}
 	return exitOK
 }

@@ -119,8 +119,11 @@ func (ts *Server) Dial(t *testing.T, user, pw string) (*session.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	return session.Dial(ctx, session.DialConfig{Addr: ts.Addr, User: user, Password: pw, TLS: ts.TLSConfig(t)})
+	return session.Dial(ctx, session.DialConfig{Addr: ts.Addr, User: user, Password: pw, TLS: ts.TLSConfig(t), Retry: QuickRetry})
 }
+
+// QuickRetry keeps reconnection short in tests whose server goes away.
+var QuickRetry = session.RetryPolicy{Attempts: 5, MaxTime: 3 * time.Second, Backoff: 20 * time.Millisecond}
 
 // Login dials as user and closes the client at the end of the test.
 func (ts *Server) Login(t *testing.T, user, pw string) *session.Client {

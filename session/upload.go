@@ -1,0 +1,193 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session/userdb"
+	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
+)
+
+// reserveAhead is how many bytes an upload reserves in the quota ledger at
+// a time, so that the ledger (a database row shared by all of a user's
+// sessions) is written every few MiB rather than every block.
+const reserveAhead = 8 << 20
+
+// errQuota is returned by upload.write when the next write would pass the
+// user's quota.
+var errQuota = errors.New("quota exceeded")
+
+// upload is a put stream's hold on a partial upload. Every byte of the
+// partial's data is counted in the user's ledger (userdb used); budget is
+// reserved on top for the writes to come and given back by close.
+type upload struct {
+	c       *conn
+	vp      string
+	p       *fsjail.Partial
+	j       *journal
+	size    int64 // size of the partial's data file, counted in the ledger
+	budget  int64 // reserved beyond size, not yet written
+	written int64 // bytes this stream stored
+	closed  bool
+}
+
+// openUpload opens the partial upload for vp. A partial of another source
+// (or fresh) is emptied and its bytes released.
+func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fresh bool) (*upload, error) {
+	p, created, err := c.jail.OpenPartial(vp)
+	if err != nil {
+		return nil, err
+	}
+	up := &upload{c: c, vp: vp, p: p}
+	fi, err := p.Data.Stat()
+	if err != nil {
+		up.close(ctx)
+		return nil, err
+	}
+	up.size = fi.Size()
+	if !created && !fresh {
+		if j, ok, err := readJournal(p.Meta); err == nil && ok && j.hdr == hdr && up.size <= hdr.Size {
+			up.j = j
+			return up, nil
+		}
+	}
+	if up.size > 0 {
+		if err := p.Data.Truncate(0); err != nil {
+			up.close(ctx)
+			return nil, err
+		}
+		c.release(ctx, up.size)
+		up.size = 0
+	}
+	if up.j, err = resetJournal(p.Meta, hdr); err != nil {
+		up.close(ctx)
+		return nil, err
+	}
+	return up, nil
+}
+
+// write stores a verified block, reserving quota for any growth of the
+// file first.
+func (up *upload) write(ctx context.Context, b blocks.Block) error {
+	end := b.Offset + int64(len(b.Data))
+	if grow := end - up.size; grow > 0 {
+		if grow > up.budget {
+			if err := up.reserve(ctx, grow-up.budget); err != nil {
+				return err
+			}
+		}
+		up.budget -= grow
+		up.size = end
+	}
+	if _, err := up.p.Data.WriteAt(b.Data, b.Offset); err != nil {
+		return err
+	}
+	if err := up.j.add(b.Index, b.Digest); err != nil {
+		return err
+	}
+	up.written += int64(len(b.Data))
+	return nil
+}
+
+// reserve grows the budget by at least need bytes: by reserveAhead when
+// that fits the rest of the file and the quota, else exactly need.
+func (up *upload) reserve(ctx context.Context, need int64) error {
+	users, name := up.c.srv.Users, up.c.user.Name
+	if ahead := min(reserveAhead, up.j.hdr.Size-up.size-up.budget); ahead > need {
+		if err := users.Reserve(ctx, name, ahead); err == nil {
+			up.budget += ahead
+			return nil
+		}
+	}
+	if err := users.Reserve(ctx, name, need); err != nil {
+		if errors.Is(err, userdb.ErrQuota) {
+			return errQuota
+		}
+		return err
+	}
+	up.budget += need
+	return nil
+}
+
+// commit publishes a complete upload: every block verified, the file
+// digest equal to the client's (if it sent one).
+func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, mtimeNs int64) (blocks.Digest, error) {
+	hdr := up.j.hdr
+	ds, err := up.j.complete()
+	if err != nil {
+		return blocks.Digest{}, userError(transport.CodeProtocol, up.vp, "commit of an incomplete upload: "+err.Error())
+	}
+	fd := blocks.FileDigest(hdr.Size, ds)
+	if clientDigest != nil && !bytes.Equal(clientDigest, fd[:]) {
+		up.discard(ctx)
+		return fd, userError(transport.CodeIntegrity, up.vp, "file digest does not match the client's; upload discarded")
+	}
+	if up.size != hdr.Size {
+		return fd, userError(transport.CodeProtocol, up.vp, fmt.Sprintf("upload has %d bytes, want %d", up.size, hdr.Size))
+	}
+	if err := up.p.Data.Sync(); err != nil {
+		return fd, err
+	}
+	if err := up.c.checkDest(up.vp, force); err != nil {
+		return fd, err
+	}
+	var old int64
+	if fi, err := up.c.jail.Lstat(up.vp); err == nil && fi.Mode().IsRegular() {
+		old = fi.Size()
+	}
+	up.closeFiles()
+	var mtime time.Time
+	if mtimeNs != 0 {
+		mtime = time.Unix(0, mtimeNs)
+	}
+	if err := up.c.jail.CommitPartial(up.vp, force, mtime); err != nil {
+		return fd, err
+	}
+	// The partial's bytes now are the file's; the replaced file's go.
+	up.c.release(ctx, old)
+	return fd, nil
+}
+
+// discard removes the partial upload and releases its bytes.
+func (up *upload) discard(ctx context.Context) {
+	up.closeFiles()
+	n, err := up.c.jail.RemovePartial(up.vp)
+	if err != nil {
+		up.c.ulog.Error("remove partial upload", "vpath", up.vp, "err", err)
+	}
+	up.c.release(ctx, n)
+	up.size = 0
+}
+
+func (up *upload) closeFiles() {
+	if !up.closed {
+		up.closed = true
+		_ = up.p.Close()
+	}
+}
+
+// close gives back the unused budget and closes the files; the partial
+// stays for a later resume unless committed or discarded.
+func (up *upload) close(ctx context.Context) {
+	up.closeFiles()
+	up.c.release(ctx, up.budget)
+	up.budget = 0
+}
+
+// release gives n bytes back to the user's ledger. It runs on cleanup
+// paths, so it does not give up when the transfer's context has ended.
+func (c *conn) release(ctx context.Context, n int64) {
+	if n <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.srv.Users.Release(ctx, c.user.Name, n); err != nil {
+		c.ulog.Error("release quota", "bytes", n, "err", err)
+	}
+}

@@ -254,6 +254,7 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 			return nil
 		}
 		lastErr = err
+		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
 		if errors.Is(err, transport.ErrAuth) || ctx.Err() != nil {
 			break
 		}

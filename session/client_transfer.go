@@ -80,6 +80,8 @@ type TransferResult struct {
 	Sent     int64  // file bytes that crossed the network, over all attempts
 	Resumed  int64  // bytes kept from a partial copy made before this call
 	Attempts int    // tries, counting the first
+	LastKept int64  // bytes the final attempt found already transferred
+	LastSent int64  // bytes the final attempt sent
 	Digest   blocks.Digest
 	Duration time.Duration
 }
@@ -153,6 +155,20 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, attempt func(l 
 			c.log.Info("data did not verify; sending the bad blocks again", "err", err)
 		case !l.alive():
 			c.log.Info("connection lost during transfer; reconnecting", "err", err)
+		case errors.As(err, &we) && we.Code == transport.CodeBusy:
+			// Often our own earlier try, which the server has not yet seen
+			// die; a truly concurrent upload keeps it busy to the end.
+			c.log.Info("upload busy; waiting", "err", err)
+			select {
+			case <-time.After(c.policy.Backoff << min(res.Attempts, 5)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case errors.As(err, &we) && we.Code == transport.CodeShutdown:
+			c.log.Info("server shutting down; reconnecting", "err", err)
+			if rerr := c.reconnect(ctx, l); rerr != nil {
+				return err
+			}
 		default:
 			return err
 		}
@@ -244,8 +260,10 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 			}
 		}
 	}
+	res.LastKept, res.LastSent = 0, 0
 	if p.j != nil {
 		had := min(int64(len(kept))*bs, p.j.hdr.Size)
+		res.LastKept = had
 		if first {
 			res.Resumed = had
 			if had > 0 {
@@ -361,6 +379,7 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	buf := make([]byte, bs+32)
 	err = blocks.Receive(str, off, reply.Length, bs, buf, func(b blocks.Block) error {
 		res.Sent += int64(len(b.Data))
+		res.LastSent += int64(len(b.Data))
 		if !b.OK {
 			return nil
 		}
@@ -496,6 +515,7 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 		}
 	}
 	kept := min(int64(len(have))*bs, fileSize)
+	res.LastKept, res.LastSent = kept, 0
 	if first {
 		res.Resumed = kept
 		if kept > 0 {
@@ -604,6 +624,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 	buf := make([]byte, bs+32)
 	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, buf, opt.TestHookTamper, func(n int64) {
 		res.Sent += n
+		res.LastSent += n
 		*done += n
 		if opt.Progress != nil {
 			opt.Progress(min(*done, fileSize), fileSize)

@@ -1,11 +1,11 @@
 package session_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
-	"bytes"
 	"path/filepath"
 	"testing"
 	"time"

@@ -45,7 +45,7 @@ type Server struct {
 	sessions map[*conn]struct{}
 	draining bool
 	active   int           // transfers in progress, all sessions
-	idle     chan struct{} // closed when active drops to 0 while draining
+	idle     chan struct{} // if not nil, closed when active drops to 0
 	wg       sync.WaitGroup
 	uploads  map[string]bool // user + "\x00" + vpath of running puts
 
@@ -131,7 +131,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ln := s.ln
 	var idle chan struct{}
 	if s.active > 0 {
-		s.idle = make(chan struct{})
+		if s.idle == nil {
+			s.idle = make(chan struct{})
+		}
 		idle = s.idle
 	}
 	s.mu.Unlock()
@@ -167,6 +169,27 @@ func (s *Server) beginTransfer() bool {
 	}
 	s.active++
 	return true
+}
+
+// WaitIdle waits until no transfer is running (in any session) or ctx
+// ends. Transfers that start afterwards are not waited for.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	s.mu.Lock()
+	if s.active == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *Server) endTransfer() {

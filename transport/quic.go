@@ -44,17 +44,27 @@ func Config(maxStreams int64) *quic.Config {
 // qftp with the given certificate. maxStreams is the number of concurrent
 // transfers one client connection may run.
 func Listen(addr string, cert tls.Certificate, maxStreams int64) (*quic.Listener, error) {
-	tlsConf := &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		NextProtos:   []string{ALPN},
-	}
 	// One more for the control stream.
-	ln, err := quic.ListenAddr(addr, tlsConf, Config(maxStreams+1))
+	ln, err := quic.ListenAddr(addr, serverTLS(cert), Config(maxStreams+1))
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// ListenTransport is Listen on a caller's QUIC transport, for callers that
+// must release the socket at a moment of their choosing (tr.Close, then
+// closing tr.Conn), such as tests that restart a server on the same port.
+func ListenTransport(tr *quic.Transport, cert tls.Certificate, maxStreams int64) (*quic.Listener, error) {
+	return tr.Listen(serverTLS(cert), Config(maxStreams+1))
+}
+
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{ALPN},
+	}
 }
 
 // Dial connects to addr ("host:port") with tlsConf, which must do its own

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,13 +37,17 @@ type Server struct {
 	Data    string // data directory (users.db, server.crt, server.key)
 
 	t  *testing.T
-	ln *quic.Listener
+	tr *quic.Transport
 
-	stopOnce sync.Once
-	served   chan error
+	mu      sync.Mutex
+	cert    tls.Certificate
+	opts    []func(*session.Server)
+	stopped bool
+	served  chan error
 }
 
-func Start(t *testing.T) *Server {
+// Start starts a server; opts may configure it before it serves.
+func Start(t *testing.T, opts ...func(*session.Server)) *Server {
 	t.Helper()
 	data := t.TempDir()
 	users, err := userdb.Open(filepath.Join(data, "users.db"), userdb.Options{Params: Cheap})
@@ -53,7 +58,7 @@ func Start(t *testing.T) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := transport.Listen("127.0.0.1:0", cert, 64)
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,14 +66,15 @@ func Start(t *testing.T) *Server {
 		t:       t,
 		Users:   users,
 		HomeDir: filepath.Join(data, "home"),
-		Addr:    ln.Addr().String(),
+		Addr:    udp.LocalAddr().String(),
 		FP:      certs.Fingerprint(leaf),
 		Data:    data,
-		ln:      ln,
-		served:  make(chan error, 1),
+		cert:    cert,
+		opts:    opts,
 	}
-	ts.Srv = &session.Server{Users: users, HomeDir: ts.HomeDir, Version: "qftpd test", LoginTimeout: 3 * time.Second}
-	go func() { ts.served <- ts.Srv.Serve(context.Background(), ln) }()
+	if err := ts.serve(udp); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		ts.Stop(5 * time.Second)
 		_ = users.Close()
@@ -76,18 +82,66 @@ func Start(t *testing.T) *Server {
 	return ts
 }
 
+func (ts *Server) serve(udp *net.UDPConn) error {
+	tr := &quic.Transport{Conn: udp}
+	ln, err := transport.ListenTransport(tr, ts.cert, 64)
+	if err != nil {
+		_ = udp.Close()
+		return err
+	}
+	srv := &session.Server{Users: ts.Users, HomeDir: ts.HomeDir, Version: "qftpd test", LoginTimeout: 3 * time.Second}
+	for _, o := range ts.opts {
+		o(srv)
+	}
+	ts.Srv, ts.tr, ts.stopped = srv, tr, false
+	ts.served = make(chan error, 1)
+	go func() { ts.served <- srv.Serve(context.Background(), ln) }()
+	return nil
+}
+
 // Stop shuts the server down with the given grace period and waits.
 func (ts *Server) Stop(grace time.Duration) error {
-	var err error
-	ts.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		err = ts.Srv.Shutdown(ctx)
-		if serr := <-ts.served; serr != nil {
-			ts.t.Errorf("Serve: %v", serr)
-		}
-	})
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.stopLocked(grace)
+}
+
+func (ts *Server) stopLocked(grace time.Duration) error {
+	if ts.stopped {
+		return nil
+	}
+	ts.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := ts.Srv.Shutdown(ctx)
+	if serr := <-ts.served; serr != nil {
+		ts.t.Errorf("Serve: %v", serr)
+	}
+	// Release the port now, as an exiting process would.
+	_ = ts.tr.Close()
+	_ = ts.tr.Conn.Close()
 	return err
+}
+
+// Restart stops the server (cutting off transfers after grace) and starts
+// a new one on the same address and data, as a restarted qftpd would.
+// Like a real start, the new server first reconciles the ledger.
+func (ts *Server) Restart(grace time.Duration) error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	_ = ts.stopLocked(grace)
+	addr, err := net.ResolveUDPAddr("udp", ts.Addr)
+	if err != nil {
+		return err
+	}
+	udp, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return err
+	}
+	if err := ts.serve(udp); err != nil {
+		return err
+	}
+	return ts.Srv.Reconcile(context.Background())
 }
 
 // AddUser creates a user with a home and returns the home's host path.
@@ -123,7 +177,7 @@ func (ts *Server) Dial(t *testing.T, user, pw string) (*session.Client, error) {
 }
 
 // QuickRetry keeps reconnection short in tests whose server goes away.
-var QuickRetry = session.RetryPolicy{Attempts: 5, MaxTime: 3 * time.Second, Backoff: 20 * time.Millisecond}
+var QuickRetry = session.RetryPolicy{Attempts: 5, MaxTime: 1500 * time.Millisecond, Backoff: 20 * time.Millisecond}
 
 // Login dials as user and closes the client at the end of the test.
 func (ts *Server) Login(t *testing.T, user, pw string) *session.Client {

@@ -1,0 +1,523 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
+)
+
+const mib = 1 << 20
+
+// used returns the ledger's and the disk's idea of a user's usage.
+func used(t *testing.T, ts *sessiontest.Server, name string) (ledger, disk int64) {
+	t.Helper()
+	u, err := ts.Users.Get(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := fsjail.Open(filepath.Join(ts.HomeDir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	n, err := j.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Used, n
+}
+
+func setQuota(t *testing.T, ts *sessiontest.Server, name string, q int64) {
+	t.Helper()
+	if err := ts.Users.SetQuota(context.Background(), name, q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuota(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, _ := ts.User(t, "quinn")
+	setQuota(t, ts, "quinn", 10*mib)
+	ctx := t.Context()
+	local := t.TempDir()
+	six := filepath.Join(local, "six")
+	sessiontest.WriteFile(t, six, randomBytes(t, 6*mib))
+	three := filepath.Join(local, "three")
+	sessiontest.WriteFile(t, three, randomBytes(t, 3*mib))
+
+	if _, err := c.Put(ctx, six, "a", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Put(ctx, six, "b", session.TransferOptions{})
+	if !errors.Is(err, transport.ErrQuota) || !strings.Contains(err.Error(), "quota exceeded: need 6 MiB, 4 MiB free") {
+		t.Fatalf("over quota: %v", err)
+	}
+	if res.Sent > 2*mib {
+		// Refused before the data, but the client may have sent what fit in
+		// flight before the refusal arrived; it is never stored.
+		t.Logf("sent %d bytes before the refusal", res.Sent)
+	}
+	if l, d := used(t, ts, "quinn"); l != 6*mib || d != 6*mib {
+		t.Fatalf("after refusal: ledger %d, disk %d", l, d)
+	}
+	u, err := c.Df(ctx)
+	if err != nil || u.Used != 6*mib || u.Quota != 10*mib {
+		t.Fatalf("df = %+v, %v", u, err)
+	}
+	// Replacing releases the old file's bytes.
+	if _, err := c.Put(ctx, three, "a", session.TransferOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "quinn"); l != 3*mib || d != 3*mib {
+		t.Fatalf("after replace: ledger %d, disk %d", l, d)
+	}
+	if err := c.Remove(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "quinn"); l != 0 || d != 0 {
+		t.Fatalf("after rm: ledger %d, disk %d", l, d)
+	}
+	// A quota set while the user is online applies at once.
+	setQuota(t, ts, "quinn", mib)
+	if _, err := c.Put(ctx, three, "a", session.TransferOptions{}); !errors.Is(err, transport.ErrQuota) {
+		t.Fatalf("after quota change: %v", err)
+	}
+}
+
+// Concurrent uploads from several sessions of one user, each of which fits
+// alone, never pass the quota together; the ones stopped leave nothing.
+func TestQuotaConcurrent(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("rita", "pw")
+	setQuota(t, ts, "rita", 10*mib)
+	clients := []*session.Client{ts.Login(t, "rita", "pw"), ts.Login(t, "rita", "pw")}
+	local := t.TempDir()
+	const n = 6
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	for i := range n {
+		src := filepath.Join(local, fmt.Sprint(i))
+		sessiontest.WriteFile(t, src, randomBytes(t, 3*mib))
+		wg.Go(func() {
+			_, err := clients[i%2].Put(t.Context(), src, fmt.Sprintf("f%d", i), session.TransferOptions{})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, transport.ErrQuota):
+				refused.Add(1)
+			default:
+				t.Errorf("put %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() == 0 || ok.Load() > 3 || ok.Load()+refused.Load() != n {
+		t.Fatalf("%d uploads succeeded, %d refused", ok.Load(), refused.Load())
+	}
+	l, d := used(t, ts, "rita")
+	if l != ok.Load()*3*mib || d != l {
+		t.Fatalf("ledger %d, disk %d, want %d", l, d, ok.Load()*3*mib)
+	}
+}
+
+func TestHash(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "hal")
+	data := randomBytes(t, 3*mib+5)
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+	b3 := blake3.Sum256(data)
+	s2 := sha256.Sum256(data)
+	got, err := c.Hash(t.Context(), "f", transport.AlgoBLAKE3)
+	if err != nil || !bytes.Equal(got, b3[:]) {
+		t.Fatalf("blake3 = %x, %v", got, err)
+	}
+	got, err = c.Hash(t.Context(), "/f", transport.AlgoSHA256)
+	if err != nil || !bytes.Equal(got, s2[:]) {
+		t.Fatalf("sha256 = %x, %v", got, err)
+	}
+	if _, err := c.Hash(t.Context(), "nope", ""); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
+	}
+}
+
+// flipOnce corrupts one byte of the block at offset off, the first time
+// only, as a bad link or bad memory would.
+func flipOnce(off int64) func(int64, []byte) {
+	var done atomic.Bool
+	return func(o int64, b []byte) {
+		if o == off && done.CompareAndSwap(false, true) {
+			b[len(b)/2] ^= 0x40
+		}
+	}
+}
+
+func TestIntegrityPut(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "ian")
+	data := randomBytes(t, 5*mib+123)
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, data)
+
+	res, err := c.Put(t.Context(), src, "f", session.TransferOptions{TestHookTamper: flipOnce(2 * mib)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "f")), data) {
+		t.Fatal("stored file differs")
+	}
+	// The corrupt block alone was sent again.
+	if res.Attempts != 2 || res.Sent != int64(len(data))+mib {
+		t.Fatalf("attempts %d, sent %d, want 2 and %d", res.Attempts, res.Sent, len(data)+mib)
+	}
+	b3 := blake3.Sum256(data)
+	if got, _ := c.Hash(t.Context(), "f", ""); !bytes.Equal(got, b3[:]) {
+		t.Fatal("hash differs")
+	}
+
+	// Corrupted on every try: the error names the file and the offset,
+	// and nothing becomes visible.
+	always := func(o int64, b []byte) {
+		if o == 3*mib {
+			b[0] ^= 1
+		}
+	}
+	_, err = c.Put(t.Context(), src, "g", session.TransferOptions{TestHookTamper: always})
+	if !errors.Is(err, transport.ErrIntegrity) || !strings.Contains(err.Error(), "put /g:") || !strings.Contains(err.Error(), "offset 3145728") {
+		t.Fatalf("persistent corruption: %v", err)
+	}
+	if _, _, err := c.Stat(t.Context(), "g"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("corrupt upload visible: %v", err)
+	}
+}
+
+func TestIntegrityGet(t *testing.T) {
+	t.Parallel()
+	var tamper atomic.Pointer[func(int64, []byte)]
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		s.TestHookTamper = func(vp string, off int64, b []byte) {
+			if f := tamper.Load(); f != nil {
+				(*f)(off, b)
+			}
+		}
+	})
+	c, home := ts.User(t, "jo")
+	data := randomBytes(t, 4*mib+7)
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+	local := t.TempDir()
+
+	once := flipOnce(mib)
+	tamper.Store(&once)
+	res, err := c.Get(t.Context(), "f", filepath.Join(local, "a"), session.TransferOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(local, "a")), data) {
+		t.Fatal("downloaded file differs")
+	}
+	if res.Attempts != 2 || res.Sent != int64(len(data))+mib {
+		t.Fatalf("attempts %d, sent %d, want 2 and %d", res.Attempts, res.Sent, len(data)+mib)
+	}
+
+	always := func(o int64, b []byte) {
+		if o == 2*mib {
+			b[5] ^= 1
+		}
+	}
+	tamper.Store(&always)
+	_, err = c.Get(t.Context(), "f", filepath.Join(local, "b"), session.TransferOptions{})
+	if !errors.Is(err, blocks.ErrMismatch) || !strings.Contains(err.Error(), "get f:") || !strings.Contains(err.Error(), "offset 2097152") {
+		t.Fatalf("persistent corruption: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(local, "b")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("corrupt download visible: %v", err)
+	}
+}
+
+// Kill the connection at a random point of a put and a get: the client
+// reconnects by itself, resumes, and sends only what the other side lacks.
+func TestResumeAfterKill(t *testing.T) {
+	t.Parallel()
+	size := 64 * mib
+	if testing.Short() {
+		size = 16 * mib
+	}
+	ts := sessiontest.Start(t)
+	ts.AddUser("kit", "pw")
+	data := randomBytes(t, size)
+	local := t.TempDir()
+	src := filepath.Join(local, "src")
+	sessiontest.WriteFile(t, src, data)
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			c := ts.Login(t, "kit", "pw")
+			rng := mrand.New(mrand.NewPCG(seed, 7))
+			killAt := int64(2*mib + rng.IntN(size-4*mib))
+			remote := fmt.Sprintf("/f%d", seed)
+			var killed atomic.Bool
+			var notes []string
+			opts := session.TransferOptions{
+				Progress: func(done, total int64) {
+					if done >= killAt && killed.CompareAndSwap(false, true) {
+						session.BreakConnection(c)
+					}
+				},
+				Notify: func(m string) { notes = append(notes, m) },
+			}
+			res, err := c.Put(t.Context(), src, remote, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResumed(t, "put", res, int64(size))
+			if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(ts.HomeDir, "kit", remote)), data) {
+				t.Fatal("uploaded file differs")
+			}
+
+			killed.Store(false)
+			dst := filepath.Join(t.TempDir(), "dst")
+			res, err = c.Get(t.Context(), remote, dst, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResumed(t, "get", res, int64(size))
+			if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+				t.Fatal("downloaded file differs")
+			}
+		})
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "kit"); l != d {
+		t.Fatalf("ledger %d, disk %d", l, d)
+	}
+}
+
+// checkResumed asserts that a transfer cut once was resumed: a retry,
+// and the bytes sent in all are the file plus at most what was in flight
+// when the connection died (never a restart from zero).
+func checkResumed(t *testing.T, op string, res session.TransferResult, size int64) {
+	t.Helper()
+	// A third try happens when the server has not yet noticed the old
+	// connection's end and reports the upload busy; it sends nothing.
+	if res.Attempts < 2 || res.Attempts > 4 {
+		t.Fatalf("%s: %d attempts, want 2 (or a few more if busy)", op, res.Attempts)
+	}
+	// Kept + resent = size; resent = size - kept; the first attempt sent
+	// at least kept. So Sent - size is what was lost in flight: bounded by
+	// the stream's flow-control window plus a block.
+	lost := res.Sent - size
+	if lost < 0 || lost > 20*mib {
+		t.Fatalf("%s: sent %d bytes for %d (lost %d)", op, res.Sent, size, lost)
+	}
+	if res.LastKept <= 0 || res.LastSent != size-res.LastKept {
+		t.Fatalf("%s: resumed with %d kept, sent %d more; want only the missing %d", op, res.LastKept, res.LastSent, size-res.LastKept)
+	}
+}
+
+func TestResumeAfterServerRestart(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("lou", "pw")
+	c := ts.Login(t, "lou", "pw")
+	data := randomBytes(t, 24*mib)
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, data)
+	restart := make(chan struct{})
+	restarted := make(chan error, 1)
+	go func() {
+		<-restart
+		restarted <- ts.Restart(0)
+	}()
+	var once atomic.Bool
+	res, err := c.Put(t.Context(), src, "f", session.TransferOptions{Progress: func(done, total int64) {
+		if done > 10*mib && once.CompareAndSwap(false, true) {
+			close(restart)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(ts.HomeDir, "lou", "f")), data) {
+		t.Fatal("uploaded file differs")
+	}
+	if res.Attempts < 2 || res.LastKept <= 0 || res.LastSent != int64(len(data))-res.LastKept {
+		t.Fatalf("attempts %d, kept %d, last sent %d", res.Attempts, res.LastKept, res.LastSent)
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "lou"); l != d || l != int64(len(data)) {
+		t.Fatalf("ledger %d, disk %d", l, d)
+	}
+}
+
+// interrupt runs a transfer and cancels it once done passes at.
+func interrupt(at int64) (context.Context, session.TransferOptions, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	return ctx, session.TransferOptions{Progress: func(done, total int64) {
+		if done > at {
+			cancel()
+		}
+	}}, cancel
+}
+
+func TestResumeManual(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "max")
+	local := t.TempDir()
+	src := filepath.Join(local, "src")
+	data := randomBytes(t, 12*mib)
+	sessiontest.WriteFile(t, src, data)
+
+	// put: interrupted, then resumed by the next put of the same file.
+	ctx, opts, cancel := interrupt(5 * mib)
+	_, err := c.Put(ctx, src, "f", opts)
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted put: %v", err)
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := c.List(t.Context(), "/")
+	if len(entries) != 0 {
+		t.Fatalf("partial upload listed: %v", entries)
+	}
+	if l, d := used(t, ts, "max"); l != d || l == 0 {
+		t.Fatalf("partial not counted: ledger %d, disk %d", l, d)
+	}
+	var notes []string
+	res, err := c.Put(t.Context(), src, "f", session.TransferOptions{Notify: func(m string) { notes = append(notes, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed == 0 || res.Sent != int64(len(data))-res.Resumed || len(notes) != 1 || !strings.Contains(notes[0], "resuming at") {
+		t.Fatalf("resume: resumed %d, sent %d, notes %q", res.Resumed, res.Sent, notes)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "f")), data) {
+		t.Fatal("uploaded file differs")
+	}
+
+	// put: the local file changed after the interruption: start over.
+	ctx, opts, cancel = interrupt(5 * mib)
+	_, _ = c.Put(ctx, src, "g", opts)
+	cancel()
+	data2 := randomBytes(t, 12*mib)
+	sessiontest.WriteFile(t, src, data2)
+	if err := os.Chtimes(src, time.Now(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Put(t.Context(), src, "g", session.TransferOptions{})
+	if err != nil || res.Resumed != 0 || res.Sent != int64(len(data2)) {
+		t.Fatalf("changed source: resumed %d, sent %d, %v", res.Resumed, res.Sent, err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "g")), data2) {
+		t.Fatal("uploaded file differs")
+	}
+
+	// get: interrupted, then resumed.
+	dst := filepath.Join(local, "dst")
+	ctx, opts, cancel = interrupt(5 * mib)
+	_, _ = c.Get(ctx, "g", dst, opts)
+	cancel()
+	notes = nil
+	res, err = c.Get(t.Context(), "g", dst, session.TransferOptions{Notify: func(m string) { notes = append(notes, m) }})
+	if err != nil || res.Resumed == 0 || res.Sent != int64(len(data2))-res.Resumed || len(notes) != 1 {
+		t.Fatalf("get resume: resumed %d, sent %d, notes %q, %v", res.Resumed, res.Sent, notes, err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst), data2) {
+		t.Fatal("downloaded file differs")
+	}
+
+	// get: the remote file changed meanwhile: start over, and say so.
+	dst2 := filepath.Join(local, "dst2")
+	ctx, opts, cancel = interrupt(5 * mib)
+	_, _ = c.Get(ctx, "g", dst2, opts)
+	cancel()
+	sessiontest.WriteFile(t, filepath.Join(home, "g"), data)
+	if err := os.Chtimes(filepath.Join(home, "g"), time.Now(), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	notes = nil
+	res, err = c.Get(t.Context(), "g", dst2, session.TransferOptions{Notify: func(m string) { notes = append(notes, m) }})
+	if err != nil || res.Resumed != 0 || res.Sent != int64(len(data)) || len(notes) != 1 || !strings.Contains(notes[0], "changed") {
+		t.Fatalf("changed remote: resumed %d, sent %d, notes %q, %v", res.Resumed, res.Sent, notes, err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst2), data) {
+		t.Fatal("downloaded file differs")
+	}
+	des, _ := os.ReadDir(local)
+	for _, d := range des {
+		if strings.Contains(d.Name(), ".qftp-part") {
+			t.Fatalf("left behind: %s", d.Name())
+		}
+	}
+}
+
+func TestReconcileAndSweep(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "ned")
+	// Files changed out of band.
+	sessiontest.WriteFile(t, filepath.Join(home, "a"), make([]byte, 1000))
+	sessiontest.WriteFile(t, filepath.Join(home, "sub", "b"), make([]byte, 500))
+	// An interrupted upload.
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, randomBytes(t, 8*mib))
+	ctx, opts, cancel := interrupt(3 * mib)
+	_, _ = c.Put(ctx, src, "big", opts)
+	cancel()
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Srv.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l, d := used(t, ts, "ned")
+	if l != d || l <= 1500 {
+		t.Fatalf("after reconcile: ledger %d, disk %d", l, d)
+	}
+	// Age the partial past the limit: the next sweep removes it.
+	des, _ := os.ReadDir(home)
+	old := time.Now().Add(-8 * 24 * time.Hour)
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".qftp-") {
+			if err := os.Chtimes(filepath.Join(home, de.Name()), old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := ts.Srv.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "ned"); l != 1500 || d != 1500 {
+		t.Fatalf("after sweep: ledger %d, disk %d", l, d)
+	}
+}

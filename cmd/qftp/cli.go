@@ -66,7 +66,8 @@ const description = `qftp transfers files to and from a qftpd server over QUIC.
 
 Commands (run one after the host, or type them in the shell):
   pwd, cd DIR, ls [-l] [PATH], mkdir [-p] DIR, rmdir DIR, rm FILE,
-  mv FROM TO, get [-f] REMOTE [LOCAL], put [-f] LOCAL [REMOTE], df,
+  mv FROM TO, get [-fc] REMOTE [LOCAL], put [-fc] LOCAL [REMOTE],
+  hash [--sha256] FILE, df,
   lcd DIR, lpwd, lls [PATH], help [CMD], exit
 
 Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,

@@ -39,6 +39,7 @@ type commands struct {
 	Mv    mvCmd    `cmd:"" help:"Move or rename a remote file or directory."`
 	Get   getCmd   `cmd:"" help:"Download a file."`
 	Put   putCmd   `cmd:"" help:"Upload a file."`
+	Hash  hashCmd  `cmd:"" help:"Print the server's BLAKE3 (or --sha256) of a file."`
 	Df    dfCmd    `cmd:"" help:"Show disk usage and quota."`
 	Lcd   lcdCmd   `cmd:"" help:"Change the local working directory."`
 	Lpwd  lpwdCmd  `cmd:"" help:"Print the local working directory."`

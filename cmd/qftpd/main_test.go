@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +56,10 @@ func TestUserCommands(t *testing.T) {
 	sessionFile := filepath.Join(data, "home", "alice", "f")
 	if err := os.WriteFile(sessionFile, make([]byte, 2048), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// Files written behind the server's back count after a rescan.
+	if code, _, errOut := runQftpd(t, "", append(d, "user", "rescan", "alice")...); code != 0 || !strings.Contains(errOut, "usage of alice: 2 KiB (was 0 B)") {
+		t.Fatalf("rescan: %d %q", code, errOut)
 	}
 	code, out, _ := runQftpd(t, "", append(d, "user", "list", "--json")...)
 	if code != 0 {
@@ -115,5 +122,33 @@ func TestFingerprintCommand(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(data, "server.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key: %v %v", fi.Mode(), err)
+	}
+}
+
+// serve stores --default-quota; user add without --quota uses it.
+func TestDefaultQuota(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--default-quota", "5MiB"}, stdio{in: strings.NewReader(""), out: io.Discard, err: pw})
+		_ = pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "msg=listening") {
+			break
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve: exit %d", code)
+	}
+	if code, _, errOut := runQftpd(t, "pw\n", "--data", data, "user", "add", "carol", "--password-stdin"); code != 0 || !strings.Contains(errOut, "quota 5 MiB") {
+		t.Fatalf("add: %d %q", code, errOut)
 	}
 }

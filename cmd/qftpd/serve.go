@@ -24,13 +24,14 @@ import (
 )
 
 type serveCmd struct {
-	Listen       string        `default:":7443" env:"QFTPD_LISTEN" help:"UDP address to listen on."`
-	Cert         string        `type:"existingfile" help:"PEM certificate to use instead of the generated one (with --key)."`
-	Key          string        `type:"existingfile" help:"PEM private key for --cert."`
-	DefaultQuota string        `name:"default-quota" default:"100MiB" help:"Quota of users created by --demo."`
-	Grace        time.Duration `default:"30s" help:"On SIGINT/SIGTERM, how long running transfers may take to finish."`
-	Demo         bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
-	MaxStreams   int64         `name:"max-streams" default:"64" help:"Concurrent transfers one connection may run."`
+	Listen        string        `default:":7443" env:"QFTPD_LISTEN" help:"UDP address to listen on."`
+	Cert          string        `type:"existingfile" help:"PEM certificate to use instead of the generated one (with --key)."`
+	Key           string        `type:"existingfile" help:"PEM private key for --cert."`
+	DefaultQuota  string        `name:"default-quota" default:"100MiB" help:"Quota of users added without --quota (stored; user add reads it)."`
+	PartialMaxAge time.Duration `name:"partial-max-age" default:"168h" help:"Remove partial uploads nobody resumed for this long."`
+	Grace         time.Duration `default:"30s" help:"On SIGINT/SIGTERM, how long running transfers may take to finish."`
+	Demo          bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
+	MaxStreams    int64         `name:"max-streams" default:"64" help:"Concurrent transfers one connection may run."`
 }
 
 func (c *serveCmd) Validate() error {
@@ -39,6 +40,9 @@ func (c *serveCmd) Validate() error {
 	}
 	if _, err := size.Parse(c.DefaultQuota); err != nil {
 		return fmt.Errorf("--default-quota: %w", err)
+	}
+	if c.PartialMaxAge < time.Minute {
+		return errors.New("--partial-max-age must be at least 1m")
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 4096 {
 		return errors.New("--max-streams must be between 1 and 4096")
@@ -54,6 +58,10 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	defer users.Close()
 	if err := os.MkdirAll(g.homeDir(), 0o700); err != nil {
 		return fmt.Errorf("create homes directory: %w", err)
+	}
+	quota, _ := size.Parse(c.DefaultQuota)
+	if err := users.SetSetting(ctx, userdb.SettingDefaultQuota, strconv.FormatInt(quota, 10)); err != nil {
+		return err
 	}
 	cert, leaf, err := c.loadCert(g)
 	if err != nil {
@@ -71,7 +79,11 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 			return err
 		}
 	}
-	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version}
+	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge}
+	// A crash, or files changed by hand, may have left usage wrong.
+	if err := srv.Reconcile(ctx); err != nil {
+		g.log.Warn("reconcile usage", "err", err)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, ln) }()
 	select {

@@ -8,10 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/qftp/qftp/cmd/internal/prompt"
-	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/session/userdb"
@@ -23,6 +23,36 @@ type userCmd struct {
 	Quota  userQuotaCmd  `cmd:"" help:"Set a user's disk quota."`
 	Del    userDelCmd    `cmd:"" help:"Delete a user."`
 	List   userListCmd   `cmd:"" help:"List users with quota and usage."`
+	Rescan userRescanCmd `cmd:"" help:"Measure a user's home and correct the recorded usage."`
+}
+
+// defaultQuota is the quota of new users until serve --default-quota sets
+// another.
+const defaultQuota = 100 << 20
+
+type userRescanCmd struct {
+	Name string `arg:""`
+}
+
+func (c *userRescanCmd) Run(ctx context.Context, g *globals) error {
+	if err := userdb.ValidName(c.Name); err != nil {
+		return usageError{err}
+	}
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	before, err := users.Get(ctx, c.Name)
+	if err != nil {
+		return err
+	}
+	used, err := session.Rescan(ctx, users, g.homeDir(), c.Name, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.io.err, "usage of %s: %s (was %s)\n", c.Name, size.Format(used), size.Format(before.Used))
+	return nil
 }
 
 // readNewPassword takes a password from stdin (--password-stdin) or asks
@@ -40,7 +70,7 @@ func readNewPassword(g *globals, fromStdin bool) (string, error) {
 
 type userAddCmd struct {
 	Name          string `arg:"" help:"User name (lower case letters, digits, _ . -)."`
-	Quota         string `default:"100MiB" help:"Disk quota, e.g. 100MiB, 1.5GB, unlimited."`
+	Quota         string `help:"Disk quota, e.g. 100MiB, 1.5GB, unlimited (default: the server's --default-quota, 100MiB until set)."`
 	PasswordStdin bool   `name:"password-stdin" help:"Read the password from standard input instead of asking."`
 }
 
@@ -48,9 +78,13 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 	if err := userdb.ValidName(c.Name); err != nil {
 		return usageError{err}
 	}
-	quota, err := size.Parse(c.Quota)
-	if err != nil {
-		return usageError{fmt.Errorf("--quota: %w", err)}
+	var quota int64 = defaultQuota
+	if c.Quota != "" {
+		q, err := size.Parse(c.Quota)
+		if err != nil {
+			return usageError{fmt.Errorf("--quota: %w", err)}
+		}
+		quota = q
 	}
 	pw, err := readNewPassword(g, c.PasswordStdin)
 	if err != nil {
@@ -61,6 +95,15 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer users.Close()
+	if c.Quota == "" {
+		if v, ok, err := users.Setting(ctx, userdb.SettingDefaultQuota); err != nil {
+			return err
+		} else if ok {
+			if quota, err = strconv.ParseInt(v, 10, 64); err != nil || quota < 0 {
+				return fmt.Errorf("stored default quota %q is not a size", v)
+			}
+		}
+	}
 	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
 		return err
 	}
@@ -167,23 +210,9 @@ func (c *userListCmd) Run(ctx context.Context, g *globals) error {
 	}
 	rows := make([]userRow, 0, len(list))
 	for _, u := range list {
-		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: homeUsage(g, u.Name)})
+		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: u.Used})
 	}
 	return printUsers(g.io.out, rows, c.JSON)
-}
-
-// homeUsage measures a home on disk; -1 if it cannot be read.
-func homeUsage(g *globals, name string) int64 {
-	j, err := fsjail.Open(filepath.Join(g.homeDir(), name))
-	if err != nil {
-		return -1
-	}
-	defer j.Close()
-	n, err := j.Usage()
-	if err != nil {
-		return -1
-	}
-	return n
 }
 
 func printUsers(w io.Writer, rows []userRow, asJSON bool) error {

@@ -93,3 +93,24 @@ func TestReserveConcurrent(t *testing.T) {
 		t.Fatalf("used %d, granted %d", u.Used, granted.Load())
 	}
 }
+
+func TestSettings(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(filepath.Join(t.TempDir(), "users.db"), Options{Params: Params{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok, err := s.Setting(ctx, SettingDefaultQuota); ok || err != nil {
+		t.Fatalf("unset: ok=%v err=%v", ok, err)
+	}
+	for _, v := range []string{"100", "0"} {
+		if err := s.SetSetting(ctx, SettingDefaultQuota, v); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := s.Setting(ctx, SettingDefaultQuota); got != v || !ok || err != nil {
+			t.Fatalf("got %q %v %v", got, ok, err)
+		}
+	}
+}

@@ -26,6 +26,11 @@ var migrations = [][]string{
 		rate          BIGINT NOT NULL DEFAULT 0 CHECK (rate >= 0),
 		created       BIGINT NOT NULL
 	)`},
+	// 2: server-wide settings, such as the default quota for new users.
+	{`CREATE TABLE settings (
+		name  TEXT NOT NULL PRIMARY KEY,
+		value TEXT NOT NULL
+	)`},
 }
 
 // migrate brings db to the newest schema version. It runs in one write

@@ -251,6 +251,35 @@ func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
 	return s.update(ctx, "set used", name, `UPDATE users SET used = ? WHERE name = ?`, used, name)
 }
 
+// Setting names.
+const (
+	// SettingDefaultQuota is the quota (decimal bytes, 0 = unlimited) of
+	// users added without one; qftpd serve --default-quota sets it.
+	SettingDefaultQuota = "default_quota"
+)
+
+// SetSetting stores a server-wide setting.
+func (s *Store) SetSetting(ctx context.Context, name, value string) error {
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	return nil
+}
+
+// Setting returns a server-wide setting; ok is false if it was never set.
+func (s *Store) Setting(ctx context.Context, name string) (value string, ok bool, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, name).Scan(&value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", name, err)
+	}
+	return value, true, nil
+}
+
 // ErrQuota is returned by Reserve when the bytes would not fit the quota.
 var ErrQuota = errors.New("quota exceeded")
 

@@ -45,6 +45,8 @@ type cli struct {
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
+	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
+	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
 	Version       kong.VersionFlag `help:"Print the version and exit."`
 
 	Target  string   `arg:"" name:"[user@]host[:port]" help:"Server to connect to (port ${port})."`
@@ -52,6 +54,12 @@ type cli struct {
 }
 
 func (c *cli) Validate() error {
+	if c.Retries < 1 || c.Retries > 1000 {
+		return errors.New("--retries must be between 1 and 1000")
+	}
+	if c.RetryTime < 0 {
+		return errors.New("--retry-time must not be negative")
+	}
 	if c.Fingerprint != "" {
 		fp, err := certs.ParseFingerprint(c.Fingerprint)
 		if err != nil {
@@ -229,6 +237,7 @@ func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int
 		User:        t.user,
 		GetPassword: getPassword,
 		Version:     "qftp " + version,
+		Retry:       session.RetryPolicy{Attempts: c.Retries, MaxTime: max(c.RetryTime, time.Millisecond)},
 	}
 	cl, err := dialVerified(ctx, c.Timeout, cfg, v, s)
 	if err != nil {

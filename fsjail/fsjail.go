@@ -201,6 +201,17 @@ func (j *Jail) Mkdir(vpath string, parents bool) error {
 	return pathError(op, vpath, j.root.Mkdir(rel, 0o755))
 }
 
+// Chtimes sets the modification time of vpath (following symlinks inside
+// the home); the access time is left alone.
+func (j *Jail) Chtimes(vpath string, mtime time.Time) error {
+	const op = "chtimes"
+	rel, err := rootRel(vpath)
+	if err != nil {
+		return pathError(op, vpath, err)
+	}
+	return pathError(op, vpath, j.root.Chtimes(rel, time.Time{}, mtime))
+}
+
 // Remove removes the file or symlink at vpath (a symlink itself, never its
 // target). A directory fails with syscall.EISDIR; use Rmdir.
 func (j *Jail) Remove(vpath string) error {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/qftp/qftp/transport"
 )
@@ -131,4 +132,25 @@ func (c *Client) Df(ctx context.Context) (Usage, error) {
 		return Usage{}, err
 	}
 	return Usage{Used: r.Used, Quota: r.Quota}, nil
+}
+
+// Glob expands a pattern on the server, within the home: "*", "?" and
+// "[...]" in any component; "*" does not match a leading dot. Each entry's
+// Name is the match's virtual path. No match is not an error.
+func (c *Client) Glob(ctx context.Context, pattern string) ([]transport.Entry, error) {
+	out, err := c.call(ctx, transport.Request{Op: transport.OpGlob, Path: pattern})
+	if err != nil {
+		return nil, opError("glob", pattern, err)
+	}
+	var entries []transport.Entry
+	for _, r := range out {
+		entries = append(entries, r.Entries...)
+	}
+	return entries, nil
+}
+
+// SetMtime sets the modification time of a remote file or directory.
+func (c *Client) SetMtime(ctx context.Context, p string, mtime time.Time) error {
+	_, err := c.simple(ctx, transport.Request{Op: transport.OpMtime, Path: p, Mtime: mtime.UnixNano()})
+	return err
 }

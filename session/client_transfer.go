@@ -472,9 +472,33 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOpti
 			remote = strings.TrimSuffix(remote, "/") + "/" + base
 		}
 	}
-	res.Remote = c.absRemote(remote)
+	return c.putFile(ctx, start, f, fi, remote, opt)
+}
+
+// PutAs uploads local to exactly the remote file path remote (no check
+// whether it names a directory), as multi-file transfers do.
+func (c *Client) PutAs(ctx context.Context, local, remote string, opt TransferOptions) (TransferResult, error) {
+	start := time.Now()
+	f, err := os.Open(local)
+	if err != nil {
+		return TransferResult{Local: local}, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return TransferResult{Local: local}, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
+	}
+	if !fi.Mode().IsRegular() {
+		return TransferResult{Local: local}, &OpError{Op: "put", Path: local, Err: errors.New("not a regular file")}
+	}
+	return c.putFile(ctx, start, f, fi, remote, opt)
+}
+
+func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs.FileInfo, remote string, opt TransferOptions) (TransferResult, error) {
+	local := f.Name()
+	res := TransferResult{Local: local, Remote: c.absRemote(remote)}
 	first := true
-	err = c.retry(ctx, &res, func(l *link) error {
+	err := c.retry(ctx, &res, func(l *link) error {
 		err := c.putOnce(ctx, l, f, fi, opt, &res, first)
 		first = false
 		return err

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session/userdb"
@@ -56,6 +57,10 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 		if u, err = c.srv.Users.Get(ctx, c.user.Name); err == nil {
 			resp.Quota, resp.Used = u.Quota, u.Used
 		}
+	case transport.OpGlob:
+		return c.glob(w, req)
+	case transport.OpMtime:
+		err = c.withPath(req.Path, func(vp string) error { return c.jail.Chtimes(vp, time.Unix(0, req.Mtime)) })
 	case transport.OpLogin:
 		err = userError(transport.CodeProtocol, "", "already logged in")
 	default:
@@ -187,6 +192,41 @@ func (c *conn) remove(ctx context.Context, vp string) error {
 	}
 	c.release(ctx, n)
 	return nil
+}
+
+// glob answers with the virtual paths matching a pattern, in pages.
+func (c *conn) glob(w io.Writer, req *transport.Request) error {
+	fail := func(err error) error {
+		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Err: c.report(req.Op, err)})
+	}
+	if req.Path == "" {
+		return fail(userError(transport.CodeInvalid, "", "missing pattern"))
+	}
+	pattern, err := c.resolve(req.Path)
+	if err != nil {
+		return fail(err)
+	}
+	matches, err := glob(c.jail, pattern)
+	if err != nil {
+		return fail(err)
+	}
+	entries := make([]transport.Entry, 0, len(matches))
+	for _, vp := range matches {
+		fi, err := c.jail.Stat(vp)
+		if err != nil {
+			if fi, err = c.jail.Lstat(vp); err != nil {
+				continue
+			}
+		}
+		entries = append(entries, entryOf(vp, fi))
+	}
+	for len(entries) > lsPage {
+		if err := transport.WriteFrame(w, &transport.Response{ID: req.ID, Entries: entries[:lsPage], More: true}); err != nil {
+			return err
+		}
+		entries = entries[lsPage:]
+	}
+	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Entries: entries})
 }
 
 // mv renames req.Path to req.To. Like mv(1), a destination that is an

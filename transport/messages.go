@@ -18,6 +18,8 @@ const (
 	OpRm    = "rm"
 	OpMv    = "mv"
 	OpDf    = "df"
+	OpGlob  = "glob"    // expand a pattern; Entry.Name holds each match's virtual path
+	OpMtime = "chtimes" // set a file's or directory's modification time
 )
 
 // Transfer-stream operations (TransferRequest.Op).
@@ -47,6 +49,7 @@ type Request struct {
 	User     string `cbor:"user,omitempty"`    // login
 	Password string `cbor:"password,omitempty"`
 	Client   string `cbor:"client,omitempty"` // login: client software and version
+	Mtime    int64  `cbor:"mtime,omitempty"`  // chtimes: ns since the epoch
 }
 
 // Response answers the Request with the same ID. Responses come in request

@@ -1,0 +1,82 @@
+package session
+
+import (
+	"errors"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/transport"
+)
+
+// maxGlobMatches bounds what one glob may return (and the work it does).
+const maxGlobMatches = 100_000
+
+// hasMeta reports whether a path component has glob metacharacters.
+func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// glob expands pattern (already resolved to a virtual path, so without
+// "." or "..") component by component inside the jail, as a shell does:
+// "*" and "?" do not match a leading dot. It returns the sorted virtual
+// paths that exist; none is not an error.
+func glob(j *fsjail.Jail, pattern string) ([]string, error) {
+	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	cur := []string{"/"}
+	for i, comp := range comps {
+		if comp == "" {
+			continue
+		}
+		last := i == len(comps)-1
+		var next []string
+		for _, dir := range cur {
+			if !hasMeta(comp) {
+				p := path.Join(dir, comp)
+				if _, err := j.Lstat(p); err == nil {
+					next = append(next, p)
+				}
+				continue
+			}
+			if _, err := path.Match(comp, ""); err != nil {
+				return nil, userError(transport.CodeInvalid, pattern, "bad pattern: "+err.Error())
+			}
+			infos, err := j.ReadDir(dir)
+			if err != nil {
+				// Not a directory, gone, or outside: nothing matches there.
+				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fsjail.ErrEscapes) || isNotDir(err) {
+					continue
+				}
+				return nil, err
+			}
+			for _, fi := range infos {
+				name := fi.Name()
+				if strings.HasPrefix(name, ".") && !strings.HasPrefix(comp, ".") {
+					continue
+				}
+				if ok, _ := path.Match(comp, name); !ok {
+					continue
+				}
+				if !last && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+					continue
+				}
+				next = append(next, path.Join(dir, name))
+				if len(next) > maxGlobMatches {
+					return nil, userError(transport.CodeInvalid, pattern, "pattern matches too many files")
+				}
+			}
+		}
+		cur = next
+		if len(cur) == 0 {
+			break
+		}
+	}
+	if len(cur) == 1 && cur[0] == "/" && strings.Trim(pattern, "/") != "" {
+		return nil, nil
+	}
+	sort.Strings(cur)
+	return cur, nil
+}
+
+func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }

@@ -1,0 +1,413 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/qftp/qftp/transport"
+)
+
+// Job is one file of a multi-file transfer.
+type Job struct {
+	Remote string // virtual path on the server
+	Local  string // local path
+	Size   int64
+}
+
+// DirJob is a directory a multi-file transfer creates; its modification
+// time is set once its files are in.
+type DirJob struct {
+	Remote, Local string
+	Mtime         time.Time
+}
+
+// Skip is something a multi-file transfer leaves out, and why.
+type Skip struct{ Path, Reason string }
+
+// Plan is what a recursive or pattern transfer will do.
+type Plan struct {
+	Put     bool // upload (else download)
+	Dirs    []DirJob
+	Files   []Job
+	Skipped []Skip
+	Bytes   int64 // sum of file sizes
+}
+
+// PlanPutTree plans the upload of the local directory root. remote names
+// the copy: "" or an existing remote directory receives root under its own
+// name, anything else becomes the copy's name. Symbolic links are never
+// followed (they could lead out of the tree) and are listed in Skipped,
+// as are sockets, devices and other special files.
+func (c *Client) PlanPutTree(ctx context.Context, root, remote string) (*Plan, error) {
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, &OpError{Op: "put", Path: root, Err: unwrapPath(err)}
+	}
+	if !fi.IsDir() {
+		return nil, &OpError{Op: "put", Path: root, Err: errors.New("not a directory")}
+	}
+	base := filepath.Base(filepath.Clean(root))
+	dest := c.absRemote(remote)
+	if remote == "" || strings.HasSuffix(remote, "/") {
+		dest = joinRemote(strings.TrimSuffix(dest, "/"), base)
+	} else if e, _, err := c.Stat(ctx, remote); err == nil && e.Type == transport.TypeDir {
+		dest = joinRemote(dest, base)
+	}
+	p := &Plan{Put: true}
+	err = filepath.WalkDir(root, func(lp string, d fs.DirEntry, err error) error {
+		if err != nil {
+			p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error()})
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		rel, _ := filepath.Rel(root, lp)
+		rp := dest
+		if rel != "." {
+			rp = joinRemote(dest, filepath.ToSlash(rel))
+		}
+		switch t := d.Type(); {
+		case t.IsDir():
+			info, err := d.Info()
+			if err != nil {
+				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error()})
+				return filepath.SkipDir
+			}
+			p.Dirs = append(p.Dirs, DirJob{Remote: rp, Local: lp, Mtime: info.ModTime()})
+		case t&fs.ModeSymlink != 0:
+			p.Skipped = append(p.Skipped, Skip{lp, "symbolic link not followed"})
+		case t.IsRegular():
+			info, err := d.Info()
+			if err != nil {
+				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error()})
+				return nil
+			}
+			p.Files = append(p.Files, Job{Remote: rp, Local: lp, Size: info.Size()})
+			p.Bytes += info.Size()
+		default:
+			p.Skipped = append(p.Skipped, Skip{lp, "not a regular file"})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func joinRemote(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
+// PlanGetTree plans the download of the remote directory root into local:
+// "" or an existing local directory receives root under its own name,
+// anything else becomes the copy's name. Directories are listed with up
+// to jobs requests in flight. Remote symbolic links are skipped.
+func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) (*Plan, error) {
+	e, vroot, err := c.Stat(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type != transport.TypeDir {
+		return nil, &OpError{Op: "get", Path: vroot, Err: errors.New("not a directory")}
+	}
+	dest := local
+	if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
+		dest = filepath.Join(local, path.Base(vroot))
+	}
+	p := &Plan{}
+	var mu sync.Mutex
+	p.Dirs = append(p.Dirs, DirJob{Remote: vroot, Local: dest, Mtime: time.Unix(0, e.Mtime)})
+	level := []DirJob{p.Dirs[0]}
+	for len(level) > 0 {
+		var next []DirJob
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(jobs, 1))
+		for _, d := range level {
+			g.Go(func() error {
+				entries, err := c.List(gctx, d.Remote)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, e := range entries {
+					rp, lp := joinRemote(d.Remote, e.Name), filepath.Join(d.Local, e.Name)
+					switch e.Type {
+					case transport.TypeDir:
+						dj := DirJob{Remote: rp, Local: lp, Mtime: time.Unix(0, e.Mtime)}
+						p.Dirs = append(p.Dirs, dj)
+						next = append(next, dj)
+					case transport.TypeFile:
+						p.Files = append(p.Files, Job{Remote: rp, Local: lp, Size: e.Size})
+						p.Bytes += e.Size
+					case transport.TypeSymlink:
+						p.Skipped = append(p.Skipped, Skip{rp, "symbolic link not followed"})
+					default:
+						p.Skipped = append(p.Skipped, Skip{rp, "not a regular file"})
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		level = next
+	}
+	sort.Slice(p.Dirs, func(i, j int) bool { return p.Dirs[i].Remote < p.Dirs[j].Remote })
+	sort.Slice(p.Files, func(i, j int) bool { return p.Files[i].Remote < p.Files[j].Remote })
+	return p, nil
+}
+
+// BatchOptions tune RunPlan.
+type BatchOptions struct {
+	// Jobs is how many files move at once, each on its own stream. Zero
+	// means 4.
+	Jobs int
+	// Transfer applies to every file; its Progress is replaced per file by
+	// the one Start returns.
+	Transfer TransferOptions
+	// Start, if set, is called as a file starts and may return the
+	// progress callback for it.
+	Start func(Job) func(done, total int64)
+	// Done, if set, is called when a file has finished or failed.
+	Done func(Job, TransferResult, error)
+}
+
+// Failure is a file of a batch that did not make it.
+type Failure struct {
+	Path string
+	Err  error
+}
+
+// BatchResult sums up RunPlan.
+type BatchResult struct {
+	Files    int   // files transferred
+	Bytes    int64 // their total size
+	Failures []Failure
+	Duration time.Duration
+}
+
+// RunPlan creates the plan's directories, transfers its files with up to
+// opt.Jobs at once, and finally sets the directories' modification times.
+// A failed file does not stop the others: failures are collected in the
+// result. The error is only for what stops the whole batch (ctx ended).
+func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchResult, error) {
+	start := time.Now()
+	var res BatchResult
+	var mu sync.Mutex
+	fail := func(path string, err error) {
+		mu.Lock()
+		res.Failures = append(res.Failures, Failure{path, err})
+		mu.Unlock()
+	}
+	jobs := opt.Jobs
+	if jobs <= 0 {
+		jobs = 4
+	}
+	// Directories: parents before children, one depth at a time, the
+	// directories of a depth in parallel.
+	badDirs := map[string]bool{}
+	for _, level := range dirLevels(p.Dirs) {
+		g := errgroup.Group{}
+		g.SetLimit(jobs)
+		for _, d := range level {
+			g.Go(func() error {
+				var err error
+				if p.Put {
+					err = c.Mkdir(ctx, d.Remote, true)
+				} else {
+					err = os.MkdirAll(d.Local, 0o755)
+				}
+				if err != nil {
+					fail(dirName(p.Put, d), err)
+					mu.Lock()
+					badDirs[d.Remote] = true
+					mu.Unlock()
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+	}
+	g := errgroup.Group{}
+	g.SetLimit(jobs)
+	for _, j := range p.Files {
+		if ctx.Err() != nil {
+			break
+		}
+		if badDirs[path.Dir(j.Remote)] {
+			fail(fileName(p.Put, j), errors.New("its directory could not be created"))
+			continue
+		}
+		g.Go(func() error {
+			to := opt.Transfer
+			to.Progress = nil
+			if opt.Start != nil {
+				to.Progress = opt.Start(j)
+			}
+			var r TransferResult
+			var err error
+			if p.Put {
+				r, err = c.PutAs(ctx, j.Local, j.Remote, to)
+			} else {
+				r, err = c.Get(ctx, j.Remote, j.Local, to)
+			}
+			if opt.Done != nil {
+				opt.Done(j, r, err)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					fail(fileName(p.Put, j), err)
+				}
+				return nil
+			}
+			mu.Lock()
+			res.Files++
+			res.Bytes += r.Bytes
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	// Directory times last (writing into a directory changes its time),
+	// deepest first.
+	for i := len(p.Dirs) - 1; i >= 0; i-- {
+		d := p.Dirs[i]
+		if badDirs[d.Remote] {
+			continue
+		}
+		var err error
+		if p.Put {
+			err = c.SetMtime(ctx, d.Remote, d.Mtime)
+		} else {
+			err = os.Chtimes(d.Local, d.Mtime, d.Mtime)
+		}
+		if err != nil {
+			fail(dirName(p.Put, d), err)
+		}
+	}
+	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func fileName(put bool, j Job) string {
+	if put {
+		return j.Local
+	}
+	return j.Remote
+}
+
+func dirName(put bool, d DirJob) string {
+	if put {
+		return d.Local
+	}
+	return d.Remote
+}
+
+// dirLevels groups directories by depth, shallowest first.
+func dirLevels(dirs []DirJob) [][]DirJob {
+	byDepth := map[int][]DirJob{}
+	maxDepth := 0
+	for _, d := range dirs {
+		n := strings.Count(d.Remote, "/")
+		byDepth[n] = append(byDepth[n], d)
+		maxDepth = max(maxDepth, n)
+	}
+	var out [][]DirJob
+	for i := 0; i <= maxDepth; i++ {
+		if len(byDepth[i]) > 0 {
+			out = append(out, byDepth[i])
+		}
+	}
+	return out
+}
+
+// PlanGlobGet plans the download of the remote files matching patterns
+// into the local directory dir. Matches that are directories are skipped
+// (use a recursive get for those).
+func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string) (*Plan, error) {
+	p := &Plan{}
+	seen := map[string]bool{}
+	for _, pat := range patterns {
+		entries, err := c.Glob(ctx, pat)
+		if err != nil {
+			return nil, err
+		}
+		if len(entries) == 0 {
+			return nil, &OpError{Op: "mget", Path: pat, Err: errors.New("no match")}
+		}
+		for _, e := range entries {
+			if seen[e.Name] {
+				continue
+			}
+			seen[e.Name] = true
+			if e.Type != transport.TypeFile {
+				p.Skipped = append(p.Skipped, Skip{e.Name, "not a regular file"})
+				continue
+			}
+			p.Files = append(p.Files, Job{Remote: e.Name, Local: filepath.Join(dir, path.Base(e.Name)), Size: e.Size})
+			p.Bytes += e.Size
+		}
+	}
+	return p, nil
+}
+
+// PlanGlobPut plans the upload of the local files matching patterns (as
+// filepath.Glob expands them) into the remote directory dir.
+func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
+	p := &Plan{Put: true}
+	seen := map[string]bool{}
+	for _, pat := range patterns {
+		matches, err := filepath.Glob(pat)
+		if err != nil {
+			return nil, &OpError{Op: "mput", Path: pat, Err: err}
+		}
+		if len(matches) == 0 {
+			return nil, &OpError{Op: "mput", Path: pat, Err: errors.New("no match")}
+		}
+		for _, m := range matches {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			fi, err := os.Lstat(m)
+			switch {
+			case err != nil:
+				p.Skipped = append(p.Skipped, Skip{m, unwrapPath(err).Error()})
+			case !fi.Mode().IsRegular():
+				p.Skipped = append(p.Skipped, Skip{m, "not a regular file"})
+			default:
+				p.Files = append(p.Files, Job{Remote: joinRemote(c.absRemote(dir), filepath.Base(m)), Local: m, Size: fi.Size()})
+				p.Bytes += fi.Size()
+			}
+		}
+	}
+	return p, nil
+}
+
+// String describes a failure: "put a/b.txt: file exists".
+func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Path, f.Err) }

@@ -1,0 +1,241 @@
+package session_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/sessiontest"
+)
+
+// makeTree writes a tree with nested and empty directories, Unicode names
+// and empty files, and returns its files' contents by relative path.
+func makeTree(t *testing.T, root string) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{
+		"a.txt":                  []byte("alpha"),
+		"empty":                  nil,
+		"docs/2024/report.pdf":   randomBytes(t, 300<<10),
+		"docs/2024/文件 名.txt":     []byte("unicode"),
+		"docs/😀/x":               []byte("emoji dir"),
+		"deep/a/b/c/d/e/f.bin":   randomBytes(t, 5000),
+		"spaces in name/ z .txt": []byte("spaces"),
+	}
+	for p, data := range files {
+		sessiontest.WriteFile(t, filepath.Join(root, p), data)
+	}
+	for _, d := range []string{"empty dir", "docs/empty"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Distinct, old mtimes, so that keeping them is visible.
+	old := time.Date(2020, 2, 3, 4, 5, 6, 0, time.UTC)
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil {
+			old = old.Add(time.Minute)
+			_ = os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+	return files
+}
+
+// treeOf lists a tree: relative path -> contents ("/" suffix for dirs),
+// and mtimes.
+func treeOf(t *testing.T, root string) (map[string]string, map[string]time.Time) {
+	t.Helper()
+	out := map[string]string{}
+	mt := map[string]time.Time{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, _ := d.Info()
+		mt[rel] = fi.ModTime()
+		if d.IsDir() {
+			out[rel+"/"] = ""
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		out[rel] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, mt
+}
+
+func TestTreeRoundTrip(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "tree")
+	ctx := t.Context()
+	src := filepath.Join(t.TempDir(), "project")
+	makeTree(t, src)
+	// A symlink leading out of the tree is not followed.
+	if err := os.Symlink("/etc", filepath.Join(src, "escape")); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := c.PlanPutTree(ctx, src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Skipped) != 1 || !strings.HasSuffix(p.Skipped[0].Path, "escape") {
+		t.Fatalf("skipped %v", p.Skipped)
+	}
+	res, err := c.RunPlan(ctx, p, session.BatchOptions{Jobs: 3})
+	if err != nil || len(res.Failures) != 0 || res.Files != 7 {
+		t.Fatalf("put -r: %+v, %v", res, err)
+	}
+	_ = os.Remove(filepath.Join(src, "escape"))
+	want, wantMt := treeOf(t, src)
+	got, gotMt := treeOf(t, filepath.Join(home, "project"))
+	if !mapsEqual(want, got) {
+		t.Fatalf("server tree differs:\n got %v\nwant %v", keys(got), keys(want))
+	}
+	for k, m := range wantMt {
+		if k != "." && !gotMt[k].Equal(m) {
+			t.Errorf("mtime of %s: %v, want %v", k, gotMt[k], m)
+		}
+	}
+
+	dst := t.TempDir()
+	p, err = c.PlanGetTree(ctx, "project", dst, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4})
+	if err != nil || len(res.Failures) != 0 || res.Files != 7 {
+		t.Fatalf("get -r: %+v, %v", res, err)
+	}
+	got, gotMt = treeOf(t, filepath.Join(dst, "project"))
+	if !mapsEqual(want, got) {
+		t.Fatalf("downloaded tree differs:\n got %v\nwant %v", keys(got), keys(want))
+	}
+	for k, m := range wantMt {
+		if k != "." && !gotMt[k].Equal(m) {
+			t.Errorf("mtime of %s after get: %v, want %v", k, gotMt[k], m)
+		}
+	}
+
+	// Again: every file exists now, so each fails alone and the rest of
+	// the batch still runs; -f replaces them.
+	p, _ = c.PlanGetTree(ctx, "project", dst, 4)
+	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4})
+	if err != nil || len(res.Failures) != 7 {
+		t.Fatalf("get -r over existing: %d failures, %v", len(res.Failures), err)
+	}
+	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4, Transfer: session.TransferOptions{Force: true}})
+	if err != nil || len(res.Failures) != 0 {
+		t.Fatalf("get -r -f: %+v, %v", res.Failures, err)
+	}
+}
+
+func TestPartialFailure(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "pf")
+	src := t.TempDir()
+	for _, n := range []string{"a", "b", "c"} {
+		sessiontest.WriteFile(t, filepath.Join(src, n), []byte(n))
+	}
+	// b exists remotely: its upload fails, a and c go through.
+	sessiontest.WriteFile(t, filepath.Join(home, "b"), []byte("old"))
+	p, err := c.PlanGlobPut([]string{filepath.Join(src, "*")}, "/")
+	if err != nil || len(p.Files) != 3 {
+		t.Fatalf("plan: %+v, %v", p, err)
+	}
+	res, err := c.RunPlan(t.Context(), p, session.BatchOptions{Jobs: 2})
+	if err != nil || res.Files != 2 || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "file exists") {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if string(sessiontest.ReadFile(t, filepath.Join(home, "b"))) != "old" {
+		t.Fatal("b replaced")
+	}
+}
+
+func TestGlob(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "glo")
+	for _, f := range []string{"a.txt", "b.txt", "c.log", ".hidden.txt", "d/x.txt", "d/y.log", "e/x.txt"} {
+		sessiontest.WriteFile(t, filepath.Join(home, f), []byte(f))
+	}
+	outside := t.TempDir()
+	sessiontest.WriteFile(t, filepath.Join(outside, "secret.txt"), []byte("no"))
+	if err := os.Symlink(outside, filepath.Join(home, "out")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		pattern string
+		want    []string
+	}{
+		{"*.txt", []string{"/a.txt", "/b.txt"}},
+		{".*.txt", []string{"/.hidden.txt"}},
+		{"?.log", []string{"/c.log"}},
+		{"*/x.txt", []string{"/d/x.txt", "/e/x.txt"}},
+		{"/d/*", []string{"/d/x.txt", "/d/y.log"}},
+		{"[ab].txt", []string{"/a.txt", "/b.txt"}},
+		{"nomatch*", nil},
+		{"out/*", nil}, // a symlink leading out matches nothing below it
+		{"a.txt", []string{"/a.txt"}},
+	}
+	for _, tt := range tests {
+		entries, err := c.Glob(t.Context(), tt.pattern)
+		if err != nil {
+			t.Fatalf("glob %q: %v", tt.pattern, err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Name)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("glob %q = %q, want %q", tt.pattern, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"../*", "[", "/../../etc/*"} {
+		if _, err := c.Glob(t.Context(), bad); err == nil {
+			t.Errorf("glob %q succeeded", bad)
+		}
+	}
+	p, err := c.PlanGlobGet(context.Background(), []string{"*.txt", "d/*.txt"}, t.TempDir())
+	if err != nil || len(p.Files) != 3 {
+		t.Fatalf("mget plan %+v, %v", p, err)
+	}
+	res, err := c.RunPlan(t.Context(), p, session.BatchOptions{})
+	if err != nil || res.Files != 3 || !bytes.Equal(sessiontest.ReadFile(t, p.Files[0].Local), []byte("a.txt")) {
+		t.Fatalf("mget: %+v, %v", res, err)
+	}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

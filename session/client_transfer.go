@@ -46,8 +46,8 @@ type TransferOptions struct {
 	// Resume says whether to continue from a partial copy.
 	Resume Resume
 	// Progress, if set, is called from the transferring goroutine with the
-	// bytes done so far (a resumed transfer starts at what it kept) and
-	// the total, each time data moves.
+	// bytes done so far and the total: once before any data moves (a
+	// resumed transfer starts at what it kept), then each time data moves.
 	Progress func(done, total int64)
 	// Notify, if set, receives messages for the user such as "resuming at
 	// 1.2 GiB".
@@ -57,6 +57,30 @@ type TransferOptions struct {
 	// TestHookTamper, if set, may change each block after it was hashed
 	// (put only): tests use it to corrupt data on purpose.
 	TestHookTamper func(off int64, b []byte)
+	// Limiter, if set, caps the rate of file data; share one among
+	// transfers to cap their sum (golang.org/x/time/rate.Limiter fits).
+	Limiter Limiter
+}
+
+// Limiter paces data: WaitN blocks until n bytes may pass.
+type Limiter interface {
+	WaitN(ctx context.Context, n int) error
+	Burst() int
+}
+
+// pace waits until n bytes may pass lim, in pieces no larger than its burst.
+func pace(ctx context.Context, lim Limiter, n int64) {
+	if lim == nil {
+		return
+	}
+	b := int64(max(lim.Burst(), 1))
+	for n > 0 {
+		k := min(n, b)
+		if lim.WaitN(ctx, int(k)) != nil {
+			return
+		}
+		n -= k
+	}
 }
 
 func (o *TransferOptions) notify(format string, args ...any) {
@@ -375,11 +399,15 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 		_ = p.meta.Truncate(0)
 		return fail(&transport.Error{Code: transport.CodeIntegrity, Msg: "the remote file changed during the download"})
 	}
-	done := int64(len(p.j.have)) * bs
+	done := min(int64(len(p.j.have))*bs, reply.Size)
+	if opt.Progress != nil {
+		opt.Progress(done, reply.Size) // the starting point, before any data
+	}
 	buf := make([]byte, bs+32)
 	err = blocks.Receive(str, off, reply.Length, bs, buf, func(b blocks.Block) error {
 		res.Sent += int64(len(b.Data))
 		res.LastSent += int64(len(b.Data))
+		pace(ctx, opt.Limiter, int64(len(b.Data)))
 		if !b.OK {
 			return nil
 		}
@@ -549,6 +577,9 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	j := &journal{hdr: journalHeader{Size: fileSize, Mtime: mtime, BS: bs}, have: have}
 	ranges := missingRanges(j, bs)
 	done := kept
+	if opt.Progress != nil {
+		opt.Progress(done, fileSize) // the starting point, before any data
+	}
 	ds := make([]blocks.Digest, blocks.Count(fileSize, bs))
 	for idx, d := range have {
 		ds[idx] = d
@@ -650,6 +681,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 		res.Sent += n
 		res.LastSent += n
 		*done += n
+		pace(ctx, opt.Limiter, n)
 		if opt.Progress != nil {
 			opt.Progress(min(*done, fileSize), fileSize)
 		}

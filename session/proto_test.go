@@ -294,7 +294,7 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 	go func() {
 		var once bool
 		_, err := c.Put(t.Context(), src, "/f", session.TransferOptions{Progress: func(n, total int64) {
-			if !once {
+			if n > 0 && !once {
 				once = true
 				close(started)
 			}

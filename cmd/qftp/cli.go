@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/certs"
 	"github.com/qftp/qftp/cmd/internal/prompt"
 	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -45,6 +47,8 @@ type cli struct {
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
+	Jobs          int              `name:"jobs" short:"j" default:"4" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers."`
+	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
 	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
 	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
 	Version       kong.VersionFlag `help:"Print the version and exit."`
@@ -54,6 +58,14 @@ type cli struct {
 }
 
 func (c *cli) Validate() error {
+	if c.Jobs < 1 || c.Jobs > 256 {
+		return errors.New("--jobs must be between 1 and 256")
+	}
+	if c.LimitRate != "" {
+		if n, err := size.Parse(c.LimitRate); err != nil || n <= 0 {
+			return fmt.Errorf("--limit-rate: want a rate such as 10MiB (bytes per second)")
+		}
+	}
 	if c.Retries < 1 || c.Retries > 1000 {
 		return errors.New("--retries must be between 1 and 1000")
 	}
@@ -119,11 +131,17 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 	}
 	defer client.Close()
 	sh := &shell{
-		client:     client,
-		host:       host,
-		io:         s,
-		noProgress: c.NoProgress,
-		log:        slog.New(slog.DiscardHandler),
+		client:      client,
+		host:        host,
+		io:          s,
+		bars:        !c.NoProgress && prompt.IsTerminal(s.err),
+		defaultJobs: c.Jobs,
+		log:         slog.New(slog.DiscardHandler),
+	}
+	if c.LimitRate != "" {
+		bps, _ := size.Parse(c.LimitRate)
+		// Bursts of up to 100 ms worth keep the pace smooth.
+		sh.limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
 	}
 	sh.localDir = localDir
 	if localDir == "" {

@@ -18,13 +18,15 @@ import (
 // shell runs qftp commands against one session: a single command from the
 // command line, a script from standard input, or an interactive prompt.
 type shell struct {
-	client     *session.Client // required
-	host       string          // for the prompt
-	io         stdio
-	localDir   string // local working directory (lcd), absolute
-	noProgress bool
-	log        *slog.Logger
-	quit       bool // set by exit
+	client      *session.Client // required
+	host        string          // for the prompt
+	io          stdio
+	localDir    string // local working directory (lcd), absolute
+	bars        bool   // draw progress bars (a terminal, no --no-progress)
+	defaultJobs int    // files at once in multi-file transfers
+	limiter     session.Limiter
+	log         *slog.Logger
+	quit        bool // set by exit
 }
 
 // commands is the grammar of one shell line. Every command's Run takes the
@@ -39,6 +41,8 @@ type commands struct {
 	Mv    mvCmd    `cmd:"" help:"Move or rename a remote file or directory."`
 	Get   getCmd   `cmd:"" help:"Download a file."`
 	Put   putCmd   `cmd:"" help:"Upload a file."`
+	Mget  mgetCmd  `cmd:"" help:"Download the files matching patterns."`
+	Mput  mputCmd  `cmd:"" help:"Upload the files matching patterns."`
 	Hash  hashCmd  `cmd:"" help:"Print the server's BLAKE3 (or --sha256) of a file."`
 	Df    dfCmd    `cmd:"" help:"Show disk usage and quota."`
 	Lcd   lcdCmd   `cmd:"" help:"Change the local working directory."`

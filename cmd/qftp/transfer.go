@@ -4,69 +4,172 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"time"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
 )
 
+// transferFlags are the flags every transfer command takes.
+type transferFlags struct {
+	Force    bool `short:"f" help:"Replace existing files."`
+	Continue bool `short:"c" help:"Resume from a partial copy even of a small file (by default qftp resumes when it safely can)."`
+	Jobs     int  `short:"j" help:"Files to transfer at once (default: --jobs)."`
+}
+
 type getCmd struct {
-	Force    bool   `short:"f" help:"Replace an existing local file."`
-	Continue bool   `short:"c" help:"Resume from a partial download even of a small file (by default qftp resumes when it safely can)."`
-	Remote   string `arg:"" help:"Remote file."`
-	Local    string `arg:"" optional:"" help:"Local file or directory (default: working directory)."`
+	transferFlags
+	Recursive bool   `short:"r" help:"Copy a directory tree."`
+	Remote    string `arg:"" help:"Remote file (or directory with -r)."`
+	Local     string `arg:"" optional:"" help:"Local file or directory (default: working directory)."`
 }
 
 func (c *getCmd) Run(ctx context.Context, sh *shell) error {
-	res, err := sh.client.Get(ctx, c.Remote, sh.local(c.Local), sh.transferOptions(c.Force, c.Continue))
+	if c.Recursive {
+		plan, err := sh.client.PlanGetTree(ctx, c.Remote, sh.local(c.Local), sh.jobs(c.Jobs))
+		if err != nil {
+			return err
+		}
+		return sh.runBatch(ctx, "get", plan, c.transferFlags)
+	}
+	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
+	opt := sh.transferOptions(c.transferFlags)
+	opt.Progress = pr.file(c.Remote, true)
+	res, err := sh.client.Get(ctx, c.Remote, sh.local(c.Local), opt)
+	pr.finish()
 	if err != nil {
 		return err
 	}
-	sh.summary("get", c.Remote, res)
+	if !pr.enabled() {
+		fmt.Fprintln(sh.io.err, summaryLine("get", c.Remote, res))
+	}
 	return nil
 }
 
 type putCmd struct {
-	Force    bool   `short:"f" help:"Replace an existing remote file."`
-	Continue bool   `short:"c" help:"Ask the server for a partial upload to resume even for a small file (by default qftp resumes when it safely can)."`
-	Local    string `arg:"" help:"Local file."`
-	Remote   string `arg:"" optional:"" help:"Remote file or directory (default: working directory)."`
+	transferFlags
+	Recursive bool   `short:"r" help:"Copy a directory tree."`
+	Local     string `arg:"" help:"Local file (or directory with -r)."`
+	Remote    string `arg:"" optional:"" help:"Remote file or directory (default: working directory)."`
 }
 
 func (c *putCmd) Run(ctx context.Context, sh *shell) error {
-	res, err := sh.client.Put(ctx, sh.local(c.Local), c.Remote, sh.transferOptions(c.Force, c.Continue))
+	if c.Recursive {
+		plan, err := sh.client.PlanPutTree(ctx, sh.local(c.Local), c.Remote)
+		if err != nil {
+			return err
+		}
+		return sh.runBatch(ctx, "put", plan, c.transferFlags)
+	}
+	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
+	opt := sh.transferOptions(c.transferFlags)
+	opt.Progress = pr.file(c.Local, true)
+	res, err := sh.client.Put(ctx, sh.local(c.Local), c.Remote, opt)
+	pr.finish()
 	if err != nil {
 		return err
 	}
-	sh.summary("put", c.Local, res)
+	if !pr.enabled() {
+		fmt.Fprintln(sh.io.err, summaryLine("put", c.Local, res))
+	}
 	return nil
 }
 
-func (sh *shell) transferOptions(force, cont bool) session.TransferOptions {
-	opt := session.TransferOptions{
-		Force:  force,
-		Notify: func(msg string) { fmt.Fprintln(sh.io.err, msg) },
+type mgetCmd struct {
+	transferFlags
+	Patterns []string `arg:"" help:"Remote patterns (*, ?, [...]), expanded by the server."`
+}
+
+func (c *mgetCmd) Run(ctx context.Context, sh *shell) error {
+	plan, err := sh.client.PlanGlobGet(ctx, c.Patterns, sh.localDir)
+	if err != nil {
+		return err
 	}
-	if cont {
+	return sh.runBatch(ctx, "get", plan, c.transferFlags)
+}
+
+type mputCmd struct {
+	transferFlags
+	Patterns []string `arg:"" help:"Local patterns (*, ?, [...])."`
+}
+
+func (c *mputCmd) Run(ctx context.Context, sh *shell) error {
+	pats := make([]string, len(c.Patterns))
+	for i, p := range c.Patterns {
+		pats[i] = sh.local(p)
+	}
+	plan, err := sh.client.PlanGlobPut(pats, "")
+	if err != nil {
+		return err
+	}
+	return sh.runBatch(ctx, "put", plan, c.transferFlags)
+}
+
+func (sh *shell) jobs(n int) int {
+	if n > 0 {
+		return n
+	}
+	return sh.defaultJobs
+}
+
+func (sh *shell) transferOptions(f transferFlags) session.TransferOptions {
+	opt := session.TransferOptions{
+		Force:   f.Force,
+		Notify:  func(msg string) { fmt.Fprintln(sh.io.err, msg) },
+		Limiter: sh.limiter,
+	}
+	if f.Continue {
 		opt.Resume = session.ResumeAlways
 	}
 	return opt
 }
 
-// summary prints one line per finished transfer on stderr.
-func (sh *shell) summary(op, name string, res session.TransferResult) {
+// runBatch runs a multi-file plan with bars or summary lines, then lists
+// what was skipped and what failed. Any failure makes the command fail.
+func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f transferFlags) error {
+	for _, s := range plan.Skipped {
+		fmt.Fprintf(sh.io.err, "skipped %s: %s\n", s.Path, s.Reason)
+	}
+	pr := newProgress(ctx, sh.io.err, sh.bars, len(plan.Files), plan.Bytes)
+	opt := session.BatchOptions{
+		Jobs:     sh.jobs(f.Jobs),
+		Transfer: sh.transferOptions(f),
+		Start: func(j session.Job) func(done, total int64) {
+			name := j.Remote
+			if plan.Put {
+				name = j.Local
+			}
+			return pr.file(name, false)
+		},
+		Done: func(j session.Job, res session.TransferResult, err error) {
+			if err == nil && !pr.enabled() {
+				name := j.Remote
+				if plan.Put {
+					name = j.Local
+				}
+				fmt.Fprintln(sh.io.err, summaryLine(op, name, res))
+			}
+		},
+	}
+	res, err := sh.client.RunPlan(ctx, plan, opt)
+	pr.finish()
+	if err != nil {
+		return err
+	}
 	secs := res.Duration.Seconds()
 	rate := "-"
-	moved := res.Bytes - res.Resumed
 	if secs > 0 {
-		rate = size.Format(int64(float64(moved)/secs)) + "/s"
+		rate = size.Format(int64(float64(res.Bytes)/secs)) + "/s"
 	}
-	extra := ""
-	if res.Resumed > 0 {
-		extra = ", " + size.Format(res.Resumed) + " resumed"
+	fmt.Fprintf(sh.io.err, "%s: %d of %d files, %s in %s, %s\n", op, res.Files, len(plan.Files), size.Format(res.Bytes), res.Duration.Round(1e6), rate)
+	if len(res.Failures) > 0 {
+		fmt.Fprintf(sh.io.err, "%d failed:\n", len(res.Failures))
+		for _, fl := range res.Failures {
+			fmt.Fprintf(sh.io.err, "  %s\n", fl.Err)
+		}
+		return fmt.Errorf("%s: %d of %d files failed", op, len(res.Failures), len(plan.Files))
 	}
-	fmt.Fprintf(sh.io.err, "%s %s %s in %s, %s%s, verified\n", op, name, size.Format(res.Bytes), res.Duration.Round(time.Millisecond), rate, extra)
+	return nil
 }
 
 type hashCmd struct {

@@ -5,28 +5,52 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildBinaries compiles qftpd and qftp into dir.
-func buildBinaries(t *testing.T, dir string) {
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// binaries builds qftpd and qftp once per test run and returns their
+// directory.
+func binaries(t *testing.T) string {
 	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "qftp-bin-")
+		if buildErr == nil {
+			buildErr = buildBinaries(buildDir)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+// buildBinaries compiles qftpd and qftp into dir.
+func buildBinaries(dir string) error {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", dir+string(filepath.Separator), "github.com/qftp/qftp/cmd/qftpd", "github.com/qftp/qftp/cmd/qftp")
+	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator), "github.com/qftp/qftp/cmd/qftpd", "github.com/qftp/qftp/cmd/qftp")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
+	return nil
 }
 
 type result struct {
@@ -62,8 +86,8 @@ func TestBinaries(t *testing.T) {
 	}
 	t.Parallel()
 	tmp := t.TempDir()
-	buildBinaries(t, tmp)
-	qftpd, qftp := filepath.Join(tmp, "qftpd"), filepath.Join(tmp, "qftp")
+	bin := binaries(t)
+	qftpd, qftp := filepath.Join(bin, "qftpd"), filepath.Join(bin, "qftp")
 	data := filepath.Join(tmp, "data")
 
 	if r := runBin(t, nil, "s3cret\n", qftpd, "--data", data, "user", "add", "alice", "--password-stdin", "--quota", "10MiB"); r.code != 0 {

@@ -38,6 +38,7 @@ const (
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
+	intr     <-chan os.Signal // SIGINT; nil in tests
 }
 
 type cli struct {
@@ -149,11 +150,23 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 			sh.localDir = wd
 		}
 	}
+	if prompt.IsTerminal(s.in) && len(c.Command) == 0 {
+		return sh.interactive(ctx) // Ctrl-C cancels one command there
+	}
+	// Elsewhere Ctrl-C ends qftp (after stopping its transfers cleanly).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.intr != nil {
+		go func() {
+			select {
+			case <-s.intr:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if len(c.Command) > 0 {
 		return sh.runOne(ctx, c.Command)
-	}
-	if prompt.IsTerminal(s.in) {
-		return sh.interactive(ctx)
 	}
 	return sh.script(ctx, s.in)
 }

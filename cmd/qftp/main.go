@@ -9,8 +9,12 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	// SIGTERM ends qftp; SIGINT (Ctrl-C) is the shell's to interpret:
+	// cancel one command when interactive, else end qftp.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	intr := make(chan os.Signal, 1)
+	signal.Notify(intr, os.Interrupt)
+	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, intr: intr})
 	stop()
 	os.Exit(code)
 }

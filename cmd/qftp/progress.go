@@ -51,6 +51,16 @@ func newProgress(ctx context.Context, w io.Writer, enabled bool, files int, byte
 	return pr
 }
 
+// println prints a message above the bars (or plainly without bars), so
+// that it does not tear the display.
+func (pr *progress) println(w io.Writer, msg string) {
+	if pr.p != nil {
+		fmt.Fprintln(pr.p, msg)
+		return
+	}
+	fmt.Fprintln(w, msg)
+}
+
 // enabled reports whether bars are drawn.
 func (pr *progress) enabled() bool { return pr.p != nil }
 

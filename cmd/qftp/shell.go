@@ -151,31 +151,6 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 	return exitOK
 }
 
-// interactive reads commands from a terminal until exit or end of input.
-func (sh *shell) interactive(ctx context.Context) int {
-	fmt.Fprintf(sh.io.err, "Connected to %s (%s). Type help for commands.\n", sh.host, sh.client.Server())
-	sc := bufio.NewScanner(sh.io.in)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for !sh.quit {
-		fmt.Fprintf(sh.io.err, "%s@%s:%s> ", sh.client.User(), sh.host, sh.client.Cwd())
-		if !sc.Scan() {
-			fmt.Fprintln(sh.io.err)
-			break
-		}
-		words, err := splitLine(sc.Text())
-		if err == nil {
-			err = sh.exec(ctx, words)
-		}
-		if err != nil {
-			fmt.Fprintln(sh.io.err, err)
-		}
-		if ctx.Err() != nil {
-			return exitFail
-		}
-	}
-	return exitOK
-}
-
 // local resolves a local path against the local working directory.
 func (sh *shell) local(p string) string {
 	if p == "" {

@@ -33,7 +33,7 @@ func (c *getCmd) Run(ctx context.Context, sh *shell) error {
 		return sh.runBatch(ctx, "get", plan, c.transferFlags)
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
-	opt := sh.transferOptions(c.transferFlags)
+	opt := sh.transferOptions(c.transferFlags, pr)
 	opt.Progress = pr.file(c.Remote, true)
 	res, err := sh.client.Get(ctx, c.Remote, sh.local(c.Local), opt)
 	pr.finish()
@@ -62,7 +62,7 @@ func (c *putCmd) Run(ctx context.Context, sh *shell) error {
 		return sh.runBatch(ctx, "put", plan, c.transferFlags)
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
-	opt := sh.transferOptions(c.transferFlags)
+	opt := sh.transferOptions(c.transferFlags, pr)
 	opt.Progress = pr.file(c.Local, true)
 	res, err := sh.client.Put(ctx, sh.local(c.Local), c.Remote, opt)
 	pr.finish()
@@ -112,10 +112,10 @@ func (sh *shell) jobs(n int) int {
 	return sh.defaultJobs
 }
 
-func (sh *shell) transferOptions(f transferFlags) session.TransferOptions {
+func (sh *shell) transferOptions(f transferFlags, pr *progress) session.TransferOptions {
 	opt := session.TransferOptions{
 		Force:   f.Force,
-		Notify:  func(msg string) { fmt.Fprintln(sh.io.err, msg) },
+		Notify:  func(msg string) { pr.println(sh.io.err, msg) },
 		Limiter: sh.limiter,
 	}
 	if f.Continue {
@@ -133,7 +133,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	pr := newProgress(ctx, sh.io.err, sh.bars, len(plan.Files), plan.Bytes)
 	opt := session.BatchOptions{
 		Jobs:     sh.jobs(f.Jobs),
-		Transfer: sh.transferOptions(f),
+		Transfer: sh.transferOptions(f, pr),
 		Start: func(j session.Job) func(done, total int64) {
 			name := j.Remote
 			if plan.Put {

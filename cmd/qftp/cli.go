@@ -48,10 +48,12 @@ type cli struct {
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
-	Jobs          int              `name:"jobs" short:"j" default:"4" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers."`
+	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default 4)."`
 	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
 	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
 	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
+	Batch         string           `name:"batch" short:"b" type:"existingfile" placeholder:"FILE" help:"Run the commands in FILE, one per line, stopping at the first that fails (unless its line starts with -)."`
+	Config        string           `name:"config" env:"QFTP_CONFIG" type:"path" placeholder:"FILE" help:"Client config file with per-host settings (default ~/.config/qftp/config)."`
 	Version       kong.VersionFlag `help:"Print the version and exit."`
 
 	Target  string   `arg:"" name:"[user@]host[:port]" help:"Server to connect to (port ${port})."`
@@ -59,7 +61,7 @@ type cli struct {
 }
 
 func (c *cli) Validate() error {
-	if c.Jobs < 1 || c.Jobs > 256 {
+	if c.Jobs < 0 || c.Jobs > 256 {
 		return errors.New("--jobs must be between 1 and 256")
 	}
 	if c.LimitRate != "" {
@@ -126,7 +128,50 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 		fmt.Fprintln(s.err, "qftp:", err)
 		return exitUsage
 	}
-	client, host, code := connect(ctx, &c, s)
+	if c.Target == "completion" && len(c.Command) <= 1 {
+		return printCompletion(s, c.Command)
+	}
+	cfgPath, required := c.Config, c.Config != ""
+	if cfgPath == "" {
+		cfgPath = defaultConfigPath()
+	}
+	cf := &configFile{}
+	if cfgPath != "" {
+		if cf, err = loadConfig(cfgPath, required); err != nil {
+			fmt.Fprintln(s.err, "qftp: config:", err)
+			return exitUsage
+		}
+	}
+	t, hc, err := parseTarget(c.Target, cf)
+	if err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		return exitUsage
+	}
+	c.Fingerprint = first(c.Fingerprint, hc.Fingerprint)
+	c.LimitRate = first(c.LimitRate, hc.LimitRate)
+	if c.Jobs == 0 {
+		c.Jobs = hc.Jobs
+	}
+	if c.Jobs == 0 {
+		c.Jobs = 4
+	}
+	if err := c.Validate(); err != nil {
+		fmt.Fprintln(s.err, "qftp:", err)
+		return exitUsage
+	}
+	var batch *os.File
+	if c.Batch != "" {
+		if len(c.Command) > 0 {
+			fmt.Fprintln(s.err, "qftp: give either --batch or a command, not both")
+			return exitUsage
+		}
+		if batch, err = os.Open(c.Batch); err != nil {
+			fmt.Fprintln(s.err, "qftp:", err)
+			return exitUsage
+		}
+		defer batch.Close()
+	}
+	client, host, code := connect(ctx, &c, t, s)
 	if client == nil {
 		return code
 	}
@@ -150,7 +195,7 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 			sh.localDir = wd
 		}
 	}
-	if prompt.IsTerminal(s.in) && len(c.Command) == 0 {
+	if prompt.IsTerminal(s.in) && len(c.Command) == 0 && batch == nil {
 		return sh.interactive(ctx) // Ctrl-C cancels one command there
 	}
 	// Elsewhere Ctrl-C ends qftp (after stopping its transfers cleanly).
@@ -165,8 +210,11 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 			}
 		}()
 	}
-	if len(c.Command) > 0 {
+	switch {
+	case len(c.Command) > 0:
 		return sh.runOne(ctx, c.Command)
+	case batch != nil:
+		return sh.script(ctx, batch)
 	}
 	return sh.script(ctx, s.in)
 }
@@ -178,19 +226,27 @@ type target struct {
 	port int
 }
 
-func parseTarget(s string) (target, error) {
+// parseTarget reads [USER@]HOST[:PORT], with the config file's settings
+// for HOST filling in what the command line leaves out.
+func parseTarget(s string, cf *configFile) (target, hostConfig, error) {
 	var t target
 	if i := strings.LastIndex(s, "@"); i >= 0 {
 		t.user, s = s[:i], s[i+1:]
 		if t.user == "" {
-			return t, errors.New("empty user name before @")
+			return t, hostConfig{}, errors.New("empty user name before @")
 		}
 	}
 	host, port, err := transport.SplitHostPort(s)
 	if err != nil {
-		return t, err
+		return t, hostConfig{}, err
 	}
-	t.host, t.port = host, port
+	explicitPort := strings.HasSuffix(s, "]:"+strconv.Itoa(port)) || !strings.Contains(host, ":") && strings.HasSuffix(s, ":"+strconv.Itoa(port))
+	hc := cf.lookup(host)
+	t.host, t.port = first(hc.HostName, host), port
+	if !explicitPort && hc.Port != 0 {
+		t.port = hc.Port
+	}
+	t.user = first(t.user, hc.User)
 	if t.user == "" {
 		t.user = os.Getenv("QFTP_USER")
 	}
@@ -200,9 +256,9 @@ func parseTarget(s string) (target, error) {
 		}
 	}
 	if t.user == "" {
-		return t, errors.New("no user name: use USER@HOST")
+		return t, hc, errors.New("no user name: use USER@HOST")
 	}
-	return t, nil
+	return t, hc, nil
 }
 
 func (c *cli) password(s stdio, t target) (string, error) {
@@ -238,12 +294,7 @@ func defaultKnownHosts() string {
 
 // connect dials and logs in. On failure it prints why and returns a nil
 // client and the exit status.
-func connect(ctx context.Context, c *cli, s stdio) (*session.Client, string, int) {
-	t, err := parseTarget(c.Target)
-	if err != nil {
-		fmt.Fprintln(s.err, "qftp:", err)
-		return nil, "", exitUsage
-	}
+func connect(ctx context.Context, c *cli, t target, s stdio) (*session.Client, string, int) {
 	var pwErr error
 	getPassword := func() (string, error) {
 		pw, err := c.password(s, t)

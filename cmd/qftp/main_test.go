@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -219,4 +223,73 @@ func portOf(t *testing.T, addr string) int {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestBatchAndConfig(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("erin", "pw")
+	c := newClient(t, ts, "erin", "pw")
+	_, port, _ := transport.SplitHostPort(ts.Addr)
+	cfg := filepath.Join(t.TempDir(), "config")
+	sessiontest.WriteFile(t, cfg, []byte(fmt.Sprintf("Host myserver\n  HostName 127.0.0.1\n  Port %d\n  User erin\n  Fingerprint %s\n  Jobs 3\n", port, ts.FP)))
+	batch := filepath.Join(t.TempDir(), "cmds")
+	sessiontest.WriteFile(t, batch, []byte("mkdir b\n-rm nothing\ncd b\npwd\nrm missing\npwd\n"))
+	base := []string{"--known-hosts", c.known, "--password-file", c.pwFile, "--config", cfg}
+
+	// The alias resolves through the config: host, port, user, fingerprint.
+	code, out, errOut := c.runRaw(t, "", append(base, "-b", batch, "myserver")...)
+	if code != exitFail || out != "/b\n" || !strings.Contains(errOut, "rm /b/missing: no such file") {
+		t.Fatalf("batch: exit %d, out %q, err %q", code, out, errOut)
+	}
+	// Flags override the config: a wrong fingerprint on the command line.
+	// (A fresh known_hosts: a pinned host is trusted by its pin.)
+	code, _, errOut = c.runRaw(t, "", "--known-hosts", filepath.Join(t.TempDir(), "kh"), "--password-file", c.pwFile, "--config", cfg,
+		"--fingerprint", "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "myserver", "pwd")
+	if code != exitConnect {
+		t.Fatalf("override: exit %d, %q", code, errOut)
+	}
+	// A broken config file is a usage error naming the line.
+	bad := filepath.Join(t.TempDir(), "bad")
+	sessiontest.WriteFile(t, bad, []byte("Host x\n  Colour blue\n"))
+	if code, _, errOut := c.runRaw(t, "", "--config", bad, "x", "pwd"); code != exitUsage || !strings.Contains(errOut, "line 2") {
+		t.Fatalf("bad config: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := c.runRaw(t, "", append(base, "-b", batch, "myserver", "pwd")...); code != exitUsage {
+		t.Fatal("batch and command together accepted")
+	}
+}
+
+func TestCompletionScripts(t *testing.T) {
+	t.Parallel()
+	c := &client{}
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, out, _ := c.runRaw(t, "", "completion", sh)
+		if code != 0 || !strings.Contains(out, "qftp") || !strings.Contains(out, "mget") {
+			t.Fatalf("completion %s: exit %d, %q", sh, code, out)
+		}
+		if sh == "bash" {
+			if bash, err := exec.LookPath("bash"); err == nil {
+				cmd := exec.Command(bash, "-n")
+				cmd.Stdin = strings.NewReader(out)
+				if b, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("bash -n: %v\n%s", err, b)
+				}
+			}
+		}
+	}
+	if code, _, _ := c.runRaw(t, "", "completion", "tcsh"); code != exitUsage {
+		t.Fatal("unknown shell accepted")
+	}
+	// The completion list names every shell command.
+	var cmds commands
+	p, err := (&shell{}).parser(&cmds, io.Discard, new(bool))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range p.Model.Children {
+		if n.Name != "exit" && !slices.Contains(shellCommands, n.Name) {
+			t.Errorf("shellCommands lacks %q", n.Name)
+		}
+	}
 }

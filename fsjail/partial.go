@@ -21,17 +21,21 @@ const (
 )
 
 // Partial is an upload in progress, kept across connections so that it can
-// resume: Data is the file being written (at its final offsets) and Meta a
-// journal the caller keeps. Both are open for reading and writing; their
-// Names are virtual paths. The caller closes both.
+// resume: Data is the file being written (at its final offsets) and Meta,
+// if asked for, a journal the caller keeps. Both are open for reading and
+// writing; their Names are virtual paths. Close closes them.
 type Partial struct {
 	Data *os.File
-	Meta *os.File
+	Meta *os.File // nil unless opened with a journal
 }
 
-// Close closes both files.
+// Close closes the files.
 func (p *Partial) Close() error {
-	return errors.Join(p.Data.Close(), p.Meta.Close())
+	err := p.Data.Close()
+	if p.Meta != nil {
+		err = errors.Join(err, p.Meta.Close())
+	}
+	return err
 }
 
 // partialPaths returns the virtual and root-relative names of the partial
@@ -66,9 +70,10 @@ func hexString(b []byte) string {
 }
 
 // OpenPartial opens the partial upload for destination vpath, creating its
-// files (mode 0o600) if they do not exist. created reports whether the data
-// file was new.
-func (j *Jail) OpenPartial(vpath string) (p *Partial, created bool, err error) {
+// files (mode 0o600) if they do not exist; the journal only if journal is
+// set (small uploads, never resumed, skip it: creating a file is most of
+// their cost). created reports whether the data file was new.
+func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool, err error) {
 	const op = "openpartial"
 	dataV, dataRel, metaV, metaRel, err := partialPaths(vpath)
 	if err != nil {
@@ -83,6 +88,9 @@ func (j *Jail) OpenPartial(vpath string) (p *Partial, created bool, err error) {
 	}
 	if df, err = regularNamed(df, dataV); err != nil {
 		return nil, false, pathError(op, vpath, err)
+	}
+	if !journal {
+		return &Partial{Data: df}, created, nil
 	}
 	mf, err := j.root.OpenFile(metaRel, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

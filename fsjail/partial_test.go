@@ -21,7 +21,7 @@ func TestPartialLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	p, created, err := j.OpenPartial("/d/big.iso")
+	p, created, err := j.OpenPartial("/d/big.iso", true)
 	if err != nil || !created {
 		t.Fatalf("open: %v created=%v", err, created)
 	}
@@ -47,7 +47,7 @@ func TestPartialLifecycle(t *testing.T) {
 		t.Fatalf("partial size %d, %v", n, err)
 	}
 	// Reopening finds it.
-	p, created, err = j.OpenPartial("/d/big.iso")
+	p, created, err = j.OpenPartial("/d/big.iso", true)
 	if err != nil || created {
 		t.Fatalf("reopen: %v created=%v", err, created)
 	}
@@ -69,7 +69,7 @@ func TestPartialLifecycle(t *testing.T) {
 		t.Fatalf("left behind: %v", left)
 	}
 	// No clobbering without overwrite.
-	p, _, _ = j.OpenPartial("/d/big.iso")
+	p, _, _ = j.OpenPartial("/d/big.iso", true)
 	_ = p.Close()
 	if err := j.CommitPartial("/d/big.iso", false, time.Time{}); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("clobber: %v", err)
@@ -82,7 +82,7 @@ func TestPartialLifecycle(t *testing.T) {
 	}
 	// Bad destinations.
 	for _, vp := range []string{"/", "/../x", "/nodir/x"} {
-		if _, _, err := j.OpenPartial(vp); err == nil {
+		if _, _, err := j.OpenPartial(vp, true); err == nil {
 			t.Fatalf("OpenPartial(%q) succeeded", vp)
 		}
 	}
@@ -100,7 +100,7 @@ func TestSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, vp := range []string{"/old", "/sub/old", "/new"} {
-		p, _, err := j.OpenPartial(vp)
+		p, _, err := j.OpenPartial(vp, true)
 		if err != nil {
 			t.Fatal(err)
 		}

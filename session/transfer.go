@@ -226,7 +226,7 @@ func (c *conn) serveResume(str *quic.Stream, req *transport.TransferRequest) {
 			return
 		}
 		defer unlock()
-		p, _, err := c.jail.OpenPartial(vp)
+		p, _, err := c.jail.OpenPartial(vp, true)
 		if err != nil {
 			c.refuse(str, "resume", err)
 			return

@@ -39,7 +39,9 @@ type upload struct {
 // openUpload opens the partial upload for vp. A partial of another source
 // (or fresh) is emptied and its bytes released.
 func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fresh bool) (*upload, error) {
-	p, created, err := c.jail.OpenPartial(vp)
+	// Uploads the client never resumes (resumeMin) keep no journal file.
+	journaled := hdr.Size >= resumeMin
+	p, created, err := c.jail.OpenPartial(vp, journaled)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +52,7 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 		return nil, err
 	}
 	up.size = fi.Size()
-	if !created && !fresh {
+	if !created && !fresh && journaled {
 		if j, ok, err := readJournal(p.Meta); err == nil && ok && j.hdr == hdr && up.size <= hdr.Size {
 			up.j = j
 			return up, nil
@@ -63,6 +65,10 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 		}
 		c.release(ctx, up.size)
 		up.size = 0
+	}
+	if !journaled {
+		up.j = &journal{hdr: hdr, have: make(map[int64]blocks.Digest)}
+		return up, nil
 	}
 	if up.j, err = resetJournal(p.Meta, hdr); err != nil {
 		up.close(ctx)

@@ -36,7 +36,7 @@ type Server struct {
 	FP      string // certificate fingerprint
 	Data    string // data directory (users.db, server.crt, server.key)
 
-	t  *testing.T
+	t  testing.TB
 	tr *quic.Transport
 
 	mu      sync.Mutex
@@ -47,7 +47,7 @@ type Server struct {
 }
 
 // Start starts a server; opts may configure it before it serves.
-func Start(t *testing.T, opts ...func(*session.Server)) *Server {
+func Start(t testing.TB, opts ...func(*session.Server)) *Server {
 	t.Helper()
 	data := t.TempDir()
 	users, err := userdb.Open(filepath.Join(data, "users.db"), userdb.Options{Params: Cheap})
@@ -158,7 +158,7 @@ func (ts *Server) AddUser(name, pw string) string {
 }
 
 // TLSConfig trusts this server by its fingerprint.
-func (ts *Server) TLSConfig(t *testing.T) *tls.Config {
+func (ts *Server) TLSConfig(t testing.TB) *tls.Config {
 	v := &certs.Verifier{
 		KnownHosts:  certs.OpenKnownHosts(filepath.Join(t.TempDir(), "known_hosts")),
 		HostKey:     ts.Addr,
@@ -169,7 +169,7 @@ func (ts *Server) TLSConfig(t *testing.T) *tls.Config {
 }
 
 // Dial logs in as user.
-func (ts *Server) Dial(t *testing.T, user, pw string) (*session.Client, error) {
+func (ts *Server) Dial(t testing.TB, user, pw string) (*session.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -180,7 +180,7 @@ func (ts *Server) Dial(t *testing.T, user, pw string) (*session.Client, error) {
 var QuickRetry = session.RetryPolicy{Attempts: 5, MaxTime: 1500 * time.Millisecond, Backoff: 20 * time.Millisecond}
 
 // Login dials as user and closes the client at the end of the test.
-func (ts *Server) Login(t *testing.T, user, pw string) *session.Client {
+func (ts *Server) Login(t testing.TB, user, pw string) *session.Client {
 	t.Helper()
 	c, err := ts.Dial(t, user, pw)
 	if err != nil {
@@ -191,14 +191,14 @@ func (ts *Server) Login(t *testing.T, user, pw string) *session.Client {
 }
 
 // User adds a user and logs in as them.
-func (ts *Server) User(t *testing.T, name string) (*session.Client, string) {
+func (ts *Server) User(t testing.TB, name string) (*session.Client, string) {
 	t.Helper()
 	home := ts.AddUser(name, "pw-"+name)
 	return ts.Login(t, name, "pw-"+name), home
 }
 
 // WriteFile writes data to p, creating directories.
-func WriteFile(t *testing.T, p string, data []byte) {
+func WriteFile(t testing.TB, p string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func WriteFile(t *testing.T, p string, data []byte) {
 }
 
 // ReadFile returns the contents of p.
-func ReadFile(t *testing.T, p string) []byte {
+func ReadFile(t testing.TB, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -219,7 +219,7 @@ func ReadFile(t *testing.T, p string) []byte {
 }
 
 // NoTempFiles fails if any qftp temporary file is left under dir.
-func NoTempFiles(t *testing.T, dir string) {
+func NoTempFiles(t testing.TB, dir string) {
 	t.Helper()
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {

@@ -15,3 +15,6 @@ const (
 // withName returns f unchanged: outside Unix there is no portable way to
 // rename an open file, so its Name and errors carry the host path.
 func withName(f *os.File, _ string) (*os.File, error) { return f, nil }
+
+// tryLock is a no-op where advisory locks are not used.
+func tryLock(f *os.File) error { return nil }

@@ -3,6 +3,7 @@
 package fsjail
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -50,4 +51,23 @@ func withName(f *os.File, vpath string) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(nfd), vpath), nil
+}
+
+// tryLock takes an exclusive advisory lock on f without waiting; it fails
+// with ErrBusy if another descriptor holds one.
+func tryLock(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var lerr error
+	if err := rc.Control(func(fd uintptr) {
+		lerr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+	}); err != nil {
+		return err
+	}
+	if errors.Is(lerr, syscall.EWOULDBLOCK) {
+		return ErrBusy
+	}
+	return lerr
 }

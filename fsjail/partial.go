@@ -20,6 +20,10 @@ const (
 	metaPrefix = ReservedPrefix + "meta-"
 )
 
+// ErrBusy is returned when another open holds a partial upload: one
+// upload of a file at a time, whatever path leads to it.
+var ErrBusy = errors.New("another upload to this file is running")
+
 // Partial is an upload in progress, kept across connections so that it can
 // resume: Data is the file being written (at its final offsets) and Meta,
 // if asked for, a journal the caller keeps. Both are open for reading and
@@ -89,6 +93,10 @@ func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool
 	if df, err = regularNamed(df, dataV); err != nil {
 		return nil, false, pathError(op, vpath, err)
 	}
+	if err := tryLock(df); err != nil {
+		_ = df.Close()
+		return nil, false, pathError(op, vpath, err)
+	}
 	if !journal {
 		return &Partial{Data: df}, created, nil
 	}
@@ -102,6 +110,38 @@ func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool
 		return nil, false, pathError(op, vpath, err)
 	}
 	return &Partial{Data: df, Meta: mf}, created, nil
+}
+
+// OpenExistingPartial opens the partial upload for vpath and its journal
+// without creating anything; if either is missing the error matches
+// fs.ErrNotExist.
+func (j *Jail) OpenExistingPartial(vpath string) (*Partial, error) {
+	const op = "openpartial"
+	dataV, dataRel, metaV, metaRel, err := partialPaths(vpath)
+	if err != nil {
+		return nil, pathError(op, vpath, err)
+	}
+	df, err := j.root.OpenFile(dataRel, os.O_RDWR, 0)
+	if err != nil {
+		return nil, pathError(op, vpath, err)
+	}
+	if df, err = regularNamed(df, dataV); err != nil {
+		return nil, pathError(op, vpath, err)
+	}
+	if err := tryLock(df); err != nil {
+		_ = df.Close()
+		return nil, pathError(op, vpath, err)
+	}
+	mf, err := j.root.OpenFile(metaRel, os.O_RDWR, 0)
+	if err != nil {
+		_ = df.Close()
+		return nil, pathError(op, vpath, err)
+	}
+	if mf, err = regularNamed(mf, metaV); err != nil {
+		_ = df.Close()
+		return nil, pathError(op, vpath, err)
+	}
+	return &Partial{Data: df, Meta: mf}, nil
 }
 
 // regularNamed checks that f is a regular file (not a FIFO or device
@@ -146,16 +186,14 @@ func (j *Jail) RemovePartial(vpath string) (int64, error) {
 		size = fi.Size()
 	}
 	errData := j.root.Remove(dataRel)
-	errMeta := j.root.Remove(metaRel)
-	for _, e := range []error{errData, errMeta} {
-		if e != nil && !errors.Is(e, fs.ErrNotExist) {
-			return 0, pathError(op, vpath, e)
-		}
+	_ = j.root.Remove(metaRel) // a journal without data is never used
+	switch {
+	case errData == nil:
+		return size, nil
+	case errors.Is(errData, fs.ErrNotExist):
+		return 0, nil
 	}
-	if errData != nil {
-		size = 0
-	}
-	return size, nil
+	return 0, pathError(op, vpath, errData)
 }
 
 // CommitPartial publishes the partial upload's data at vpath as Commit does
@@ -170,10 +208,36 @@ func (j *Jail) CommitPartial(vpath string, overwrite bool, mtime time.Time) erro
 	if err := j.publish(op, dataV, dataRel, vpath, overwrite, mtime); err != nil {
 		return err
 	}
-	if err := j.root.Remove(metaRel); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return pathError(op, vpath, err)
-	}
+	// The file is published; a journal left behind is only clutter, which
+	// Sweep removes in time.
+	_ = j.root.Remove(metaRel)
 	return nil
+}
+
+// sweepOne removes one of the server's files found old by Sweep, unless
+// an upload holds it, and returns the user bytes freed.
+func (j *Jail) sweepOne(rel string, fi fs.FileInfo) int64 {
+	if !fi.Mode().IsRegular() || strings.HasPrefix(fi.Name(), metaPrefix) {
+		_ = j.root.Remove(rel)
+		return 0
+	}
+	f, err := j.root.OpenFile(rel, os.O_RDWR, 0)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	// An upload resuming right now holds the lock: leave it.
+	if tryLock(f) != nil {
+		return 0
+	}
+	now, err := f.Stat()
+	if err != nil || !now.ModTime().Before(fi.ModTime().Add(time.Second)) {
+		return 0
+	}
+	if j.root.Remove(rel) != nil {
+		return 0
+	}
+	return now.Size()
 }
 
 // Sweep removes the server's own files (temp files, partial uploads and
@@ -199,9 +263,7 @@ func (j *Jail) Sweep(before time.Time) (freed int64, err error) {
 				case fi.IsDir():
 					dirs = append(dirs, joinRel(dir, name))
 				case strings.HasPrefix(name, ReservedPrefix) && fi.ModTime().Before(before):
-					if err := j.root.Remove(joinRel(dir, name)); err == nil && fi.Mode().IsRegular() && !strings.HasPrefix(name, metaPrefix) {
-						freed += fi.Size()
-					}
+					freed += j.sweepOne(joinRel(dir, name), fi)
 				}
 			}
 			if rerr == io.EOF {

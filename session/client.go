@@ -80,6 +80,7 @@ type Client struct {
 	cur      *link
 	cwd      string
 	closed   bool
+	closing  chan struct{} // closed by Close, to stop reconnecting
 	nextID   uint64
 }
 
@@ -100,7 +101,7 @@ var ErrClosed = errors.New("connection closed")
 // Dial connects to a server, verifies it through cfg.TLS and logs in. A
 // refused login returns an error matching transport.ErrAuth.
 func Dial(ctx context.Context, cfg DialConfig) (*Client, error) {
-	c := &Client{cfg: cfg, policy: cfg.Retry.withDefaults(), log: cfg.Logger, nextID: 2}
+	c := &Client{cfg: cfg, policy: cfg.Retry.withDefaults(), log: cfg.Logger, nextID: 2, closing: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -183,7 +184,12 @@ func loginErr(err error) error {
 // transfer still running, and waits for the reader goroutine.
 func (c *Client) Close() error {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
 	c.closed = true
+	close(c.closing)
 	l := c.cur
 	c.mu.Unlock()
 	return l.close()
@@ -239,20 +245,30 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 	for attempt := 1; attempt <= max(c.policy.Attempts, 1); attempt++ {
 		actx, cancel := context.WithDeadline(ctx, deadline)
 		l, _, err := c.connect(actx, false)
-		cancel()
 		if err == nil {
-			c.mu.Lock()
-			c.cur = l
-			c.mu.Unlock()
-			c.log.Info("reconnected", "addr", c.cfg.Addr, "attempt", attempt)
-			// Back to the working directory; if it is gone, stay at "/".
+			// Back to the working directory before anyone uses the new
+			// connection; if it is gone, the session is at "/" now.
+			newCwd := "/"
 			if cwd != "/" {
-				if _, err := c.Cd(ctx, cwd); err != nil {
-					c.log.Warn("return to working directory", "err", err)
+				if out, err := l.call(actx, transport.Request{ID: 1 << 62, Op: transport.OpCd, Path: cwd}); err == nil {
+					newCwd = out[len(out)-1].Path
+				} else {
+					c.log.Warn("return to working directory after reconnecting", "cwd", cwd, "err", err)
 				}
 			}
+			cancel()
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				_ = l.close()
+				return ErrClosed
+			}
+			c.cur, c.cwd = l, newCwd
+			c.mu.Unlock()
+			c.log.Info("reconnected", "addr", c.cfg.Addr, "attempt", attempt)
 			return nil
 		}
+		cancel()
 		lastErr = err
 		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
 		if errors.Is(err, transport.ErrAuth) || ctx.Err() != nil {
@@ -265,6 +281,8 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 		case <-time.After(wait):
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-c.closing:
+			return ErrClosed
 		}
 		wait = min(2*wait, 8*time.Second)
 	}
@@ -335,6 +353,15 @@ func (e errConnLost) Unwrap() error { return e.error }
 // the connection is down it reconnects first; a request whose connection
 // fails while it waits is not sent again (it may have run).
 func (c *Client) call(ctx context.Context, req transport.Request) ([]transport.Response, error) {
+	// Paths go out absolute, made so from the working directory the
+	// client knows: after a reconnection the server's session starts at
+	// "/", and a relative path must not then name another file.
+	if req.Path != "" && req.Op != transport.OpPwd {
+		req.Path = c.absRemote(req.Path)
+	}
+	if req.To != "" {
+		req.To = c.absRemote(req.To)
+	}
 	l := c.link()
 	if !l.alive() {
 		if err := c.reconnect(ctx, l); err != nil {

@@ -12,9 +12,11 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"lukechampine.com/blake3"
 
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
@@ -189,9 +191,15 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, attempt func(l 
 				return ctx.Err()
 			}
 		case errors.As(err, &we) && we.Code == transport.CodeShutdown:
-			c.log.Info("server shutting down; reconnecting", "err", err)
-			if rerr := c.reconnect(ctx, l); rerr != nil {
-				return err
+			// Other transfers may still be finishing on this connection:
+			// wait for the server to close it, then reconnect.
+			c.log.Info("server shutting down; will reconnect", "err", err)
+			select {
+			case <-l.qc.Context().Done():
+			case <-l.done:
+			case <-time.After(c.policy.MaxTime):
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		default:
 			return err
@@ -236,21 +244,38 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 
 // localPartial is a download in progress.
 type localPartial struct {
-	data, meta *os.File
+	local      string
+	data, meta *os.File // nil until the first reply
 	j          *journal
 }
 
 func (p *localPartial) close() {
-	_ = p.data.Close()
-	_ = p.meta.Close()
+	if p.data != nil {
+		_ = p.data.Close()
+		_ = p.meta.Close()
+	}
 }
 
-func openLocalPartial(local string) (*localPartial, error) {
-	data, err := os.OpenFile(local+".qftp-part", os.O_RDWR|os.O_CREATE, 0o600)
+// openLocalPartial opens the partial download for local (creating its
+// files only if create) and locks it, so that two downloads never write
+// one file. Without create, missing files are an fs.ErrNotExist error.
+func openLocalPartial(local string, create bool) (*localPartial, error) {
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	data, err := os.OpenFile(local+".qftp-part", flags, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	meta, err := os.OpenFile(local+".qftp-part.meta", os.O_RDWR|os.O_CREATE, 0o600)
+	if err := syscall.Flock(int(data.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = data.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another download to %s is running", local)
+		}
+		return nil, err
+	}
+	meta, err := os.OpenFile(local+".qftp-part.meta", flags, 0o600)
 	if err != nil {
 		_ = data.Close()
 		return nil, err
@@ -260,21 +285,27 @@ func openLocalPartial(local string) (*localPartial, error) {
 
 func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool) error {
 	bs := opt.blockSize()
-	p, err := openLocalPartial(local)
+	// Files of a partial download appear only once the server has
+	// answered: a get of a missing file leaves nothing behind.
+	p, err := openLocalPartial(local, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		p, err = &localPartial{}, nil
+	}
 	if err != nil {
 		return unwrapPath(err)
 	}
 	defer p.close()
+	p.local = local
 
 	// A journal from an earlier try: resume if the remote file is the same.
 	var kept []int64
-	if opt.Resume != ResumeNever || !first {
+	if p.data != nil && (opt.Resume != ResumeNever || !first) {
 		if j, ok, _ := readJournal(p.meta); ok && len(j.have) > 0 {
 			e, _, err := c.Stat(ctx, res.Remote)
 			if err != nil {
 				return err
 			}
-			if j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && j.hdr.BS == bs {
+			if j.hdr.Path == res.Remote && j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && j.hdr.BS == bs {
 				if kept, err = j.verify(p.data); err != nil {
 					return err
 				}
@@ -388,6 +419,16 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	}
 	hdr := journalHeader{Path: res.Remote, Size: reply.Size, Mtime: reply.Mtime, BS: bs}
 	if p.j == nil {
+		if hdr.Size > maxFileSize || blocks.Count(hdr.Size, bs) > maxBlocks {
+			return fail(fmt.Errorf("server announces a file of %d bytes", hdr.Size))
+		}
+		if p.data == nil {
+			np, err := openLocalPartial(p.local, true)
+			if err != nil {
+				return fail(unwrapPath(err))
+			}
+			p.data, p.meta = np.data, np.meta
+		}
 		if p.j, err = resetJournal(p.meta, hdr); err != nil {
 			return fail(err)
 		}
@@ -566,6 +607,13 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 			}
 		}
 	}
+	if !first && len(have) == 0 {
+		// The last try may have committed the file and lost only the
+		// reply: if the server has our file, we are done.
+		if done, err := c.alreadyThere(ctx, f, fi, res, bs); err != nil || done {
+			return err
+		}
+	}
 	kept := min(int64(len(have))*bs, fileSize)
 	res.LastKept, res.LastSent = kept, 0
 	if first {
@@ -584,9 +632,10 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	for idx, d := range have {
 		ds[idx] = d
 	}
-	// A file with nothing missing (or empty) still needs its commit.
+	// A file with nothing missing (or empty) still needs its commit: the
+	// empty range at offset 0 does it.
 	if len(ranges) == 0 {
-		ranges = [][2]int64{{fileSize, 0}}
+		ranges = [][2]int64{{0, 0}}
 	}
 	fresh := len(have) == 0
 	for i, r := range ranges {
@@ -599,6 +648,36 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	fd := blocks.FileDigest(fileSize, ds)
 	res.Bytes, res.Digest = fileSize, fd
 	return nil
+}
+
+// alreadyThere reports whether the remote file is the local one (same
+// size, mtime and BLAKE3), filling res if so.
+func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, res *TransferResult, bs int64) (bool, error) {
+	e, _, err := c.Stat(ctx, res.Remote)
+	if err != nil || e.Type != transport.TypeFile || e.Size != fi.Size() || e.Mtime != fi.ModTime().UnixNano() {
+		return false, nil
+	}
+	remote, err := c.Hash(ctx, res.Remote, transport.AlgoBLAKE3)
+	if err != nil {
+		return false, nil
+	}
+	whole := blake3.New(32, nil)
+	ds := make([]blocks.Digest, 0, blocks.Count(fi.Size(), bs))
+	buf := make([]byte, bs)
+	for off := int64(0); off < fi.Size(); off += bs {
+		m := min(bs, fi.Size()-off)
+		if _, err := f.ReadAt(buf[:m], off); err != nil {
+			return false, &blocks.SourceError{Err: err}
+		}
+		whole.Write(buf[:m])
+		ds = append(ds, blocks.Sum(buf[:m]))
+	}
+	if !bytes.Equal(whole.Sum(nil), remote) {
+		return false, nil
+	}
+	res.Bytes, res.Digest = fi.Size(), blocks.FileDigest(fi.Size(), ds)
+	res.LastKept, res.LastSent = fi.Size(), 0
+	return true, nil
 }
 
 // resumeQuery asks which blocks of a partial upload to remote the server

@@ -181,8 +181,39 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page})
 }
 
-// remove removes a file and gives its bytes back to the quota ledger.
+// remove removes a file, and any partial upload to its name, and gives
+// their bytes back to the quota ledger. With no file but a partial upload,
+// removing the partial is the whole job: that is how a user drops an
+// upload that will not be resumed.
 func (c *conn) remove(ctx context.Context, vp string) error {
+	err := c.removeFile(ctx, vp)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// Not under the user lock: taking over the upload waits for it to
+	// stop, and it may need that lock to finish.
+	if _, perr := c.jail.PartialSize(vp); perr == nil {
+		if unlock, ok := c.srv.lockUpload(ctx, c.user.Name, vp, func() {}); ok {
+			mu := c.srv.userLock(c.user.Name)
+			mu.Lock()
+			freed, rerr := c.jail.RemovePartial(vp)
+			if rerr == nil {
+				c.release(ctx, freed)
+			}
+			mu.Unlock()
+			unlock()
+			if rerr == nil {
+				return nil
+			}
+		}
+	}
+	return err
+}
+
+func (c *conn) removeFile(ctx context.Context, vp string) error {
+	mu := c.srv.userLock(c.user.Name)
+	mu.Lock()
+	defer mu.Unlock()
 	var n int64
 	if fi, err := c.jail.Lstat(vp); err == nil && fi.Mode().IsRegular() {
 		n = fi.Size()
@@ -248,9 +279,14 @@ func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 			return err
 		}
 	}
+	mu := c.srv.userLock(c.user.Name)
+	mu.Lock()
+	defer mu.Unlock()
 	var replaced int64
 	if fi, err := c.jail.Lstat(to); err == nil && fi.Mode().IsRegular() && req.Force {
-		replaced = fi.Size()
+		if ffi, err := c.jail.Lstat(from); err != nil || !os.SameFile(fi, ffi) {
+			replaced = fi.Size()
+		}
 	}
 	if err := c.jail.Rename(from, to, req.Force); err != nil {
 		return err

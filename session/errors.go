@@ -31,6 +31,8 @@ func wireError(err error) *transport.Error {
 	}
 	e := &transport.Error{Path: path}
 	switch {
+	case errors.Is(err, fsjail.ErrBusy):
+		e.Code, e.Msg = transport.CodeBusy, "another upload to this file is running"
 	case errors.Is(err, fsjail.ErrEscapes):
 		e.Code, e.Msg = transport.CodePermission, "permission denied: path escapes home directory"
 	case errors.Is(err, fsjail.ErrInvalidPath):

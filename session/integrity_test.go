@@ -521,3 +521,109 @@ func TestReconcileAndSweep(t *testing.T) {
 		t.Fatalf("after sweep: ledger %d, disk %d", l, d)
 	}
 }
+
+func TestLedgerEdgeCases(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "edge")
+	ctx := t.Context()
+	local := t.TempDir()
+	src := filepath.Join(local, "a")
+	sessiontest.WriteFile(t, src, randomBytes(t, 5*mib+3))
+	if _, err := c.Put(ctx, src, "a", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// mv -f onto itself frees nothing.
+	for _, to := range []string{"a", "/", "/a"} {
+		_ = c.Rename(ctx, "a", to, true)
+	}
+	if l, d := used(t, ts, "edge"); l != d || l != 5*mib+3 {
+		t.Fatalf("after mv -f onto itself: ledger %d, disk %d", l, d)
+	}
+
+	// All blocks arrived but the commit did not: the next put only commits
+	// (the file's size is not a multiple of the block size).
+	str, err := session.OpenRawStream(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(src)
+	f, _ := os.Open(src)
+	defer f.Close()
+	hdr := transport.TransferRequest{Op: transport.OpPut, Path: "/b", Size: fi.Size(), Length: fi.Size(), Mtime: fi.ModTime().UnixNano(), BlockSize: blocks.Size}
+	if err := transport.WriteFrame(str, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocks.Send(str, f, 0, fi.Size(), blocks.Size, make([]byte, blocks.Size+32), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: fi.Size()}); err != nil {
+		t.Fatal(err)
+	}
+	var reply transport.TransferReply
+	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err != nil {
+		t.Fatalf("range without commit: %+v, %v", reply, err)
+	}
+	_ = str.Close()
+	if err := ts.Srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Put(ctx, src, "b", session.TransferOptions{})
+	if err != nil || res.Sent != 0 || res.Resumed != fi.Size() {
+		t.Fatalf("commit only: %+v, %v", res, err)
+	}
+
+	// rm of a name with only a partial upload drops the partial.
+	ctx2, opts, cancel := interrupt(2 * mib)
+	_, _ = c.Put(ctx2, src, "c", opts)
+	cancel()
+	if err := ts.Srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(ctx, "c"); err != nil {
+		t.Fatalf("rm of a partial: %v", err)
+	}
+	if l, d := used(t, ts, "edge"); l != d || l != 2*(5*mib+3) {
+		t.Fatalf("after rm of partial: ledger %d, disk %d", l, d)
+	}
+
+	// A get of a missing file leaves nothing locally.
+	if _, err := c.Get(ctx, "nope", filepath.Join(local, "nope"), session.TransferOptions{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if des, _ := os.ReadDir(local); len(des) != 1 {
+		t.Fatalf("local dir: %v", des)
+	}
+
+	// Absurd sizes are refused, not a crash.
+	for _, size := range []int64{1 << 60, 1<<63 - 1} {
+		str, err := session.OpenRawStream(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpPut, Path: "/huge", Size: size, Length: 0, Commit: true, BlockSize: 4096})
+		var reply transport.TransferReply
+		if err := transport.ReadFrame(str, &reply); err != nil || reply.Err == nil || reply.Err.Code != transport.CodeInvalid {
+			t.Fatalf("size %d: %+v, %v", size, reply, err)
+		}
+	}
+
+	// After a reconnection, relative paths still mean the old directory.
+	if err := c.Mkdir(ctx, "d", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Cd(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.WriteFile(t, filepath.Join(home, "important"), []byte("keep"))
+	session.BreakConnection(c)
+	if err := c.Remove(ctx, "important"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("rm after reconnect: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "important")); err != nil {
+		t.Fatal("wrong file removed")
+	}
+	if c.Cwd() != "/d" {
+		t.Fatalf("cwd after reconnect %q", c.Cwd())
+	}
+}

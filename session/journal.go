@@ -104,6 +104,13 @@ func (j *journal) add(idx int64, d blocks.Digest) error {
 // the first missing block.
 func (j *journal) complete() ([]blocks.Digest, error) {
 	n := blocks.Count(j.hdr.Size, j.hdr.BS)
+	if int64(len(j.have)) < n {
+		for i := range n {
+			if _, ok := j.have[i]; !ok {
+				return nil, fmt.Errorf("block %d (offset %d) is missing", i, i*j.hdr.BS)
+			}
+		}
+	}
 	ds := make([]blocks.Digest, n)
 	for i := range n {
 		d, ok := j.have[i]
@@ -141,4 +148,23 @@ func (j *journal) verify(data io.ReaderAt) ([]int64, error) {
 		kept = append(kept, i)
 	}
 	return kept, nil
+}
+
+// rewrite writes the journal file anew from memory: the header and one
+// record per block held.
+func (j *journal) rewrite() error {
+	have := j.have
+	nj, err := resetJournal(j.f, j.hdr)
+	if err != nil {
+		return err
+	}
+	for i := range blocks.Count(j.hdr.Size, j.hdr.BS) {
+		if d, ok := have[i]; ok {
+			if err := nj.add(i, d); err != nil {
+				return err
+			}
+		}
+	}
+	j.have = nj.have
+	return nil
 }

@@ -40,14 +40,16 @@ type Server struct {
 	// it was hashed: tests use it to corrupt data on purpose.
 	TestHookTamper func(vpath string, off int64, b []byte)
 
-	mu       sync.Mutex
-	ln       *quic.Listener
-	sessions map[*conn]struct{}
-	draining bool
-	active   int           // transfers in progress, all sessions
-	idle     chan struct{} // if not nil, closed when active drops to 0
-	wg       sync.WaitGroup
-	uploads  map[string]bool // user + "\x00" + vpath of running puts
+	mu        sync.Mutex
+	ln        *quic.Listener
+	sessions  map[*conn]struct{}
+	draining  bool
+	active    int           // transfers in progress, all sessions
+	idle      chan struct{} // if not nil, closed when active drops to 0
+	wg        sync.WaitGroup
+	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running puts
+	userLocks map[string]*sync.Mutex
+	verified  map[string]bool // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
 }
@@ -123,8 +125,8 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 
 // Shutdown stops accepting connections and new transfers, waits until the
 // running transfers finish or ctx is done, then closes every connection and
-// waits for the sessions to end. Transfers cut off by ctx leave nothing
-// half-written: their temporary files are removed.
+// waits for the sessions to end. Transfers cut off by ctx publish nothing:
+// an upload stays a hidden partial file, kept for resume.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
@@ -202,24 +204,86 @@ func (s *Server) endTransfer() {
 	}
 }
 
-// lockUpload claims the upload to vp of user; only one may run at a time,
-// from any session. The caller calls unlock when done.
-func (s *Server) lockUpload(user, vp string) (unlock func(), ok bool) {
+// uploadSlot is a running upload (or resume check) of one path.
+type uploadSlot struct {
+	cancel func()        // stops it
+	done   chan struct{} // closed when it has let go
+}
+
+// lockUpload claims the upload to vp of user, for a put or a resume
+// check; cancel stops this holder if a later one takes over. A path held
+// by another stream of the same user is taken over: the older stream is
+// stopped and waited for (up to 10 s). Most often it is this client's
+// own earlier try, on a connection that died without the server noticing
+// yet; two live uploads to one path would be racing anyway, and the
+// newer wins. The caller calls unlock when done.
+func (s *Server) lockUpload(ctx context.Context, user, vp string, cancel func()) (unlock func(), ok bool) {
 	key := user + "\x00" + vp
+	for range 2 {
+		s.mu.Lock()
+		old := s.uploads[key]
+		if old == nil {
+			if s.uploads == nil {
+				s.uploads = make(map[string]*uploadSlot)
+			}
+			slot := &uploadSlot{cancel: cancel, done: make(chan struct{})}
+			s.uploads[key] = slot
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				if s.uploads[key] == slot {
+					delete(s.uploads, key)
+				}
+				s.mu.Unlock()
+				close(slot.done)
+			}, true
+		}
+		s.mu.Unlock()
+		old.cancel()
+		select {
+		case <-old.done:
+		case <-time.After(10 * time.Second):
+			return nil, false
+		case <-ctx.Done():
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// userLock returns the mutex that serializes, for one user, every change
+// whose ledger update depends on a file's size read just before (rm, mv
+// -f, the commit of an upload, discarding a partial): without it two
+// sessions could release the same bytes twice.
+func (s *Server) userLock(user string) *sync.Mutex {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.uploads[key] {
-		return nil, false
+	if s.userLocks == nil {
+		s.userLocks = make(map[string]*sync.Mutex)
 	}
-	if s.uploads == nil {
-		s.uploads = make(map[string]bool)
+	m := s.userLocks[user]
+	if m == nil {
+		m = new(sync.Mutex)
+		s.userLocks[user] = m
 	}
-	s.uploads[key] = true
-	return func() {
-		s.mu.Lock()
-		delete(s.uploads, key)
-		s.mu.Unlock()
-	}, true
+	return m
+}
+
+// markVerified records that the journal of the partial upload to vp is
+// known to match its data (written or checked by this process).
+func (s *Server) markVerified(user, vp string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.verified == nil {
+		s.verified = make(map[string]bool)
+	}
+	s.verified[user+"\x00"+vp] = true
+}
+
+func (s *Server) isVerified(user, vp string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.verified[user+"\x00"+vp]
 }
 
 func (s *Server) isDraining() bool {

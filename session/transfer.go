@@ -27,6 +27,13 @@ const headerTimeout = 30 * time.Second
 // minBlockSize is the smallest block size a client may ask for.
 const minBlockSize = 4 << 10
 
+// Bounds on one file, so that no header can make the server allocate or
+// loop without limit: 64 TiB, and 16 Mi blocks (a journal of 640 MiB).
+const (
+	maxFileSize = 1 << 46
+	maxBlocks   = 1 << 24
+)
+
 // serveTransfer runs one transfer stream to its end.
 func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 	// A connection that ends mid-transfer unblocks every read and write on
@@ -46,7 +53,7 @@ func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 	case transport.OpPut:
 		c.servePut(ctx, str, &req)
 	case transport.OpResume:
-		c.serveResume(str, &req)
+		c.serveResume(ctx, str, &req)
 	case transport.OpHash:
 		c.serveHash(str, &req)
 	default:
@@ -112,7 +119,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs}); err != nil {
 		return
 	}
-	buf := make([]byte, bs+32)
+	buf := make([]byte, min(bs, max(n, 1))+32)
 	var tamper func(int64, []byte)
 	if h := c.srv.TestHookTamper; h != nil {
 		tamper = func(off int64, b []byte) { h(vp, off, b) }
@@ -206,7 +213,7 @@ func (c *conn) serveHash(str *quic.Stream, req *transport.TransferRequest) {
 // the server holds for the same source (size, mtime and block size), after
 // checking each against the data on disk. Records follow the reply: block
 // index (8 bytes little endian) and digest (32 bytes).
-func (c *conn) serveResume(str *quic.Stream, req *transport.TransferRequest) {
+func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
 	vp, err := c.resolve(req.Path)
 	if err != nil {
 		c.refuse(str, "resume", err)
@@ -217,30 +224,40 @@ func (c *conn) serveResume(str *quic.Stream, req *transport.TransferRequest) {
 		c.refuse(str, "resume", err)
 		return
 	}
+	if req.Size < 0 || req.Size > maxFileSize || blocks.Count(req.Size, bs) > maxBlocks {
+		c.refuse(str, "resume", userError(transport.CodeInvalid, vp, "file too large"))
+		return
+	}
 	var kept []int64
 	var j *journal
 	if _, err := c.jail.PartialSize(vp); err == nil {
-		unlock, ok := c.srv.lockUpload(c.user.Name, vp)
+		unlock, ok := c.srv.lockUpload(ctx, c.user.Name, vp, func() { str.CancelRead(transport.StreamCanceled); str.CancelWrite(transport.StreamCanceled) })
 		if !ok {
 			c.refuse(str, "resume", userError(transport.CodeBusy, vp, "another upload to this file is running"))
 			return
 		}
 		defer unlock()
-		p, _, err := c.jail.OpenPartial(vp, true)
-		if err != nil {
+		p, err := c.jail.OpenExistingPartial(vp)
+		if errors.Is(err, fs.ErrNotExist) {
+			p = nil // data without a journal: a small upload, never resumed
+		} else if err != nil {
 			c.refuse(str, "resume", err)
 			return
 		}
-		defer p.Close()
-		j, ok, err = readJournal(p.Meta)
-		if err != nil {
-			c.refuse(str, "resume", err)
-			return
+		if p != nil {
+			defer p.Close()
 		}
-		if ok && j.hdr == (journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}) {
-			if kept, err = j.verify(p.Data); err != nil {
+		if p != nil {
+			j, ok, err = readJournal(p.Meta)
+			if err != nil {
 				c.refuse(str, "resume", err)
 				return
+			}
+			if ok && j.hdr == (journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}) {
+				if kept, err = c.verifyJournal(j, p); err != nil {
+					c.refuse(str, "resume", err)
+					return
+				}
 			}
 		}
 	}
@@ -288,6 +305,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", userError(transport.CodeInvalid, vp, "negative size"))
 		return
 	}
+	if req.Size > maxFileSize || blocks.Count(req.Size, bs) > maxBlocks {
+		c.refuse(str, "put", userError(transport.CodeInvalid, vp, fmt.Sprintf("file too large (%d bytes in blocks of %d)", req.Size, bs)))
+		return
+	}
 	if err := checkRange(vp, req.Offset, req.Length, req.Size, bs); err != nil {
 		c.refuse(str, "put", err)
 		return
@@ -296,12 +317,19 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", err)
 		return
 	}
-	unlock, ok := c.srv.lockUpload(c.user.Name, vp)
+	uctx, stop := context.WithCancel(ctx)
+	defer stop()
+	unlock, ok := c.srv.lockUpload(ctx, c.user.Name, vp, func() {
+		stop()
+		str.CancelRead(transport.StreamCanceled)
+		str.CancelWrite(transport.StreamCanceled)
+	})
 	if !ok {
 		c.refuse(str, "put", userError(transport.CodeBusy, vp, "another upload to this file is running"))
 		return
 	}
 	defer unlock()
+	ctx = uctx
 
 	up, err := c.openUpload(ctx, vp, journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}, req.Fresh)
 	if err != nil {
@@ -324,7 +352,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		}
 	}
 
-	buf := make([]byte, bs+32)
+	buf := make([]byte, min(bs, max(req.Length, 1))+32)
 	var writeErr error
 	err = blocks.Receive(str, req.Offset, req.Length, bs, buf, func(b blocks.Block) error {
 		if !b.OK {
@@ -365,7 +393,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	if mismatch != nil {
-		c.refuse(str, "put", userError(transport.CodeIntegrity, vp, fmt.Sprintf("data corrupted in transit at offset %d (%d bad blocks kept out; send them again)", mismatch.Offset, len(mismatch.Blocks))), mismatch.Blocks...)
+		// The client needs the first offset; it learns the rest from a
+		// resume query. A bounded list keeps the reply within a frame.
+		bad := mismatch.Blocks[:min(len(mismatch.Blocks), 1000)]
+		c.refuse(str, "put", userError(transport.CodeIntegrity, vp, fmt.Sprintf("data corrupted in transit at offset %d (%d bad blocks kept out; send them again)", mismatch.Offset, len(mismatch.Blocks))), bad...)
 		return
 	}
 	reply := transport.TransferReply{Size: req.Size, Mtime: req.Mtime, Offset: req.Offset, Length: req.Length, BlockSize: bs}

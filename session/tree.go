@@ -352,6 +352,7 @@ func dirLevels(dirs []DirJob) [][]DirJob {
 func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string) (*Plan, error) {
 	p := &Plan{}
 	seen := map[string]bool{}
+	dest := map[string]string{} // local file -> remote file that goes there
 	for _, pat := range patterns {
 		entries, err := c.Glob(ctx, pat)
 		if err != nil {
@@ -369,7 +370,13 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 				p.Skipped = append(p.Skipped, Skip{e.Name, "not a regular file"})
 				continue
 			}
-			p.Files = append(p.Files, Job{Remote: e.Name, Local: filepath.Join(dir, path.Base(e.Name)), Size: e.Size})
+			local := filepath.Join(dir, path.Base(e.Name))
+			if other, ok := dest[local]; ok {
+				p.Skipped = append(p.Skipped, Skip{e.Name, "same name as " + other})
+				continue
+			}
+			dest[local] = e.Name
+			p.Files = append(p.Files, Job{Remote: e.Name, Local: local, Size: e.Size})
 			p.Bytes += e.Size
 		}
 	}
@@ -381,6 +388,7 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 	p := &Plan{Put: true}
 	seen := map[string]bool{}
+	dest := map[string]string{} // remote file -> local file that goes there
 	for _, pat := range patterns {
 		matches, err := filepath.Glob(pat)
 		if err != nil {
@@ -401,7 +409,13 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 			case !fi.Mode().IsRegular():
 				p.Skipped = append(p.Skipped, Skip{m, "not a regular file"})
 			default:
-				p.Files = append(p.Files, Job{Remote: joinRemote(c.absRemote(dir), filepath.Base(m)), Local: m, Size: fi.Size()})
+				remote := joinRemote(c.absRemote(dir), filepath.Base(m))
+				if other, ok := dest[remote]; ok {
+					p.Skipped = append(p.Skipped, Skip{m, "same name as " + other})
+					continue
+				}
+				dest[remote] = m
+				p.Files = append(p.Files, Job{Remote: remote, Local: m, Size: fi.Size()})
 				p.Bytes += fi.Size()
 			}
 		}

@@ -54,6 +54,12 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 	up.size = fi.Size()
 	if !created && !fresh && journaled {
 		if j, ok, err := readJournal(p.Meta); err == nil && ok && j.hdr == hdr && up.size <= hdr.Size {
+			// A journal this process did not write or check may list
+			// blocks lost in a crash: check them before trusting it.
+			if _, err := c.verifyJournal(j, p); err != nil {
+				up.close(ctx)
+				return nil, err
+			}
 			up.j = j
 			return up, nil
 		}
@@ -74,6 +80,7 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 		up.close(ctx)
 		return nil, err
 	}
+	c.srv.markVerified(c.user.Name, vp)
 	return up, nil
 }
 
@@ -81,17 +88,25 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 // file first.
 func (up *upload) write(ctx context.Context, b blocks.Block) error {
 	end := b.Offset + int64(len(b.Data))
-	if grow := end - up.size; grow > 0 {
-		if grow > up.budget {
-			if err := up.reserve(ctx, grow-up.budget); err != nil {
-				return err
-			}
+	grow := max(end-up.size, 0)
+	if grow > up.budget {
+		if err := up.reserve(ctx, grow-up.budget); err != nil {
+			return err
 		}
-		up.budget -= grow
-		up.size = end
 	}
 	if _, err := up.p.Data.WriteAt(b.Data, b.Offset); err != nil {
+		// The file may have grown in part: count what is on disk.
+		if fi, serr := up.p.Data.Stat(); serr == nil && fi.Size() > up.size {
+			g := min(fi.Size()-up.size, up.budget)
+			up.budget -= g
+			up.size += g
+		}
 		return err
+	}
+	up.budget -= grow
+	up.size = max(up.size, end)
+	if d, ok := up.j.have[b.Index]; ok && d == b.Digest {
+		return nil // a block sent again: the journal has it already
 	}
 	if err := up.j.add(b.Index, b.Digest); err != nil {
 		return err
@@ -104,6 +119,10 @@ func (up *upload) write(ctx context.Context, b blocks.Block) error {
 // that fits the rest of the file and the quota, else exactly need.
 func (up *upload) reserve(ctx context.Context, need int64) error {
 	users, name := up.c.srv.Users, up.c.user.Name
+	// The store may commit an update and still report the context's end:
+	// reserve outside the stream's lifetime so that the count stays true.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if ahead := min(reserveAhead, up.j.hdr.Size-up.size-up.budget); ahead > need {
 		if err := users.Reserve(ctx, name, ahead); err == nil {
 			up.budget += ahead
@@ -139,6 +158,9 @@ func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, m
 	if err := up.p.Data.Sync(); err != nil {
 		return fd, err
 	}
+	mu := up.c.srv.userLock(up.c.user.Name)
+	mu.Lock()
+	defer mu.Unlock()
 	if err := up.c.checkDest(up.vp, force); err != nil {
 		return fd, err
 	}
@@ -161,6 +183,9 @@ func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, m
 
 // discard removes the partial upload and releases its bytes.
 func (up *upload) discard(ctx context.Context) {
+	mu := up.c.srv.userLock(up.c.user.Name)
+	mu.Lock()
+	defer mu.Unlock()
 	up.closeFiles()
 	n, err := up.c.jail.RemovePartial(up.vp)
 	if err != nil {
@@ -183,6 +208,32 @@ func (up *upload) close(ctx context.Context) {
 	up.closeFiles()
 	up.c.release(ctx, up.budget)
 	up.budget = 0
+}
+
+// verifyJournal re-reads and checks every block j lists, dropping the
+// ones whose data does not match (and rewriting the journal without
+// them), unless this server process already did so or wrote the journal
+// itself. It returns the blocks kept.
+func (c *conn) verifyJournal(j *journal, p *fsjail.Partial) ([]int64, error) {
+	if !c.srv.isVerified(c.user.Name, j.hdr.Path) {
+		before := len(j.have)
+		if _, err := j.verify(p.Data); err != nil {
+			return nil, err
+		}
+		if len(j.have) != before {
+			if err := j.rewrite(); err != nil {
+				return nil, err
+			}
+		}
+		c.srv.markVerified(c.user.Name, j.hdr.Path)
+	}
+	kept := make([]int64, 0, len(j.have))
+	for i := range blocks.Count(j.hdr.Size, j.hdr.BS) {
+		if _, ok := j.have[i]; ok {
+			kept = append(kept, i)
+		}
+	}
+	return kept, nil
 }
 
 // release gives n bytes back to the user's ledger. It runs on cleanup

@@ -75,9 +75,10 @@ func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 // off (a multiple of bs), to w: each block's bytes followed by its digest.
 // tamper, if not nil, may change a block after it was hashed (tests use it
 // to corrupt data on purpose). progress, if not nil, gets the bytes sent.
-// It returns the digests of the blocks sent.
+// It returns the digests of the blocks sent. buf must hold min(bs, n)+32
+// bytes.
 func Send(w io.Writer, r io.Reader, off, n, bs int64, buf []byte, tamper func(off int64, b []byte), progress func(int64)) ([]Digest, error) {
-	if bs <= 0 || off%bs != 0 || int64(len(buf)) < bs+32 {
+	if bs <= 0 || off%bs != 0 || int64(len(buf)) < min(bs, n)+32 {
 		return nil, fmt.Errorf("blocks: bad send arguments (offset %d, block size %d)", off, bs)
 	}
 	ds := make([]Digest, 0, Count(n, bs))
@@ -132,7 +133,7 @@ type Block struct {
 // blocks that failed verification as a *MismatchError, after reading the
 // whole range; an error from r or fn stops it at once.
 func Receive(r io.Reader, off, n, bs int64, buf []byte, fn func(Block) error) error {
-	if bs <= 0 || off%bs != 0 || int64(len(buf)) < bs+32 {
+	if bs <= 0 || off%bs != 0 || int64(len(buf)) < min(bs, n)+32 {
 		return fmt.Errorf("blocks: bad receive arguments (offset %d, block size %d)", off, bs)
 	}
 	var bad *MismatchError

@@ -28,6 +28,7 @@ type conn struct {
 	user   userdb.User
 	jail   *fsjail.Jail
 	ulog   *slog.Logger // log with the user name
+	grp    *group       // the session this connection belongs to
 	authed chan struct{}
 
 	mu  sync.Mutex
@@ -65,6 +66,9 @@ func (c *conn) run() {
 		// Closing is idempotent; it unblocks the accept loop and transfers.
 		_ = c.qc.CloseWithError(transport.ConnNoError, "")
 		wg.Wait()
+		if c.grp != nil {
+			c.srv.leaveGroup(c.grp, c)
+		}
 		if c.jail != nil {
 			_ = c.jail.Close()
 		}
@@ -135,6 +139,9 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		return false
 	}
 	_ = ctrl.SetReadDeadline(time.Time{})
+	if req.Op == transport.OpJoin {
+		return c.join(ctrl, &req)
+	}
 	if req.Op != transport.OpLogin {
 		c.log.Info("login: first message is not a login", "op", req.Op)
 		_ = c.qc.CloseWithError(transport.ConnProtocol, "first message must be a login")
@@ -168,12 +175,41 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 	c.user = u
 	c.setCwd("/")
 	c.ulog = log
+	c.grp = c.srv.newGroup(c)
 	close(c.authed)
 	log.Info("login", "client", req.Client)
-	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version}); err != nil {
+	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version, Token: c.grp.token}); err != nil {
 		return false
 	}
 	return true
+}
+
+// join adds this connection to a logged-in session, with the token its
+// login returned: no password, no argon2id, same user.
+func (c *conn) join(ctrl *quic.Stream, req *transport.Request) bool {
+	g, err := c.srv.joinGroup(req.Token, req.User, c)
+	if err != nil {
+		c.log.Warn("join refused", "user", req.User, "err", err)
+		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: err.Error()}})
+		_ = ctrl.Close()
+		_ = c.qc.CloseWithError(transport.ConnAuthFailed, err.Error())
+		return false
+	}
+	home, err := EnsureHome(c.srv.HomeDir, g.user.Name)
+	if err == nil {
+		c.jail, err = fsjail.Open(home)
+	}
+	if err != nil {
+		c.srv.leaveGroup(g, c)
+		_ = c.qc.CloseWithError(transport.ConnInternal, "cannot open home directory")
+		return false
+	}
+	c.user, c.grp = g.user, g
+	c.setCwd("/")
+	c.ulog = c.log.With("user", g.user.Name)
+	close(c.authed)
+	c.ulog.Debug("joined session", "conns", g.size())
+	return transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version}) == nil
 }
 
 // serveControl answers control requests in order until the client closes

@@ -36,6 +36,9 @@ type Server struct {
 	// PartialMaxAge is how long a partial upload that nobody resumes is
 	// kept. Zero means 7 days.
 	PartialMaxAge time.Duration
+	// MaxGroupConns bounds the connections of one session (the login's
+	// and those that join it with its token). Zero means 64.
+	MaxGroupConns int
 	// TestHookTamper, if set, may change each block the server sends after
 	// it was hashed: tests use it to corrupt data on purpose.
 	TestHookTamper func(vpath string, off int64, b []byte)
@@ -47,8 +50,9 @@ type Server struct {
 	active    int           // transfers in progress, all sessions
 	idle      chan struct{} // if not nil, closed when active drops to 0
 	wg        sync.WaitGroup
-	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running puts
+	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running uploads
 	userLocks map[string]*sync.Mutex
+	groups    map[string]*group // by token
 	verified  map[string]bool // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
@@ -204,51 +208,122 @@ func (s *Server) endTransfer() {
 	}
 }
 
-// uploadSlot is a running upload (or resume check) of one path.
+// uploadSlot is a running upload of one path: one stream, or several of
+// one session (a striped upload) sharing one *upload.
 type uploadSlot struct {
-	cancel func()        // stops it
-	done   chan struct{} // closed when it has let go
+	grp    *group        // the session it belongs to
+	hdr    journalHeader // the source it is for
+	excl   bool          // a resume check: shared with nobody
+	cancel []func()      // stop its streams
+	up     *upload       // nil while being opened
+	ready  chan struct{} // closed once up is set (or opening failed)
+	refs   int
+	done   chan struct{} // closed when the last holder let go
 }
 
-// lockUpload claims the upload to vp of user, for a put or a resume
-// check; cancel stops this holder if a later one takes over. A path held
-// by another stream of the same user is taken over: the older stream is
-// stopped and waited for (up to 10 s). Most often it is this client's
-// own earlier try, on a connection that died without the server noticing
-// yet; two live uploads to one path would be racing anyway, and the
-// newer wins. The caller calls unlock when done.
-func (s *Server) lockUpload(ctx context.Context, user, vp string, cancel func()) (unlock func(), ok bool) {
-	key := user + "\x00" + vp
-	for range 2 {
+// acquireUpload gives the stream the upload to vp: a new one, or the
+// running one of the same session and source (striped ranges). Anything
+// else holding the path is taken over: stopped and waited for (up to
+// 10 s); most often it is this client's own earlier try, on a connection
+// that died without the server noticing yet. open creates the upload for
+// a new slot; excl asks for sole use (a resume check, open nil). release
+// lets go; the last to let go closes the upload.
+func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr journalHeader, excl bool, cancel func(), open func() (*upload, error)) (*upload, func(), error) {
+	key := c.user.Name + "\x00" + vp
+	for range 3 {
 		s.mu.Lock()
-		old := s.uploads[key]
-		if old == nil {
+		slot := s.uploads[key]
+		if slot == nil {
 			if s.uploads == nil {
 				s.uploads = make(map[string]*uploadSlot)
 			}
-			slot := &uploadSlot{cancel: cancel, done: make(chan struct{})}
+			slot = &uploadSlot{grp: c.grp, hdr: hdr, excl: excl, cancel: []func(){cancel}, refs: 1, ready: make(chan struct{}), done: make(chan struct{})}
 			s.uploads[key] = slot
 			s.mu.Unlock()
-			return func() {
-				s.mu.Lock()
-				if s.uploads[key] == slot {
-					delete(s.uploads, key)
-				}
-				s.mu.Unlock()
-				close(slot.done)
-			}, true
+			var up *upload
+			var err error
+			if open != nil {
+				up, err = open()
+			}
+			s.mu.Lock()
+			slot.up = up
+			close(slot.ready)
+			s.mu.Unlock()
+			release := s.releaseUpload(key, slot, ctx)
+			if err != nil {
+				release()
+				return nil, nil, err
+			}
+			return up, release, nil
 		}
+		if !excl && !slot.excl && slot.grp == c.grp && slot.hdr == hdr {
+			slot.refs++
+			slot.cancel = append(slot.cancel, cancel)
+			s.mu.Unlock()
+			release := s.releaseUpload(key, slot, ctx)
+			select {
+			case <-slot.ready:
+			case <-ctx.Done():
+				release()
+				return nil, nil, ctx.Err()
+			}
+			s.mu.Lock()
+			up := slot.up
+			s.mu.Unlock()
+			if up == nil {
+				release()
+				continue
+			}
+			return up, release, nil
+		}
+		cancels := append([]func(){}, slot.cancel...)
 		s.mu.Unlock()
-		old.cancel()
+		for _, f := range cancels {
+			f()
+		}
 		select {
-		case <-old.done:
+		case <-slot.done:
 		case <-time.After(10 * time.Second):
-			return nil, false
+			return nil, nil, errBusy
 		case <-ctx.Done():
-			return nil, false
+			return nil, nil, ctx.Err()
 		}
 	}
-	return nil, false
+	return nil, nil, errBusy
+}
+
+var errBusy = &transport.Error{Code: transport.CodeBusy, Msg: "another upload to this file is running"}
+
+// uploadStreams returns how many streams hold the upload to vp of user.
+func (s *Server) uploadStreams(user, vp string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slot := s.uploads[user+"\x00"+vp]; slot != nil {
+		return slot.refs
+	}
+	return 0
+}
+
+func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			slot.refs--
+			last := slot.refs == 0
+			if last && s.uploads[key] == slot {
+				delete(s.uploads, key)
+			}
+			up := slot.up
+			s.mu.Unlock()
+			if last {
+				if up != nil {
+					up.close(ctx)
+				}
+				close(slot.done)
+			}
+		})
+	}
 }
 
 // userLock returns the mutex that serializes, for one user, every change

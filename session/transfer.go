@@ -231,12 +231,13 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 	var kept []int64
 	var j *journal
 	if _, err := c.jail.PartialSize(vp); err == nil {
-		unlock, ok := c.srv.lockUpload(ctx, c.user.Name, vp, func() { str.CancelRead(transport.StreamCanceled); str.CancelWrite(transport.StreamCanceled) })
-		if !ok {
-			c.refuse(str, "resume", userError(transport.CodeBusy, vp, "another upload to this file is running"))
+		_, release, err := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, true,
+			func() { str.CancelRead(transport.StreamCanceled); str.CancelWrite(transport.StreamCanceled) }, nil)
+		if err != nil {
+			c.refuse(str, "resume", err)
 			return
 		}
-		defer unlock()
+		defer release()
 		p, err := c.jail.OpenExistingPartial(vp)
 		if errors.Is(err, fs.ErrNotExist) {
 			p = nil // data without a journal: a small upload, never resumed
@@ -248,6 +249,7 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 			defer p.Close()
 		}
 		if p != nil {
+			var ok bool
 			j, ok, err = readJournal(p.Meta)
 			if err != nil {
 				c.refuse(str, "resume", err)
@@ -319,33 +321,29 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	uctx, stop := context.WithCancel(ctx)
 	defer stop()
-	unlock, ok := c.srv.lockUpload(ctx, c.user.Name, vp, func() {
+	hdr := journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}
+	// Ranges of one file from several connections of this session share
+	// one upload; anything else holding the path is taken over.
+	up, release, err := c.srv.acquireUpload(ctx, c, vp, hdr, false, func() {
 		stop()
 		str.CancelRead(transport.StreamCanceled)
 		str.CancelWrite(transport.StreamCanceled)
-	})
-	if !ok {
-		c.refuse(str, "put", userError(transport.CodeBusy, vp, "another upload to this file is running"))
-		return
-	}
-	defer unlock()
-	ctx = uctx
-
-	up, err := c.openUpload(ctx, vp, journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}, req.Fresh)
+	}, func() (*upload, error) { return c.openUpload(ctx, vp, hdr, req.Fresh) })
 	if err != nil {
 		c.refuse(str, "put", err)
 		return
 	}
-	defer up.close(ctx)
+	defer release()
+	ctx = uctx
 
 	// Fail before any byte if the file cannot fit.
-	if need := req.Size - up.size; need > 0 {
+	if need := req.Size - up.curSize(); need > 0 {
 		u, err := c.srv.Users.Get(ctx, c.user.Name)
 		if err != nil {
 			c.refuse(str, "put", err)
 			return
 		}
-		if u.Quota > 0 && need > u.Quota-u.Used {
+		if u.Quota > 0 && need > u.Quota-u.Used-up.curBudget() {
 			up.discard(ctx)
 			c.refuse(str, "put", quotaError(vp, need, u.Quota, u.Used))
 			return
@@ -371,7 +369,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		// goes, and its bytes with it.
 		up.discard(ctx)
 		u, _ := c.srv.Users.Get(ctx, c.user.Name)
-		c.refuse(str, "put", quotaError(vp, req.Size-up.size, u.Quota, u.Used))
+		c.refuse(str, "put", quotaError(vp, req.Size-up.curSize(), u.Quota, u.Used))
 		return
 	case writeErr != nil:
 		c.refuse(str, "put", writeErr)
@@ -401,6 +399,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	reply := transport.TransferReply{Size: req.Size, Mtime: req.Mtime, Offset: req.Offset, Length: req.Length, BlockSize: bs}
 	if req.Commit {
+		if n := c.srv.uploadStreams(c.user.Name, vp); n > 1 {
+			c.refuse(str, "put", userError(transport.CodeBusy, vp, fmt.Sprintf("commit while %d other streams still send ranges", n-1)))
+			return
+		}
 		fd, err := up.commit(ctx, tr.Digest, req.Force, req.Mtime)
 		if err != nil {
 			c.refuse(str, "put", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/qftp/qftp/fsjail"
@@ -26,6 +27,7 @@ var errQuota = errors.New("quota exceeded")
 // partial's data is counted in the user's ledger (userdb used); budget is
 // reserved on top for the writes to come and given back by close.
 type upload struct {
+	mu      sync.Mutex // the streams of a striped upload share it
 	c       *conn
 	vp      string
 	p       *fsjail.Partial
@@ -87,6 +89,8 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 // write stores a verified block, reserving quota for any growth of the
 // file first.
 func (up *upload) write(ctx context.Context, b blocks.Block) error {
+	up.mu.Lock()
+	defer up.mu.Unlock()
 	end := b.Offset + int64(len(b.Data))
 	grow := max(end-up.size, 0)
 	if grow > up.budget {
@@ -142,6 +146,8 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 // commit publishes a complete upload: every block verified, the file
 // digest equal to the client's (if it sent one).
 func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, mtimeNs int64) (blocks.Digest, error) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
 	hdr := up.j.hdr
 	ds, err := up.j.complete()
 	if err != nil {
@@ -181,6 +187,20 @@ func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, m
 	return fd, nil
 }
 
+// curSize returns the size of the partial's data.
+func (up *upload) curSize() int64 {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return up.size
+}
+
+// curBudget returns the bytes reserved ahead.
+func (up *upload) curBudget() int64 {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return up.budget
+}
+
 // discard removes the partial upload and releases its bytes.
 func (up *upload) discard(ctx context.Context) {
 	mu := up.c.srv.userLock(up.c.user.Name)
@@ -205,6 +225,8 @@ func (up *upload) closeFiles() {
 // close gives back the unused budget and closes the files; the partial
 // stays for a later resume unless committed or discarded.
 func (up *upload) close(ctx context.Context) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
 	up.closeFiles()
 	up.c.release(ctx, up.budget)
 	up.budget = 0

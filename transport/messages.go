@@ -9,6 +9,7 @@ import (
 // Control-stream operations (Request.Op).
 const (
 	OpLogin = "login"
+	OpJoin  = "join" // add a connection to a logged-in session, with its token
 	OpPwd   = "pwd"
 	OpCd    = "cd"
 	OpLs    = "ls"
@@ -50,6 +51,7 @@ type Request struct {
 	Password string `cbor:"password,omitempty"`
 	Client   string `cbor:"client,omitempty"` // login: client software and version
 	Mtime    int64  `cbor:"mtime,omitempty"`  // chtimes: ns since the epoch
+	Token    []byte `cbor:"token,omitempty"`  // join: the session's token from login
 }
 
 // Response answers the Request with the same ID. Responses come in request
@@ -65,6 +67,7 @@ type Response struct {
 	Quota   int64   `cbor:"quota,omitempty"` // df: bytes, 0 = unlimited
 	Used    int64   `cbor:"used,omitempty"`  // df: bytes
 	Server  string  `cbor:"server,omitempty"`
+	Token   []byte  `cbor:"token,omitempty"` // login: lets more connections join this session
 }
 
 // Entry types.

@@ -78,6 +78,8 @@ type Client struct {
 	reconnMu sync.Mutex // one reconnection at a time
 	mu       sync.Mutex // guards the fields below
 	cur      *link
+	extra    []*link // connections that joined the session, for striping
+	token    []byte  // the session's token, to join more connections
 	cwd      string
 	closed   bool
 	closing  chan struct{} // closed by Close, to stop reconnecting
@@ -109,7 +111,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.cur, c.cwd, c.server = l, resp.Path, resp.Server
+	c.cur, c.cwd, c.server, c.token = l, resp.Path, resp.Server, resp.Token
 	return c, nil
 }
 
@@ -190,8 +192,12 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	close(c.closing)
-	l := c.cur
+	l, extra := c.cur, c.extra
+	c.extra = nil
 	c.mu.Unlock()
+	for _, x := range extra {
+		_ = x.close()
+	}
 	return l.close()
 }
 
@@ -244,7 +250,7 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 	var lastErr error
 	for attempt := 1; attempt <= max(c.policy.Attempts, 1); attempt++ {
 		actx, cancel := context.WithDeadline(ctx, deadline)
-		l, _, err := c.connect(actx, false)
+		l, resp, err := c.connect(actx, false)
 		if err == nil {
 			// Back to the working directory before anyone uses the new
 			// connection; if it is gone, the session is at "/" now.
@@ -263,8 +269,13 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 				_ = l.close()
 				return ErrClosed
 			}
-			c.cur, c.cwd = l, newCwd
+			// The old session's joined connections ended with it.
+			old := c.extra
+			c.cur, c.cwd, c.token, c.extra = l, newCwd, resp.Token, nil
 			c.mu.Unlock()
+			for _, x := range old {
+				_ = x.close()
+			}
 			c.log.Info("reconnected", "addr", c.cfg.Addr, "attempt", attempt)
 			return nil
 		}

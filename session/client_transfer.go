@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,6 +57,11 @@ type TransferOptions struct {
 	Notify func(msg string)
 	// BlockSize is the block size to use; zero means blocks.Size.
 	BlockSize int64
+	// Connections is how many QUIC connections of the session a large
+	// file's ranges are spread over (the login's and ones that join it);
+	// 0 or 1 means one. On a lossy link each connection's congestion
+	// window suffers alone, so several carry more together.
+	Connections int
 	// TestHookTamper, if set, may change each block after it was hashed
 	// (put only): tests use it to corrupt data on purpose.
 	TestHookTamper func(off int64, b []byte)
@@ -108,6 +114,7 @@ type TransferResult struct {
 	Attempts int    // tries, counting the first
 	LastKept int64  // bytes the final attempt found already transferred
 	LastSent int64  // bytes the final attempt sent
+	Links    int    // most connections the transfer used at once
 	Digest   blocks.Digest
 	Duration time.Duration
 }
@@ -246,7 +253,35 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 type localPartial struct {
 	local      string
 	data, meta *os.File // nil until the first reply
+	mu         sync.Mutex
 	j          *journal
+	done       int64 // bytes held, for progress
+}
+
+// start creates the partial download's files (if need be) and its journal
+// for the source hdr.
+func (p *localPartial) start(hdr journalHeader) error {
+	if hdr.Size > maxFileSize || blocks.Count(hdr.Size, hdr.BS) > maxBlocks {
+		return fmt.Errorf("server announces a file of %d bytes", hdr.Size)
+	}
+	if p.data == nil {
+		np, err := openLocalPartial(p.local, true)
+		if err != nil {
+			return unwrapPath(err)
+		}
+		p.data, p.meta = np.data, np.meta
+	}
+	j, err := resetJournal(p.meta, hdr)
+	if err != nil {
+		return err
+	}
+	if err := p.data.Truncate(0); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.j, p.done = j, 0
+	p.mu.Unlock()
+	return nil
 }
 
 func (p *localPartial) close() {
@@ -327,9 +362,32 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		}
 	}
 
+	if p.j == nil && opt.Connections > 1 {
+		// To spread a download over connections, learn its size first.
+		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile && e.Size >= stripeMin {
+			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: bs}); err != nil {
+				return err
+			}
+		}
+	}
 	ranges := [][2]int64{{0, -1}}
 	if p.j != nil {
 		ranges = missingRanges(p.j, bs)
+		p.done = min(int64(len(p.j.have))*bs, p.j.hdr.Size)
+		var missing int64
+		for _, r := range ranges {
+			missing += r[1]
+		}
+		if links := c.stripeLinks(ctx, l, opt, res, missing); len(links) > 1 {
+			err := c.stripe(ctx, links, ranges, bs, func(l *link, off, n int64) error {
+				_, err := c.getRange(ctx, l, p, res, opt, off, n, bs)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			ranges = nil
+		}
 	}
 	var wholeDigest []byte
 	for _, r := range ranges {
@@ -418,49 +476,47 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 		return fail(fmt.Errorf("server sent a range %d+%d (block size %d), not the one asked for", reply.Offset, reply.Length, reply.BlockSize))
 	}
 	hdr := journalHeader{Path: res.Remote, Size: reply.Size, Mtime: reply.Mtime, BS: bs}
-	if p.j == nil {
-		if hdr.Size > maxFileSize || blocks.Count(hdr.Size, bs) > maxBlocks {
-			return fail(fmt.Errorf("server announces a file of %d bytes", hdr.Size))
-		}
-		if p.data == nil {
-			np, err := openLocalPartial(p.local, true)
-			if err != nil {
-				return fail(unwrapPath(err))
-			}
-			p.data, p.meta = np.data, np.meta
-		}
-		if p.j, err = resetJournal(p.meta, hdr); err != nil {
+	p.mu.Lock()
+	j := p.j
+	p.mu.Unlock()
+	if j == nil {
+		if err := p.start(hdr); err != nil {
 			return fail(err)
 		}
-		if err := p.data.Truncate(0); err != nil {
-			return fail(err)
-		}
-	} else if p.j.hdr != hdr {
+	} else if j.hdr != hdr {
 		// Changed between our stat and this get: start over next time.
 		_ = p.meta.Truncate(0)
 		return fail(&transport.Error{Code: transport.CodeIntegrity, Msg: "the remote file changed during the download"})
 	}
-	done := min(int64(len(p.j.have))*bs, reply.Size)
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
 	if opt.Progress != nil {
 		opt.Progress(done, reply.Size) // the starting point, before any data
 	}
-	buf := make([]byte, bs+32)
+	buf := make([]byte, min(bs, max(reply.Length, 1))+32)
 	err = blocks.Receive(str, off, reply.Length, bs, buf, func(b blocks.Block) error {
-		res.Sent += int64(len(b.Data))
-		res.LastSent += int64(len(b.Data))
-		pace(ctx, opt.Limiter, int64(len(b.Data)))
+		n := int64(len(b.Data))
+		pace(ctx, opt.Limiter, n)
+		if b.OK {
+			// Ranges of a striped download write at their own offsets.
+			if _, err := p.data.WriteAt(b.Data, b.Offset); err != nil {
+				return err
+			}
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		res.Sent += n
+		res.LastSent += n
 		if !b.OK {
 			return nil
-		}
-		if _, err := p.data.WriteAt(b.Data, b.Offset); err != nil {
-			return err
 		}
 		if err := p.j.add(b.Index, b.Digest); err != nil {
 			return err
 		}
-		done += int64(len(b.Data))
+		p.done += n
 		if opt.Progress != nil {
-			opt.Progress(min(done, reply.Size), reply.Size)
+			opt.Progress(min(p.done, reply.Size), reply.Size)
 		}
 		return nil
 	})
@@ -638,9 +694,32 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 		ranges = [][2]int64{{0, 0}}
 	}
 	fresh := len(have) == 0
+	var mu sync.Mutex // the streams of a striped upload account together
+	account := func(n int64) {
+		mu.Lock()
+		res.Sent += n
+		res.LastSent += n
+		done += n
+		d := done
+		mu.Unlock()
+		pace(ctx, opt.Limiter, n)
+		if opt.Progress != nil {
+			opt.Progress(min(d, fileSize), fileSize)
+		}
+	}
+	if links := c.stripeLinks(ctx, l, opt, res, fileSize-kept); len(links) > 1 {
+		err := c.stripe(ctx, links, ranges, bs, func(l *link, off, n int64) error {
+			return c.putRange(ctx, l, f, fi, opt, res, off, n, bs, false, false, ds, account)
+		})
+		if err != nil {
+			return err
+		}
+		ranges = [][2]int64{{0, 0}} // all that is left is the commit
+		fresh = false
+	}
 	for i, r := range ranges {
 		last := i == len(ranges)-1
-		err := c.putRange(ctx, l, f, fi, opt, res, r[0], r[1], bs, fresh && i == 0, last, ds, &done)
+		err := c.putRange(ctx, l, f, fi, opt, res, r[0], r[1], bs, fresh && i == 0, last, ds, account)
 		if err != nil {
 			return err
 		}
@@ -722,7 +801,7 @@ func (c *Client) resumeQuery(ctx context.Context, l *link, remote string, fileSi
 
 // putRange sends one range of the file; with commit it also asks the
 // server to publish the file, sending the file digest.
-func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, fresh, commit bool, ds []blocks.Digest, done *int64) error {
+func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, fresh, commit bool, ds []blocks.Digest, account func(n int64)) error {
 	fileSize := fi.Size()
 	str, stop, err := l.openTransfer(ctx)
 	if err != nil {
@@ -755,16 +834,8 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}
-	buf := make([]byte, bs+32)
-	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, buf, opt.TestHookTamper, func(n int64) {
-		res.Sent += n
-		res.LastSent += n
-		*done += n
-		pace(ctx, opt.Limiter, n)
-		if opt.Progress != nil {
-			opt.Progress(min(*done, fileSize), fileSize)
-		}
-	})
+	buf := make([]byte, min(bs, max(length, 1))+32)
+	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, buf, opt.TestHookTamper, account)
 	copy(ds[off/bs:], sent)
 	if err != nil {
 		var se *blocks.SourceError

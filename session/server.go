@@ -53,7 +53,7 @@ type Server struct {
 	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running uploads
 	userLocks map[string]*sync.Mutex
 	groups    map[string]*group // by token
-	verified  map[string]bool // partial uploads whose journal this process wrote or checked
+	verified  map[string]bool   // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
 }

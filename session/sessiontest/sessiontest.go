@@ -176,6 +176,19 @@ func (ts *Server) Dial(t testing.TB, user, pw string) (*session.Client, error) {
 	return session.Dial(ctx, session.DialConfig{Addr: ts.Addr, User: user, Password: pw, TLS: ts.TLSConfig(t), Retry: QuickRetry})
 }
 
+// DialVia logs in as user through addr (a relay in front of the server).
+func (ts *Server) DialVia(t testing.TB, addr, user, pw string, retry session.RetryPolicy) *session.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := session.Dial(ctx, session.DialConfig{Addr: addr, User: user, Password: pw, TLS: ts.TLSConfig(t), Retry: retry})
+	if err != nil {
+		t.Fatalf("login via %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // QuickRetry keeps reconnection short in tests whose server goes away.
 var QuickRetry = session.RetryPolicy{Attempts: 5, MaxTime: 1500 * time.Millisecond, Backoff: 20 * time.Millisecond}
 

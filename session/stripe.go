@@ -1,0 +1,236 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/qftp/qftp/transport"
+)
+
+// stripeMin is the least data worth spreading over several connections.
+const stripeMin = 16 << 20
+
+// stripeChunk is the size of the ranges a striped transfer hands out: big
+// enough that a stream's setup is small next to its data, small enough
+// that the connections finish together and a lost connection costs little.
+const stripeChunk = 8 << 20
+
+// streamsPerLink is how many ranges run at once on each connection, so
+// that one range's end does not leave the connection idle.
+const streamsPerLink = 2
+
+// join opens one more connection into this session with its token.
+func (c *Client) join(ctx context.Context) (*link, error) {
+	c.mu.Lock()
+	tok := c.token
+	c.mu.Unlock()
+	cfg := c.cfg
+	dctx := ctx
+	if cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+	}
+	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+	}
+	ctrl, err := qc.OpenStreamSync(dctx)
+	if err != nil {
+		_ = qc.CloseWithError(transport.ConnNoError, "")
+		return nil, transport.Explain(err)
+	}
+	req := transport.Request{ID: 1, Op: transport.OpJoin, User: cfg.User, Token: tok}
+	var resp transport.Response
+	if err := transport.WriteFrame(ctrl, &req); err == nil {
+		err = transport.ReadFrame(ctrl, &resp)
+	}
+	if err != nil || resp.Err != nil {
+		_ = qc.CloseWithError(transport.ConnNoError, "")
+		if err == nil {
+			err = resp.Err
+		}
+		return nil, fmt.Errorf("join session: %w", loginErr(err))
+	}
+	l := &link{qc: qc, ctrl: ctrl, pending: make(map[uint64]*pendingCall), done: make(chan struct{})}
+	go l.readLoop()
+	return l, nil
+}
+
+// Widen makes the session have n connections (at least 1), opening the
+// missing ones in parallel, and returns how many it has. Connections that
+// died are dropped first.
+func (c *Client) Widen(ctx context.Context, n int) (int, error) {
+	c.mu.Lock()
+	var live, dead []*link
+	for _, l := range c.extra {
+		if l.alive() {
+			live = append(live, l)
+		} else {
+			dead = append(dead, l)
+		}
+	}
+	c.extra = live
+	missing := n - 1 - len(c.extra)
+	c.mu.Unlock()
+	for _, l := range dead {
+		_ = l.close()
+	}
+	if missing <= 0 {
+		return 1 + len(live), nil
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range missing {
+		wg.Go(func() {
+			l, err := c.join(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			c.mu.Lock()
+			closed := c.closed
+			if !closed {
+				c.extra = append(c.extra, l)
+			}
+			c.mu.Unlock()
+			if closed {
+				_ = l.close()
+			}
+		})
+	}
+	wg.Wait()
+	c.mu.Lock()
+	have := 1 + len(c.extra)
+	c.mu.Unlock()
+	return have, firstErr
+}
+
+// stripeLinks returns the connections to spread remaining bytes over:
+// just primary unless the options ask for more and the data is big
+// enough. Failing to open more is not an error: fewer will do.
+func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOptions, res *TransferResult, remaining int64) (links []*link) {
+	defer func() { res.Links = max(res.Links, len(links)) }()
+	if opt.Connections <= 1 || remaining < stripeMin {
+		return []*link{primary}
+	}
+	want := int(min(int64(opt.Connections), max(remaining/stripeChunk, 1)))
+	if _, err := c.Widen(ctx, want); err != nil {
+		c.log.Info("could not open all connections", "want", want, "err", err)
+	}
+	out := []*link{primary}
+	c.mu.Lock()
+	for _, l := range c.extra {
+		if len(out) == want {
+			break
+		}
+		if l.alive() {
+			out = append(out, l)
+		}
+	}
+	c.mu.Unlock()
+	return out
+}
+
+// stripe runs fn over the ranges, cut into stripeChunk pieces, with
+// streamsPerLink pieces at a time on each link. A piece that fails is
+// handed to another worker (a connection that died stops its workers);
+// it fails only when no worker is left or a piece failed for a reason
+// other than its connection (that error is returned).
+func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, fn func(l *link, off, n int64) error) error {
+	chunk := max(stripeChunk/bs, 1) * bs
+	var pieces [][2]int64
+	for _, r := range ranges {
+		for off := r[0]; off < r[0]+r[1]; off += chunk {
+			pieces = append(pieces, [2]int64{off, min(chunk, r[0]+r[1]-off)})
+		}
+	}
+	queue := make(chan [2]int64, len(pieces))
+	for _, p := range pieces {
+		queue <- p
+	}
+	var (
+		mu        sync.Mutex
+		remaining = len(pieces)
+		workers   = len(links) * streamsPerLink
+		hardErr   error
+		allDone   = make(chan struct{})
+	)
+	if remaining == 0 {
+		return nil
+	}
+	finish := func() { close(allDone) }
+	var once sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, l := range links {
+		for range streamsPerLink {
+			wg.Go(func() {
+				defer func() {
+					mu.Lock()
+					workers--
+					if workers == 0 {
+						once.Do(finish)
+					}
+					mu.Unlock()
+				}()
+				for {
+					var p [2]int64
+					select {
+					case p = <-queue:
+					case <-allDone:
+						return
+					case <-ctx.Done():
+						return
+					}
+					err := fn(l, p[0], p[1])
+					if err == nil {
+						mu.Lock()
+						remaining--
+						if remaining == 0 {
+							once.Do(finish)
+						}
+						mu.Unlock()
+						continue
+					}
+					queue <- p // someone else takes it
+					var se *quic.StreamError
+					if ctx.Err() == nil && l.alive() && !errors.As(err, &se) {
+						mu.Lock()
+						if hardErr == nil {
+							hardErr = err
+						}
+						mu.Unlock()
+						cancel()
+						return
+					}
+					if !l.alive() {
+						return // this connection is gone; the others go on
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case hardErr != nil:
+		return hardErr
+	case remaining > 0 && ctx.Err() != nil:
+		return ctx.Err()
+	case remaining > 0:
+		return errors.New("every connection failed during the transfer")
+	}
+	return nil
+}

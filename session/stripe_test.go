@@ -1,0 +1,86 @@
+package session_test
+
+import (
+	"bytes"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/transport/relay"
+)
+
+// A large file spread over several connections through a lossy,
+// reordering link arrives byte-exact in both directions.
+func TestStripedLossyLink(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("sam", "pw")
+	link := relay.Link{Delay: 5 * time.Millisecond, Loss: 0.01, Reorder: 0.01}
+	r, err := relay.New(ts.Addr, link, link, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	c := ts.DialVia(t, r.Addr(), "sam", "pw", session.RetryPolicy{})
+	size := 32 << 20 // four stripe chunks, so four connections
+	data := randomBytes(t, size)
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, data)
+	opt := session.TransferOptions{Connections: 4}
+	res, err := c.Put(t.Context(), src, "f", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Links != 4 {
+		t.Fatalf("put used %d connections, want 4", res.Links)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "f")), data) {
+		t.Fatal("uploaded file differs")
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	res, err = c.Get(t.Context(), "f", dst, opt)
+	if err != nil || res.Links != 4 {
+		t.Fatalf("get: %d connections, %v", res.Links, err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+		t.Fatal("downloaded file differs")
+	}
+	if s := r.Stats(); s.Dropped == 0 {
+		t.Fatalf("the link dropped nothing: %+v", s)
+	}
+}
+
+// A blackout in the middle of a striped transfer: it completes without
+// anyone stepping in, byte-exact.
+func TestStripedBlackout(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("bo", "pw")
+	r, err := relay.New(ts.Addr, relay.Link{Delay: 2 * time.Millisecond}, relay.Link{Delay: 2 * time.Millisecond}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	c := ts.DialVia(t, r.Addr(), "bo", "pw", session.RetryPolicy{})
+	data := randomBytes(t, 32<<20)
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+	var blacked atomic.Bool
+	opt := session.TransferOptions{Connections: 3, Progress: func(done, total int64) {
+		if done > total/3 && blacked.CompareAndSwap(false, true) {
+			r.Blackout(3 * time.Second)
+		}
+	}}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if _, err := c.Get(t.Context(), "f", dst, opt); err != nil {
+		t.Fatal(err)
+	}
+	if !blacked.Load() {
+		t.Fatal("no blackout happened")
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+		t.Fatal("downloaded file differs")
+	}
+}

@@ -59,9 +59,15 @@ type TransferOptions struct {
 	BlockSize int64
 	// Connections is how many QUIC connections of the session a large
 	// file's ranges are spread over (the login's and ones that join it);
-	// 0 or 1 means one. On a lossy link each connection's congestion
-	// window suffers alone, so several carry more together.
+	// 0 or 1 means one; ConnectionsAuto starts with one and adds more
+	// while that pays, up to MaxConnections. On a lossy link each
+	// connection's congestion window suffers alone, so several carry more.
 	Connections int
+	// MaxConnections caps ConnectionsAuto; zero means 32.
+	MaxConnections int
+	// Width, if set, is told how many connections a striped transfer uses
+	// whenever that changes.
+	Width func(int)
 	// TestHookTamper, if set, may change each block after it was hashed
 	// (put only): tests use it to corrupt data on purpose.
 	TestHookTamper func(off int64, b []byte)
@@ -362,7 +368,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		}
 	}
 
-	if p.j == nil && opt.Connections > 1 {
+	if p.j == nil && (opt.Connections > 1 || opt.Connections == ConnectionsAuto) {
 		// To spread a download over connections, learn its size first.
 		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile && e.Size >= stripeMin {
 			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: bs}); err != nil {
@@ -378,8 +384,8 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		for _, r := range ranges {
 			missing += r[1]
 		}
-		if links := c.stripeLinks(ctx, l, opt, res, missing); len(links) > 1 {
-			err := c.stripe(ctx, links, ranges, bs, func(l *link, off, n int64) error {
+		if links := c.stripeLinks(ctx, l, opt, res, missing); len(links) > 1 || c.autoStripe(opt, missing) {
+			err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &p.mu), func(l *link, off, n int64) error {
 				_, err := c.getRange(ctx, l, p, res, opt, off, n, bs)
 				return err
 			})
@@ -707,8 +713,8 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 			opt.Progress(min(d, fileSize), fileSize)
 		}
 	}
-	if links := c.stripeLinks(ctx, l, opt, res, fileSize-kept); len(links) > 1 {
-		err := c.stripe(ctx, links, ranges, bs, func(l *link, off, n int64) error {
+	if links := c.stripeLinks(ctx, l, opt, res, fileSize-kept); len(links) > 1 || c.autoStripe(opt, fileSize-kept) {
+		err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &mu), func(l *link, off, n int64) error {
 			return c.putRange(ctx, l, f, fi, opt, res, off, n, bs, false, false, ds, account)
 		})
 		if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -22,6 +24,10 @@ const stripeChunk = 8 << 20
 // streamsPerLink is how many ranges run at once on each connection, so
 // that one range's end does not leave the connection idle.
 const streamsPerLink = 2
+
+// ConnectionsAuto in TransferOptions.Connections lets a transfer widen by
+// itself (see autoWidth), up to TransferOptions.MaxConnections.
+const ConnectionsAuto = -1
 
 // join opens one more connection into this session with its token.
 func (c *Client) join(ctx context.Context) (*link, error) {
@@ -120,6 +126,9 @@ func (c *Client) Widen(ctx context.Context, n int) (int, error) {
 // enough. Failing to open more is not an error: fewer will do.
 func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOptions, res *TransferResult, remaining int64) (links []*link) {
 	defer func() { res.Links = max(res.Links, len(links)) }()
+	if opt.Connections == ConnectionsAuto {
+		return []*link{primary}
+	}
 	if opt.Connections <= 1 || remaining < stripeMin {
 		return []*link{primary}
 	}
@@ -146,7 +155,7 @@ func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOpt
 // handed to another worker (a connection that died stops its workers);
 // it fails only when no worker is left or a piece failed for a reason
 // other than its connection (that error is returned).
-func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, fn func(l *link, off, n int64) error) error {
+func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, auto *autoWidth, fn func(l *link, off, n int64) error) error {
 	chunk := max(stripeChunk/bs, 1) * bs
 	var pieces [][2]int64
 	for _, r := range ranges {
@@ -173,7 +182,16 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, l := range links {
+	retired := map[*link]bool{}
+	retire := func(l *link) {
+		mu.Lock()
+		retired[l] = true
+		mu.Unlock()
+	}
+	start := func(l *link) {
+		mu.Lock()
+		workers += streamsPerLink
+		mu.Unlock()
 		for range streamsPerLink {
 			wg.Go(func() {
 				defer func() {
@@ -185,6 +203,12 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 					mu.Unlock()
 				}()
 				for {
+					mu.Lock()
+					stop := retired[l]
+					mu.Unlock()
+					if stop {
+						return
+					}
 					var p [2]int64
 					select {
 					case p = <-queue:
@@ -221,6 +245,13 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 			})
 		}
 	}
+	workers = 0
+	for _, l := range links {
+		start(l)
+	}
+	if auto != nil {
+		wg.Go(func() { auto.run(ctx, c, links, allDone, start, retire) })
+	}
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
@@ -233,4 +264,116 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 		return errors.New("every connection failed during the transfer")
 	}
 	return nil
+}
+
+// autoWidth grows a striped transfer's connections while that pays: it
+// starts with the links given and doubles their number while the
+// transfer's goodput rises by a sixth or more per step. A step that does
+// not pay is taken back (its connections finish their piece and stop), so
+// a clean or congested link ends where it started or one step up; a lossy
+// one, where each connection's congestion window is what limits, keeps
+// widening up to Max. (Loss itself is not a usable signal for downloads:
+// the receiver's QUIC stack does not see it.)
+type autoWidth struct {
+	Max   int          // most connections
+	Moved func() int64 // bytes moved so far
+	Width func(int)    // told the current width (for display); optional
+}
+
+func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-chan struct{}, start func(*link), retire func(*link)) {
+	width := len(links)
+	if a.Width != nil {
+		a.Width(width)
+	}
+	var lastRate float64
+	var lastAdded []*link
+	lastBytes, lastT := a.Moved(), time.Now()
+	for {
+		// A step lasts several round trips, at least a second.
+		rtt := links[0].qc.ConnectionStats().SmoothedRTT
+		step := max(time.Second, 10*rtt)
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-time.After(step):
+		}
+		now, moved := time.Now(), a.Moved()
+		rate := float64(moved-lastBytes) / now.Sub(lastT).Seconds()
+		if lastRate > 0 && rate < lastRate*7/6 {
+			// The last step did not pay: take it back.
+			for _, l := range lastAdded {
+				retire(l)
+			}
+			width -= len(lastAdded)
+			if a.Width != nil {
+				a.Width(width)
+			}
+			c.log.Debug("width settled", "connections", width, "rate", rate)
+			return
+		}
+		if width >= a.Max {
+			return
+		}
+		next := min(width*2, a.Max)
+		if _, err := c.Widen(ctx, next); err != nil {
+			c.log.Info("could not widen", "want", next, "err", err)
+		}
+		c.mu.Lock()
+		var added []*link
+		for _, l := range c.extra {
+			if !slices.Contains(links, l) && len(links)+len(added) < next && l.alive() {
+				added = append(added, l)
+			}
+		}
+		c.mu.Unlock()
+		if len(added) == 0 {
+			return
+		}
+		for _, l := range added {
+			start(l)
+		}
+		links = append(links, added...)
+		width = len(links)
+		if a.Width != nil {
+			a.Width(width)
+		}
+		c.log.Debug("widened", "connections", width, "rate", rate)
+		lastRate, lastAdded, lastBytes, lastT = rate, added, a.Moved(), time.Now()
+	}
+}
+
+// autoStripe reports whether a transfer of remaining bytes widens by
+// itself.
+func (c *Client) autoStripe(opt TransferOptions, remaining int64) bool {
+	return opt.Connections == ConnectionsAuto && remaining >= stripeMin
+}
+
+// autoFor returns the width controller for a transfer, or nil for a fixed
+// width. mu guards res.
+func (c *Client) autoFor(opt TransferOptions, res *TransferResult, mu *sync.Mutex) *autoWidth {
+	if opt.Connections != ConnectionsAuto {
+		return nil
+	}
+	maxConns := opt.MaxConnections
+	if maxConns <= 0 {
+		maxConns = 32
+	}
+	return &autoWidth{
+		Max: maxConns,
+		Moved: func() int64 {
+			mu.Lock()
+			defer mu.Unlock()
+			return res.LastSent
+		},
+		Width: func(n int) {
+			mu.Lock()
+			res.Links = max(res.Links, n)
+			mu.Unlock()
+			if opt.Width != nil {
+				opt.Width(n)
+			}
+		},
+	}
 }

@@ -84,3 +84,33 @@ func TestStripedBlackout(t *testing.T) {
 		t.Fatal("downloaded file differs")
 	}
 }
+
+// On a lossy link, auto width adds connections by itself.
+func TestStripedAutoWidth(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("aw", "pw")
+	link := relay.Link{Delay: 10 * time.Millisecond, Loss: 0.02}
+	r, err := relay.New(ts.Addr, link, link, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	c := ts.DialVia(t, r.Addr(), "aw", "pw", session.RetryPolicy{})
+	data := randomBytes(t, 32<<20)
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+	var widths []int
+	opt := session.TransferOptions{Connections: session.ConnectionsAuto, MaxConnections: 8, Width: func(n int) { widths = append(widths, n) }}
+	dst := filepath.Join(t.TempDir(), "dst")
+	res, err := c.Get(t.Context(), "f", dst, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+		t.Fatal("downloaded file differs")
+	}
+	if res.Links < 2 {
+		t.Fatalf("auto width stayed at %d connections (widths %v)", res.Links, widths)
+	}
+	t.Logf("widths %v, %.1f MB/s", widths, float64(len(data))/res.Duration.Seconds()/1e6)
+}

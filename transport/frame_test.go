@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -20,7 +21,7 @@ func TestFrameRoundTrip(t *testing.T) {
 	if err := ReadFrame(&buf, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out != in {
+	if !reflect.DeepEqual(out, in) {
 		t.Fatalf("got %+v, want %+v", out, in)
 	}
 	if err := ReadFrame(&buf, &out); !errors.Is(err, io.EOF) {

@@ -48,6 +48,8 @@ type cli struct {
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
+	Connections   string           `name:"connections" default:"auto" env:"QFTP_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections a large transfer is spread over: a number, or auto (start with one, add more while that pays)."`
+	MaxConns      int              `name:"max-connections" default:"32" help:"Most connections auto may use."`
 	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default 4)."`
 	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
 	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
@@ -60,7 +62,25 @@ type cli struct {
 	Command []string `arg:"" optional:"" passthrough:"all" name:"command" help:"Command to run; without one, read commands from a terminal or standard input."`
 }
 
+// connections parses --connections.
+func (c *cli) connections() (int, error) {
+	if c.Connections == "auto" {
+		return session.ConnectionsAuto, nil
+	}
+	n, err := strconv.Atoi(c.Connections)
+	if err != nil || n < 1 || n > 256 {
+		return 0, errors.New("--connections: want auto or 1 to 256")
+	}
+	return n, nil
+}
+
 func (c *cli) Validate() error {
+	if _, err := c.connections(); err != nil {
+		return err
+	}
+	if c.MaxConns < 1 || c.MaxConns > 256 {
+		return errors.New("--max-connections must be between 1 and 256")
+	}
 	if c.Jobs < 0 || c.Jobs > 256 {
 		return errors.New("--jobs must be between 1 and 256")
 	}
@@ -182,8 +202,10 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 		io:          s,
 		bars:        !c.NoProgress && prompt.IsTerminal(s.err),
 		defaultJobs: c.Jobs,
+		maxConns:    c.MaxConns,
 		log:         slog.New(slog.DiscardHandler),
 	}
+	sh.conns, _ = c.connections()
 	if c.LimitRate != "" {
 		bps, _ := size.Parse(c.LimitRate)
 		// Bursts of up to 100 ms worth keep the pace smooth.

@@ -24,6 +24,8 @@ type shell struct {
 	localDir    string // local working directory (lcd), absolute
 	bars        bool   // draw progress bars (a terminal, no --no-progress)
 	defaultJobs int    // files at once in multi-file transfers
+	conns       int    // --connections (session.ConnectionsAuto for auto)
+	maxConns    int
 	limiter     session.Limiter
 	log         *slog.Logger
 	quit        bool // set by exit

@@ -114,9 +114,18 @@ func (sh *shell) jobs(n int) int {
 
 func (sh *shell) transferOptions(f transferFlags, pr *progress) session.TransferOptions {
 	opt := session.TransferOptions{
-		Force:   f.Force,
-		Notify:  func(msg string) { pr.println(sh.io.err, msg) },
-		Limiter: sh.limiter,
+		Force:          f.Force,
+		Notify:         func(msg string) { pr.println(sh.io.err, msg) },
+		Limiter:        sh.limiter,
+		Connections:    sh.conns,
+		MaxConnections: sh.maxConns,
+	}
+	var lastWidth int
+	opt.Width = func(n int) {
+		if n != lastWidth && (n > 1 || lastWidth > 1) {
+			pr.println(sh.io.err, fmt.Sprintf("using %d connections", n))
+		}
+		lastWidth = n
 	}
 	if f.Continue {
 		opt.Resume = session.ResumeAlways

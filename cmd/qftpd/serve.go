@@ -32,6 +32,7 @@ type serveCmd struct {
 	Grace         time.Duration `default:"30s" help:"On SIGINT/SIGTERM, how long running transfers may take to finish."`
 	Demo          bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
 	MaxStreams    int64         `name:"max-streams" default:"64" help:"Concurrent transfers one connection may run."`
+	MaxConns      int           `name:"max-connections" default:"64" help:"Connections one session may stripe over (1: no striping)."`
 }
 
 func (c *serveCmd) Validate() error {
@@ -43,6 +44,9 @@ func (c *serveCmd) Validate() error {
 	}
 	if c.PartialMaxAge < time.Minute {
 		return errors.New("--partial-max-age must be at least 1m")
+	}
+	if c.MaxConns < 1 || c.MaxConns > 1024 {
+		return errors.New("--max-connections must be between 1 and 1024")
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 4096 {
 		return errors.New("--max-streams must be between 1 and 4096")
@@ -79,7 +83,7 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 			return err
 		}
 	}
-	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge}
+	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge, MaxGroupConns: c.MaxConns}
 	// A crash, or files changed by hand, may have left usage wrong.
 	if err := srv.Reconcile(ctx); err != nil {
 		g.log.Warn("reconcile usage", "err", err)

@@ -627,3 +627,30 @@ func TestLedgerEdgeCases(t *testing.T) {
 		t.Fatalf("cwd after reconnect %q", c.Cwd())
 	}
 }
+
+// A user's rate cap holds for the sum of all their sessions' transfers.
+// (A lower bound on time only: a cap cannot make anything faster.)
+func TestUserRate(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("rat", "pw")
+	if err := ts.Users.SetRate(context.Background(), "rat", mib); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, 3*mib/2))
+	a, b := ts.Login(t, "rat", "pw"), ts.Login(t, "rat", "pw")
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, c := range []*session.Client{a, b} {
+		wg.Go(func() {
+			if _, err := c.Get(t.Context(), "f", filepath.Join(t.TempDir(), fmt.Sprint(i)), session.TransferOptions{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// 3 MiB at 1 MiB/s with a 1 MiB burst: at least 2 s.
+	if d := time.Since(start); d < 1800*time.Millisecond {
+		t.Fatalf("3 MiB took %v under a 1 MiB/s cap", d)
+	}
+}

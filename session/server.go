@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
@@ -52,8 +53,9 @@ type Server struct {
 	wg        sync.WaitGroup
 	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running uploads
 	userLocks map[string]*sync.Mutex
-	groups    map[string]*group // by token
-	verified  map[string]bool   // partial uploads whose journal this process wrote or checked
+	groups    map[string]*group        // by token
+	limiters  map[string]*rate.Limiter // per-user rate caps
+	verified  map[string]bool          // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
 }

@@ -124,7 +124,11 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	if h := c.srv.TestHookTamper; h != nil {
 		tamper = func(off int64, b []byte) { h(vp, off, b) }
 	}
-	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, buf, tamper, nil)
+	var progress func(int64)
+	if lim := c.srv.userLimiter(ctx, c.user.Name); lim != nil {
+		progress = func(n int64) { pace(ctx, lim, n) }
+	}
+	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, buf, tamper, progress)
 	if err != nil {
 		var se *blocks.SourceError
 		switch {
@@ -352,7 +356,11 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 
 	buf := make([]byte, min(bs, max(req.Length, 1))+32)
 	var writeErr error
+	lim := c.srv.userLimiter(ctx, c.user.Name)
 	err = blocks.Receive(str, req.Offset, req.Length, bs, buf, func(b blocks.Block) error {
+		if lim != nil {
+			pace(ctx, lim, int64(len(b.Data)))
+		}
 		if !b.OK {
 			return nil // not stored; the client sends it again
 		}

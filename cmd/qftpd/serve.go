@@ -75,6 +75,9 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
+	if advice := transport.UDPBufferAdvice(); advice != "" {
+		g.log.Warn(advice)
+	}
 	fp := certs.Fingerprint(leaf)
 	g.log.Info("listening", "addr", ln.Addr().String(), "fingerprint", fp, "data", g.data)
 	if c.Demo {

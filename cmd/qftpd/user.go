@@ -24,6 +24,36 @@ type userCmd struct {
 	Del    userDelCmd    `cmd:"" help:"Delete a user."`
 	List   userListCmd   `cmd:"" help:"List users with quota and usage."`
 	Rescan userRescanCmd `cmd:"" help:"Measure a user's home and correct the recorded usage."`
+	Rate   userRateCmd   `cmd:"" help:"Cap a user's total transfer rate (all sessions together)."`
+}
+
+type userRateCmd struct {
+	Name string `arg:""`
+	Rate string `arg:"" help:"Bytes per second, e.g. 10MiB, or unlimited."`
+}
+
+func (c *userRateCmd) Run(ctx context.Context, g *globals) error {
+	rate, err := size.Parse(c.Rate)
+	if err != nil {
+		return usageError{err}
+	}
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if err := users.SetRate(ctx, c.Name, rate); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.io.err, "rate of %s set to %s\n", c.Name, rateString(rate))
+	return nil
+}
+
+func rateString(r int64) string {
+	if r == 0 {
+		return "unlimited"
+	}
+	return size.Format(r) + "/s"
 }
 
 // defaultQuota is the quota of new users until serve --default-quota sets
@@ -72,6 +102,7 @@ type userAddCmd struct {
 	Name          string `arg:"" help:"User name (lower case letters, digits, _ . -)."`
 	Quota         string `help:"Disk quota, e.g. 100MiB, 1.5GB, unlimited (default: the server's --default-quota, 100MiB until set)."`
 	PasswordStdin bool   `name:"password-stdin" help:"Read the password from standard input instead of asking."`
+	Rate          string `help:"Cap the user's total transfer rate, e.g. 10MiB (per second); default unlimited."`
 }
 
 func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
@@ -107,8 +138,19 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
 		return err
 	}
+	var rate int64
+	if c.Rate != "" {
+		if rate, err = size.Parse(c.Rate); err != nil {
+			return usageError{fmt.Errorf("--rate: %w", err)}
+		}
+	}
 	if err := users.Add(ctx, c.Name, pw, quota); err != nil {
 		return err
+	}
+	if rate > 0 {
+		if err := users.SetRate(ctx, c.Name, rate); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(g.io.err, "added user %s (quota %s)\n", c.Name, size.FormatQuota(quota))
 	return nil
@@ -196,6 +238,7 @@ type userRow struct {
 	Name  string `json:"name"`
 	Quota int64  `json:"quota"`
 	Used  int64  `json:"used"`
+	Rate  int64  `json:"rate"`
 }
 
 func (c *userListCmd) Run(ctx context.Context, g *globals) error {
@@ -210,7 +253,7 @@ func (c *userListCmd) Run(ctx context.Context, g *globals) error {
 	}
 	rows := make([]userRow, 0, len(list))
 	for _, u := range list {
-		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: u.Used})
+		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: u.Used, Rate: u.Rate})
 	}
 	return printUsers(g.io.out, rows, c.JSON)
 }
@@ -222,13 +265,13 @@ func printUsers(w io.Writer, rows []userRow, asJSON bool) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED")
+	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED\tRATE")
 	for _, r := range rows {
 		used := "?"
 		if r.Used >= 0 {
 			used = size.Format(r.Used)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used, rateString(r.Rate))
 	}
 	return tw.Flush()
 }

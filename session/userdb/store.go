@@ -73,7 +73,7 @@ type User struct {
 	Name    string
 	Quota   int64     // bytes the user may store; 0 means unlimited
 	Used    int64     // bytes the user stores, as last recorded with SetUsed
-	Rate    int64     // bytes per second; 0 means unlimited; reserved, no setter yet
+	Rate    int64     // bytes per second over all the user's transfers; 0 means unlimited
 	Created time.Time // when Add ran, UTC, whole seconds
 }
 
@@ -247,6 +247,15 @@ func (s *Store) SetQuota(ctx context.Context, name string, quota int64) error {
 		return fmt.Errorf("set quota %s: quota %w", name, errNegative)
 	}
 	return s.update(ctx, "set quota", name, `UPDATE users SET quota = ? WHERE name = ?`, quota, name)
+}
+
+// SetRate sets user name's total transfer rate cap in bytes per second
+// (0 = unlimited), shared by all of the user's sessions.
+func (s *Store) SetRate(ctx context.Context, name string, rate int64) error {
+	if rate < 0 {
+		return fmt.Errorf("set rate %s: rate %w", name, errNegative)
+	}
+	return s.update(ctx, "set rate", name, `UPDATE users SET rate = ? WHERE name = ?`, rate, name)
 }
 
 // SetUsed records that user name stores used bytes; negative is an error.

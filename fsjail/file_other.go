@@ -5,6 +5,7 @@ package fsjail
 import (
 	"os"
 	"syscall"
+	"time"
 )
 
 const (
@@ -18,3 +19,6 @@ func withName(f *os.File, _ string) (*os.File, error) { return f, nil }
 
 // tryLock is a no-op where advisory locks are not used.
 func tryLock(f *os.File) error { return nil }
+
+// finishFile reports that the caller must set the mode by path.
+func finishFile(f *os.File) (bool, error) { return false, nil }

@@ -440,8 +440,7 @@ func (j *Jail) Commit(tmpVpath, vpath string, overwrite bool, mtime time.Time) e
 // publish moves the server's own file srcRel (a temp file or a partial
 // upload) to vpath, as Commit describes.
 func (j *Jail) publish(op, srcVpath, srcRel, vpath string, overwrite bool, mtime time.Time) error {
-	rel, err := rootRel(vpath)
-	if err != nil {
+	if _, err := rootRel(vpath); err != nil {
 		return pathError(op, vpath, err)
 	}
 	if !mtime.IsZero() {
@@ -452,6 +451,16 @@ func (j *Jail) publish(op, srcVpath, srcRel, vpath string, overwrite bool, mtime
 	}
 	if err := j.root.Chmod(srcRel, 0o644); err != nil {
 		return pathError(op, srcVpath, err)
+	}
+	return j.move(op, srcVpath, srcRel, vpath, overwrite)
+}
+
+// move is the last step of publish: the server's own file srcRel goes to
+// vpath, atomically replacing a file only with overwrite.
+func (j *Jail) move(op, srcVpath, srcRel, vpath string, overwrite bool) error {
+	rel, err := rootRel(vpath)
+	if err != nil {
+		return pathError(op, vpath, err)
 	}
 	if !overwrite {
 		return j.moveNoClobber(op, srcVpath, srcRel, vpath, rel, false)

@@ -196,21 +196,40 @@ func (j *Jail) RemovePartial(vpath string) (int64, error) {
 	return 0, pathError(op, vpath, errData)
 }
 
+// Finish gives the partial's data its final mode (0o644) through the open
+// file, before CommitPartial. It reports whether it could (on Unix); if
+// not, CommitPartial sets it.
+func (p *Partial) Finish() (bool, error) {
+	return finishFile(p.Data)
+}
+
 // CommitPartial publishes the partial upload's data at vpath as Commit does
-// for a temp file, then removes its journal. The caller closes the files
-// first.
-func (j *Jail) CommitPartial(vpath string, overwrite bool, mtime time.Time) error {
+// for a temp file, then removes its journal if it had one. finished says
+// Finish already set the mode. The caller closes the files first.
+func (j *Jail) CommitPartial(vpath string, overwrite, finished, journal bool, mtime time.Time) error {
 	const op = "commit"
 	dataV, dataRel, _, metaRel, err := partialPaths(vpath)
 	if err != nil {
 		return pathError(op, vpath, err)
 	}
-	if err := j.publish(op, dataV, dataRel, vpath, overwrite, mtime); err != nil {
+	if finished {
+		if !mtime.IsZero() {
+			if err := j.root.Chtimes(dataRel, time.Time{}, mtime); err != nil {
+				return pathError(op, dataV, err)
+			}
+		}
+		err = j.move(op, dataV, dataRel, vpath, overwrite)
+	} else {
+		err = j.publish(op, dataV, dataRel, vpath, overwrite, mtime)
+	}
+	if err != nil {
 		return err
 	}
 	// The file is published; a journal left behind is only clutter, which
 	// Sweep removes in time.
-	_ = j.root.Remove(metaRel)
+	if journal {
+		_ = j.root.Remove(metaRel)
+	}
 	return nil
 }
 

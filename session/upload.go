@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -161,25 +162,39 @@ func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, m
 	if up.size != hdr.Size {
 		return fd, userError(transport.CodeProtocol, up.vp, fmt.Sprintf("upload has %d bytes, want %d", up.size, hdr.Size))
 	}
+	var mtime time.Time
+	if mtimeNs != 0 {
+		mtime = time.Unix(0, mtimeNs)
+	}
+	finished, err := up.p.Finish()
+	if err != nil {
+		return fd, err
+	}
 	if err := up.p.Data.Sync(); err != nil {
 		return fd, err
 	}
 	mu := up.c.srv.userLock(up.c.user.Name)
 	mu.Lock()
 	defer mu.Unlock()
-	if err := up.c.checkDest(up.vp, force); err != nil {
-		return fd, err
-	}
 	var old int64
-	if fi, err := up.c.jail.Lstat(up.vp); err == nil && fi.Mode().IsRegular() {
+	switch fi, err := up.c.jail.Lstat(up.vp); {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fd, err
+	case err != nil: // the common case: a new file
+	case fi.Mode().IsRegular():
+		if !force {
+			return fd, &fs.PathError{Op: "put", Path: up.vp, Err: fs.ErrExist}
+		}
 		old = fi.Size()
+	default:
+		// A directory, or a symlink that may lead to one.
+		if err := up.c.checkDest(up.vp, force); err != nil {
+			return fd, err
+		}
 	}
+	journaled := up.p.Meta != nil
 	up.closeFiles()
-	var mtime time.Time
-	if mtimeNs != 0 {
-		mtime = time.Unix(0, mtimeNs)
-	}
-	if err := up.c.jail.CommitPartial(up.vp, force, mtime); err != nil {
+	if err := up.c.jail.CommitPartial(up.vp, force, finished, journaled, mtime); err != nil {
 		return fd, err
 	}
 	// The partial's bytes now are the file's; the replaced file's go.

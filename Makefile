@@ -39,7 +39,7 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitLine$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./cmd/qftp/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./session/size/
 
-bench: ## benchmarks (throughput benchmarks and the network lab arrive with the performance issue)
+bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -j 1/4/16
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./session/
 
 clean: ## remove build output

@@ -60,6 +60,10 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 	case transport.OpGlob:
 		return c.glob(w, req)
 	case transport.OpMtime:
+		if req.Mtime == 0 {
+			err = userError(transport.CodeInvalid, "", "chtimes needs mtime")
+			break
+		}
 		err = c.withPath(req.Path, func(vp string) error { return c.jail.Chtimes(vp, time.Unix(0, req.Mtime)) })
 	case transport.OpLogin:
 		err = userError(transport.CodeProtocol, "", "already logged in")

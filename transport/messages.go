@@ -146,7 +146,7 @@ const (
 	CodeUnsupported = "unsupported"
 	CodeShutdown    = "shutdown"
 	CodeIntegrity   = "integrity" // data did not verify; Bad names the blocks
-	CodeBusy        = "busy"      // another upload to the same path is running
+	CodeBusy        = "busy"      // the partial upload is held elsewhere, or a commit came while ranges still arrive
 	CodeIO          = "io"
 )
 

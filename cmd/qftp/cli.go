@@ -82,7 +82,7 @@ func (c *cli) Validate() error {
 		return errors.New("--max-connections must be between 1 and 256")
 	}
 	if c.Jobs < 0 || c.Jobs > 256 {
-		return errors.New("--jobs must be between 1 and 256")
+		return errors.New("--jobs must be between 1 and 256 (0: the default, 4)")
 	}
 	if c.LimitRate != "" {
 		if n, err := size.Parse(c.LimitRate); err != nil || n <= 0 {
@@ -109,9 +109,11 @@ const description = `qftp transfers files to and from a qftpd server over QUIC.
 
 Commands (run one after the host, or type them in the shell):
   pwd, cd DIR, ls [-l] [PATH], mkdir [-p] DIR, rmdir DIR, rm FILE,
-  mv FROM TO, get [-fc] REMOTE [LOCAL], put [-fc] LOCAL [REMOTE],
-  hash [--sha256] FILE, df,
+  mv FROM TO, get [-fcr] [-j N] REMOTE [LOCAL], put [-fcr] [-j N] LOCAL [REMOTE],
+  mget PATTERN..., mput PATTERN..., hash [--sha256] FILE, df,
   lcd DIR, lpwd, lls [PATH], help [CMD], exit
+
+qftp completion bash|zsh|fish prints a completion script.
 
 Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,
 4 cannot connect or server not trusted.`

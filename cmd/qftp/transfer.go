@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
@@ -15,6 +16,14 @@ type transferFlags struct {
 	Force    bool `short:"f" help:"Replace existing files."`
 	Continue bool `short:"c" help:"Resume from a partial copy even of a small file (by default qftp resumes when it safely can)."`
 	Jobs     int  `short:"j" help:"Files to transfer at once (default: --jobs)."`
+}
+
+// Validate checks the flags before the command runs.
+func (f *transferFlags) Validate() error {
+	if f.Jobs < 0 || f.Jobs > 256 {
+		return fmt.Errorf("-j must be between 1 and 256")
+	}
+	return nil
 }
 
 type getCmd struct {
@@ -107,7 +116,7 @@ func (c *mputCmd) Run(ctx context.Context, sh *shell) error {
 
 func (sh *shell) jobs(n int) int {
 	if n > 0 {
-		return n
+		return min(n, 256)
 	}
 	return sh.defaultJobs
 }
@@ -174,7 +183,11 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	if len(res.Failures) > 0 {
 		fmt.Fprintf(sh.io.err, "%d failed:\n", len(res.Failures))
 		for _, fl := range res.Failures {
-			fmt.Fprintf(sh.io.err, "  %s\n", fl.Err)
+			msg := fl.Err.Error()
+			if !strings.Contains(msg, fl.Path) {
+				msg = fl.Path + ": " + msg
+			}
+			fmt.Fprintf(sh.io.err, "  %s\n", msg)
 		}
 		return fmt.Errorf("%s: %d of %d files failed", op, len(res.Failures), len(plan.Files))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
 )
 
 // stripeMin is the least data worth spreading over several connections.
@@ -23,7 +24,7 @@ const stripeChunk = 8 << 20
 
 // streamsPerLink is how many ranges run at once on each connection, so
 // that one range's end does not leave the connection idle.
-const streamsPerLink = 2
+const streamsPerLink = 4
 
 // ConnectionsAuto in TransferOptions.Connections lets a transfer widen by
 // itself (see autoWidth), up to TransferOptions.MaxConnections.
@@ -132,7 +133,7 @@ func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOpt
 	if opt.Connections <= 1 || remaining < stripeMin {
 		return []*link{primary}
 	}
-	want := int(min(int64(opt.Connections), max(remaining/stripeChunk, 1)))
+	want := int(min(int64(opt.Connections), max(remaining/blocks.Size, 1)))
 	if _, err := c.Widen(ctx, want); err != nil {
 		c.log.Info("could not open all connections", "want", want, "err", err)
 	}
@@ -156,7 +157,19 @@ func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOpt
 // it fails only when no worker is left or a piece failed for a reason
 // other than its connection (that error is returned).
 func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, auto *autoWidth, fn func(l *link, off, n int64) error) error {
-	chunk := max(stripeChunk/bs, 1) * bs
+	// Pieces small enough that every stream of the widest width gets a
+	// few (the slowest piece decides when the transfer ends), at least a
+	// block, at most stripeChunk.
+	widest := len(links)
+	if auto != nil {
+		widest = max(widest, auto.Max)
+	}
+	var total int64
+	for _, r := range ranges {
+		total += r[1]
+	}
+	chunk := min(stripeChunk, total/int64(widest*streamsPerLink))
+	chunk = max(chunk/bs, 1) * bs
 	var pieces [][2]int64
 	for _, r := range ranges {
 		for off := r[0]; off < r[0]+r[1]; off += chunk {

@@ -25,7 +25,7 @@ func TestStripedLossyLink(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = r.Close() })
 	c := ts.DialVia(t, r.Addr(), "sam", "pw", session.RetryPolicy{})
-	size := 32 << 20 // four stripe chunks, so four connections
+	size := 32 << 20
 	data := randomBytes(t, size)
 	src := filepath.Join(t.TempDir(), "src")
 	sessiontest.WriteFile(t, src, data)

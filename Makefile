@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 DATA     ?= ./var/qftpd
 LISTEN   ?= 127.0.0.1:7443
 
-.PHONY: help build run test test-short lint vet fmt fuzz bench clean
+.PHONY: help build run test test-short lint vet fmt fuzz bench bench-net clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 
 bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -j 1/4/16
 	$(GO) test -run='^$$' -bench=. -benchtime=3x ./session/
+
+bench-net: ## as root: qftp vs scp/sftp/rsync over the shared network lab (minutes; see docs/BENCHMARKS.md)
+	bash docs/bench/netlab.sh
 
 clean: ## remove build output
 	rm -rf bin

@@ -33,20 +33,25 @@ type userRateCmd struct {
 }
 
 func (c *userRateCmd) Run(ctx context.Context, g *globals) error {
-	rate, err := size.Parse(c.Rate)
+	rate, err := setSize(ctx, g, c.Rate, func(u *userdb.Store, n int64) error { return u.SetRate(ctx, c.Name, n) })
+	if err == nil {
+		fmt.Fprintf(g.io.err, "rate of %s set to %s\n", c.Name, rateString(rate))
+	}
+	return err
+}
+
+// setSize parses a size argument and stores it with set.
+func setSize(ctx context.Context, g *globals, arg string, set func(*userdb.Store, int64) error) (int64, error) {
+	n, err := size.Parse(arg)
 	if err != nil {
-		return usageError{err}
+		return 0, usageError{err}
 	}
 	users, err := g.openUsers(userdb.Options{})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer users.Close()
-	if err := users.SetRate(ctx, c.Name, rate); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.io.err, "rate of %s set to %s\n", c.Name, rateString(rate))
-	return nil
+	return n, set(users, n)
 }
 
 func rateString(r int64) string {
@@ -187,16 +192,8 @@ type userQuotaCmd struct {
 }
 
 func (c *userQuotaCmd) Run(ctx context.Context, g *globals) error {
-	quota, err := size.Parse(c.Size)
+	quota, err := setSize(ctx, g, c.Size, func(u *userdb.Store, n int64) error { return u.SetQuota(ctx, c.Name, n) })
 	if err != nil {
-		return usageError{err}
-	}
-	users, err := g.openUsers(userdb.Options{})
-	if err != nil {
-		return err
-	}
-	defer users.Close()
-	if err := users.SetQuota(ctx, c.Name, quota); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.io.err, "quota of %s set to %s\n", c.Name, size.FormatQuota(quota))

@@ -281,8 +281,9 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 
 // autoWidth grows a striped transfer's connections while that pays: it
 // starts with the links given and doubles their number while the
-// transfer's goodput rises by a sixth or more per step. A step that does
-// not pay is taken back (its connections finish their piece and stop), so
+// transfer's goodput rises by a tenth or more per step (judged over two
+// steps, since new connections start slowly). A step that does not pay is
+// taken back (its connections finish their piece and stop), so
 // a clean or congested link ends where it started or one step up; a lossy
 // one, where each connection's congestion window is what limits, keeps
 // widening up to Max. (Loss itself is not a usable signal for downloads:
@@ -300,11 +301,12 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 	}
 	var lastRate float64
 	var lastAdded []*link
+	graced := false
 	lastBytes, lastT := a.Moved(), time.Now()
 	for {
 		// A step lasts several round trips, at least a second.
 		rtt := links[0].qc.ConnectionStats().SmoothedRTT
-		step := max(time.Second, 10*rtt)
+		step := max(500*time.Millisecond, 6*rtt)
 		select {
 		case <-ctx.Done():
 			return
@@ -314,7 +316,12 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		}
 		now, moved := time.Now(), a.Moved()
 		rate := float64(moved-lastBytes) / now.Sub(lastT).Seconds()
-		if lastRate > 0 && rate < lastRate*7/6 {
+		if lastRate > 0 && rate < lastRate*11/10 && !graced {
+			// New connections start slowly: give the step one more round.
+			graced = true
+			continue
+		}
+		if lastRate > 0 && rate < lastRate*11/10 {
 			// The last step did not pay: take it back.
 			for _, l := range lastAdded {
 				retire(l)
@@ -353,7 +360,7 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 			a.Width(width)
 		}
 		c.log.Debug("widened", "connections", width, "rate", rate)
-		lastRate, lastAdded, lastBytes, lastT = rate, added, a.Moved(), time.Now()
+		lastRate, lastAdded, lastBytes, lastT, graced = rate, added, a.Moved(), time.Now(), false
 	}
 }
 

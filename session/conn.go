@@ -69,6 +69,7 @@ func (c *conn) run() {
 		if c.grp != nil {
 			c.srv.leaveGroup(c.grp, c)
 		}
+		c.srv.untrackWindow(c.qc)
 		if c.jail != nil {
 			_ = c.jail.Close()
 		}
@@ -176,6 +177,7 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 	c.setCwd("/")
 	c.ulog = log
 	c.grp = c.srv.newGroup(c)
+	c.srv.trackWindow(c.qc, u.Name)
 	close(c.authed)
 	log.Info("login", "client", req.Client)
 	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version, Token: c.grp.token}); err != nil {
@@ -205,6 +207,7 @@ func (c *conn) join(ctrl *quic.Stream, req *transport.Request) bool {
 		return false
 	}
 	c.user, c.grp = g.user, g
+	c.srv.trackWindow(c.qc, g.user.Name)
 	c.setCwd("/")
 	c.ulog = c.log.With("user", g.user.Name)
 	close(c.authed)

@@ -37,6 +37,9 @@ type Server struct {
 	// PartialMaxAge is how long a partial upload that nobody resumes is
 	// kept. Zero means 7 days.
 	PartialMaxAge time.Duration
+	// MaxUserWindow bounds the flow-control windows of all of one user's
+	// connections together, in bytes. Zero means 512 MiB.
+	MaxUserWindow uint64
 	// MaxGroupConns bounds the connections of one session (the login's
 	// and those that join it with its token). Zero means 64.
 	MaxGroupConns int
@@ -58,6 +61,7 @@ type Server struct {
 	verified  map[string]bool          // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
+	win         windows
 }
 
 func (s *Server) logger() *slog.Logger {

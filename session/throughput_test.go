@@ -24,7 +24,7 @@ func BenchmarkBareQUIC(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := transport.Listen("127.0.0.1:0", cert, 4)
+	ln, err := transport.Listen("127.0.0.1:0", cert, 4, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

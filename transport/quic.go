@@ -43,9 +43,15 @@ func Config(maxStreams int64) *quic.Config {
 // Listen opens a UDP socket on addr and returns a QUIC listener that speaks
 // qftp with the given certificate. maxStreams is the number of concurrent
 // transfers one client connection may run.
-func Listen(addr string, cert tls.Certificate, maxStreams int64) (*quic.Listener, error) {
+//
+// allowWindow, if not nil, is asked before a connection's flow-control
+// window grows (quic-go's AllowConnectionWindowIncrease; it must not call
+// into the connection), so that a server can bound memory per user.
+func Listen(addr string, cert tls.Certificate, maxStreams int64, allowWindow func(*quic.Conn, uint64) bool) (*quic.Listener, error) {
 	// One more for the control stream.
-	ln, err := quic.ListenAddr(addr, serverTLS(cert), Config(maxStreams+1))
+	conf := Config(maxStreams + 1)
+	conf.AllowConnectionWindowIncrease = allowWindow
+	ln, err := quic.ListenAddr(addr, serverTLS(cert), conf)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
@@ -55,8 +61,10 @@ func Listen(addr string, cert tls.Certificate, maxStreams int64) (*quic.Listener
 // ListenTransport is Listen on a caller's QUIC transport, for callers that
 // must release the socket at a moment of their choosing (tr.Close, then
 // closing tr.Conn), such as tests that restart a server on the same port.
-func ListenTransport(tr *quic.Transport, cert tls.Certificate, maxStreams int64) (*quic.Listener, error) {
-	return tr.Listen(serverTLS(cert), Config(maxStreams+1))
+func ListenTransport(tr *quic.Transport, cert tls.Certificate, maxStreams int64, allowWindow func(*quic.Conn, uint64) bool) (*quic.Listener, error) {
+	conf := Config(maxStreams + 1)
+	conf.AllowConnectionWindowIncrease = allowWindow
+	return tr.Listen(serverTLS(cert), conf)
 }
 
 func serverTLS(cert tls.Certificate) *tls.Config {

@@ -71,7 +71,8 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams)
+	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge, MaxGroupConns: c.MaxConns}
+	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams, srv.AllowWindowIncrease)
 	if err != nil {
 		return err
 	}
@@ -86,7 +87,6 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 			return err
 		}
 	}
-	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge, MaxGroupConns: c.MaxConns}
 	// A crash, or files changed by hand, may have left usage wrong.
 	if err := srv.Reconcile(ctx); err != nil {
 		g.log.Warn("reconcile usage", "err", err)

@@ -83,15 +83,15 @@ func Start(t testing.TB, opts ...func(*session.Server)) *Server {
 }
 
 func (ts *Server) serve(udp *net.UDPConn) error {
-	tr := &quic.Transport{Conn: udp}
-	ln, err := transport.ListenTransport(tr, ts.cert, 64)
-	if err != nil {
-		_ = udp.Close()
-		return err
-	}
 	srv := &session.Server{Users: ts.Users, HomeDir: ts.HomeDir, Version: "qftpd test", LoginTimeout: 3 * time.Second}
 	for _, o := range ts.opts {
 		o(srv)
+	}
+	tr := &quic.Transport{Conn: udp}
+	ln, err := transport.ListenTransport(tr, ts.cert, 64, srv.AllowWindowIncrease)
+	if err != nil {
+		_ = udp.Close()
+		return err
 	}
 	ts.Srv, ts.tr, ts.stopped = srv, tr, false
 	ts.served = make(chan error, 1)

@@ -177,7 +177,12 @@ func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*link, transport
 func loginErr(err error) error {
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote && ae.ErrorCode == transport.ConnAuthFailed {
-		return &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed"}
+		// A refused join says why in the close reason.
+		msg := "authentication failed"
+		if ae.ErrorMessage != "" && ae.ErrorMessage != msg {
+			msg += ": " + ae.ErrorMessage
+		}
+		return &transport.Error{Code: transport.CodeAuth, Msg: msg}
 	}
 	return transport.Explain(err)
 }

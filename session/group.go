@@ -1,9 +1,11 @@
 package session
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/qftp/qftp/session/userdb"
@@ -69,8 +71,12 @@ func (s *Server) joinGroup(token []byte, user string, c *conn) (*group, error) {
 	if len(g.members) == 0 {
 		return nil, errBadToken
 	}
-	if len(g.members) >= s.maxGroupConns() {
-		return nil, errors.New("too many connections for this session")
+	limit := s.maxGroupConns()
+	if u, err := s.Users.Get(context.Background(), user); err == nil && u.MaxConns > 0 {
+		limit = min(limit, u.MaxConns)
+	}
+	if len(g.members) >= limit {
+		return nil, fmt.Errorf("too many connections for this session (at most %d)", limit)
 	}
 	g.members[c] = true
 	return g, nil

@@ -53,7 +53,8 @@ func (c *Client) join(ctx context.Context) (*link, error) {
 	}
 	req := transport.Request{ID: 1, Op: transport.OpJoin, User: cfg.User, Token: tok}
 	var resp transport.Response
-	if err := transport.WriteFrame(ctrl, &req); err == nil {
+	err = transport.WriteFrame(ctrl, &req)
+	if err == nil {
 		err = transport.ReadFrame(ctrl, &resp)
 	}
 	if err != nil || resp.Err != nil {
@@ -130,7 +131,10 @@ func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOpt
 	if opt.Connections == ConnectionsAuto {
 		return []*link{primary}
 	}
-	if opt.Connections <= 1 || remaining < stripeMin {
+	c.mu.Lock()
+	noToken := len(c.token) == 0 // a server without session groups
+	c.mu.Unlock()
+	if opt.Connections <= 1 || remaining < stripeMin || noToken {
 		return []*link{primary}
 	}
 	want := int(min(int64(opt.Connections), max(remaining/blocks.Size, 1)))
@@ -304,7 +308,7 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 	graced := false
 	lastBytes, lastT := a.Moved(), time.Now()
 	for {
-		// A step lasts several round trips, at least a second.
+		// A step lasts several round trips, at least half a second.
 		rtt := links[0].qc.ConnectionStats().SmoothedRTT
 		step := max(500*time.Millisecond, 6*rtt)
 		select {
@@ -367,7 +371,9 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 // autoStripe reports whether a transfer of remaining bytes widens by
 // itself.
 func (c *Client) autoStripe(opt TransferOptions, remaining int64) bool {
-	return opt.Connections == ConnectionsAuto && remaining >= stripeMin
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return opt.Connections == ConnectionsAuto && remaining >= stripeMin && len(c.token) > 0
 }
 
 // autoFor returns the width controller for a transfer, or nil for a fixed

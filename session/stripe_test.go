@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,4 +114,26 @@ func TestStripedAutoWidth(t *testing.T) {
 		t.Fatalf("auto width stayed at %d connections (widths %v)", res.Links, widths)
 	}
 	t.Logf("widths %v, %.1f MB/s", widths, float64(len(data))/res.Duration.Seconds()/1e6)
+}
+
+// The server caps the connections of a session per user.
+func TestPerUserConnectionCap(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t, func(s *session.Server) { s.MaxGroupConns = 8 })
+	ts.AddUser("cap", "pw")
+	if err := ts.Users.SetMaxConns(t.Context(), "cap", 3); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.Login(t, "cap", "pw")
+	n, err := c.Widen(t.Context(), 6)
+	if n != 3 || err == nil || !strings.Contains(err.Error(), "at most 3") {
+		t.Fatalf("widen to 6 with a cap of 3: %d, %v", n, err)
+	}
+	// Without a per-user cap the server's applies.
+	if err := ts.Users.SetMaxConns(t.Context(), "cap", 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Widen(t.Context(), 10); n != 8 || err == nil {
+		t.Fatalf("widen to 10 with a server cap of 8: %d, %v", n, err)
+	}
 }

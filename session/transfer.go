@@ -411,7 +411,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			c.refuse(str, "put", userError(transport.CodeBusy, vp, fmt.Sprintf("commit while %d other streams still send ranges", n-1)))
 			return
 		}
-		fd, err := up.commit(ctx, tr.Digest, req.Force, req.Mtime)
+		fd, err := up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
 		if err != nil {
 			c.refuse(str, "put", err)
 			return

@@ -147,6 +147,12 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 				mu.Lock()
 				defer mu.Unlock()
 				for _, e := range entries {
+					// The names come from the server: never let one lead
+					// out of the target directory.
+					if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\\\x00") {
+						p.Skipped = append(p.Skipped, Skip{d.Remote + "/" + e.Name, "unsafe name from the server"})
+						continue
+					}
 					rp, lp := joinRemote(d.Remote, e.Name), filepath.Join(d.Local, e.Name)
 					switch e.Type {
 					case transport.TypeDir:

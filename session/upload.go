@@ -146,9 +146,12 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 
 // commit publishes a complete upload: every block verified, the file
 // digest equal to the client's (if it sent one).
-func (up *upload) commit(ctx context.Context, clientDigest []byte, force bool, mtimeNs int64) (blocks.Digest, error) {
+func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, force bool, mtimeNs int64) (blocks.Digest, error) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	// The connection that opened a striped upload may be gone; the one
+	// committing is alive.
+	up.c = c
 	hdr := up.j.hdr
 	ds, err := up.j.complete()
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 var shellCommands = []string{"cd", "df", "get", "hash", "help", "lcd", "lls", "lpwd", "ls", "mget", "mkdir", "mput", "mv", "put", "pwd", "rm", "rmdir"}
 
 // clientFlags are qftp's flags, for completion scripts.
-var clientFlags = []string{"--accept-new-host", "--batch", "--config", "--connect-timeout", "--fingerprint", "--help", "--jobs",
+var clientFlags = []string{"--accept-new-host", "--batch", "--config", "--connect-timeout", "--connections", "--fingerprint", "--help", "--jobs", "--max-connections",
 	"--known-hosts", "--limit-rate", "--no-progress", "--password-file", "--retries", "--retry-time", "--version"}
 
 const bashCompletion = `# bash completion for qftp; load with: source <(qftp completion bash)
@@ -17,7 +17,7 @@ _qftp() {
 	local cur=${COMP_WORDS[COMP_CWORD]} i host=0
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
-		--known-hosts|--fingerprint|--password-file|--connect-timeout|--retries|--retry-time|--jobs|-j|--limit-rate|--batch|-b|--config) ((i++)) ;;
+		--known-hosts|--fingerprint|--password-file|--connect-timeout|--retries|--retry-time|--jobs|-j|--limit-rate|--batch|-b|--config|--connections|--max-connections) ((i++)) ;;
 		-*) ;;
 		*) host=$i; break ;;
 		esac

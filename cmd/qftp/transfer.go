@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
@@ -129,12 +130,17 @@ func (sh *shell) transferOptions(f transferFlags, pr *progress) session.Transfer
 		Connections:    sh.conns,
 		MaxConnections: sh.maxConns,
 	}
+	// Shared by the files of a batch, which may widen at the same time.
+	var mu sync.Mutex
 	var lastWidth int
 	opt.Width = func(n int) {
-		if n != lastWidth && (n > 1 || lastWidth > 1) {
+		mu.Lock()
+		changed := n != lastWidth && (n > 1 || lastWidth > 1)
+		lastWidth = n
+		mu.Unlock()
+		if changed {
 			pr.println(sh.io.err, fmt.Sprintf("using %d connections", n))
 		}
-		lastWidth = n
 	}
 	if f.Continue {
 		opt.Resume = session.ResumeAlways

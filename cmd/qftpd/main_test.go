@@ -42,6 +42,8 @@ func TestUserCommands(t *testing.T) {
 		{"", []string{"user", "rate", "bob", "10MiB"}, 0, "rate of bob set to 10 MiB/s"},
 		{"", []string{"user", "rate", "bob", "fast"}, 2, ""},
 		{"", []string{"user", "rate", "bob", "unlimited"}, 0, "unlimited"},
+		{"", []string{"user", "conns", "bob", "8"}, 0, "connections per session of bob set to 8"},
+		{"", []string{"user", "conns", "bob", "-1"}, 2, ""},
 		{"new\n", []string{"user", "passwd", "alice", "--password-stdin"}, 0, "password of alice changed"},
 		{"new\n", []string{"user", "passwd", "nobody", "--password-stdin"}, 1, "no such user"},
 		{"", []string{"user", "del", "nobody"}, 1, "no such user"},

@@ -25,6 +25,28 @@ type userCmd struct {
 	List   userListCmd   `cmd:"" help:"List users with quota and usage."`
 	Rescan userRescanCmd `cmd:"" help:"Measure a user's home and correct the recorded usage."`
 	Rate   userRateCmd   `cmd:"" help:"Cap a user's total transfer rate (all sessions together)."`
+	Conns  userConnsCmd  `cmd:"" help:"Cap the connections one of a user's sessions may stripe over."`
+}
+
+type userConnsCmd struct {
+	Name string `arg:""`
+	N    int    `arg:"" help:"Connections per session; 0: the server's --max-connections."`
+}
+
+func (c *userConnsCmd) Run(ctx context.Context, g *globals) error {
+	if c.N < 0 || c.N > 1024 {
+		return usageError{fmt.Errorf("connections must be between 0 and 1024")}
+	}
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	if err := users.SetMaxConns(ctx, c.Name, c.N); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.io.err, "connections per session of %s set to %d\n", c.Name, c.N)
+	return nil
 }
 
 type userRateCmd struct {
@@ -122,6 +144,14 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 		}
 		quota = q
 	}
+	var rate int64
+	if c.Rate != "" {
+		r, err := size.Parse(c.Rate)
+		if err != nil {
+			return usageError{fmt.Errorf("--rate: %w", err)}
+		}
+		rate = r
+	}
 	pw, err := readNewPassword(g, c.PasswordStdin)
 	if err != nil {
 		return err
@@ -142,12 +172,6 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 	}
 	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
 		return err
-	}
-	var rate int64
-	if c.Rate != "" {
-		if rate, err = size.Parse(c.Rate); err != nil {
-			return usageError{fmt.Errorf("--rate: %w", err)}
-		}
 	}
 	if err := users.Add(ctx, c.Name, pw, quota); err != nil {
 		return err

@@ -31,6 +31,9 @@ var migrations = [][]string{
 		name  TEXT NOT NULL PRIMARY KEY,
 		value TEXT NOT NULL
 	)`},
+	// 3: a per-user cap on the connections of one session (0 = the
+	// server's limit).
+	{`ALTER TABLE users ADD COLUMN max_conns INTEGER NOT NULL DEFAULT 0 CHECK (max_conns >= 0)`},
 }
 
 // migrate brings db to the newest schema version. It runs in one write

@@ -70,11 +70,14 @@ type Options struct {
 
 // User is one account as stored. It never carries the password hash.
 type User struct {
-	Name    string
-	Quota   int64     // bytes the user may store; 0 means unlimited
-	Used    int64     // bytes the user stores, as last recorded with SetUsed
-	Rate    int64     // bytes per second over all the user's transfers; 0 means unlimited
-	Created time.Time // when Add ran, UTC, whole seconds
+	Name  string
+	Quota int64 // bytes the user may store; 0 means unlimited
+	Used  int64 // bytes the user stores, as last recorded with SetUsed
+	Rate  int64 // bytes per second over all the user's transfers; 0 means unlimited
+	// MaxConns caps the connections of one of the user's sessions; 0 means
+	// the server's limit.
+	MaxConns int
+	Created  time.Time // when Add ran, UTC, whole seconds
 }
 
 // Store is a handle on the user database file. It is safe for concurrent
@@ -258,6 +261,15 @@ func (s *Store) SetRate(ctx context.Context, name string, rate int64) error {
 	return s.update(ctx, "set rate", name, `UPDATE users SET rate = ? WHERE name = ?`, rate, name)
 }
 
+// SetMaxConns caps the connections one session of user name may stripe
+// over (0 = the server's limit).
+func (s *Store) SetMaxConns(ctx context.Context, name string, n int) error {
+	if n < 0 {
+		return fmt.Errorf("set connections %s: %w", name, errNegative)
+	}
+	return s.update(ctx, "set connections", name, `UPDATE users SET max_conns = ? WHERE name = ?`, n, name)
+}
+
 // SetUsed records that user name stores used bytes; negative is an error.
 // The error wraps ErrNotFound for an unknown user.
 func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
@@ -386,8 +398,8 @@ func (s *Store) lookup(ctx context.Context, name string) (User, string, error) {
 		created int64
 	)
 	err := s.db.QueryRowContext(ctx,
-		`SELECT name, password_hash, quota, used, rate, created FROM users WHERE name = ?`, name,
-	).Scan(&u.Name, &hash, &u.Quota, &u.Used, &u.Rate, &created)
+		`SELECT name, password_hash, quota, used, rate, max_conns, created FROM users WHERE name = ?`, name,
+	).Scan(&u.Name, &hash, &u.Quota, &u.Used, &u.Rate, &u.MaxConns, &created)
 	if err != nil {
 		return User{}, "", err
 	}
@@ -399,7 +411,7 @@ func (s *Store) lookup(ctx context.Context, name string) (User, string, error) {
 // slice if there are none.
 func (s *Store) List(ctx context.Context) ([]User, error) {
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT name, quota, used, rate, created FROM users ORDER BY name`)
+		`SELECT name, quota, used, rate, max_conns, created FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -410,7 +422,7 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 			u       User
 			created int64
 		)
-		if err := rows.Scan(&u.Name, &u.Quota, &u.Used, &u.Rate, &created); err != nil {
+		if err := rows.Scan(&u.Name, &u.Quota, &u.Used, &u.Rate, &u.MaxConns, &created); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 		u.Created = time.Unix(created, 0).UTC()

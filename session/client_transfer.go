@@ -48,9 +48,10 @@ type TransferOptions struct {
 	Force bool
 	// Resume says whether to continue from a partial copy.
 	Resume Resume
-	// Progress, if set, is called from the transferring goroutine with the
-	// bytes done so far and the total: once before any data moves (a
-	// resumed transfer starts at what it kept), then each time data moves.
+	// Progress, if set, is called with the bytes done so far and the
+	// total: once before any data moves (a resumed transfer starts at what
+	// it kept), then each time data moves. A striped transfer calls it from
+	// several goroutines at once, and reports may arrive out of order.
 	Progress func(done, total int64)
 	// Notify, if set, receives messages for the user such as "resuming at
 	// 1.2 GiB".

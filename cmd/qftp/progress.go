@@ -70,11 +70,14 @@ func (pr *progress) file(name string, keep bool) func(done, total int64) {
 		return nil
 	}
 	var (
+		mu    sync.Mutex // striped transfers report from several goroutines
 		bar   *mpb.Bar
 		last  int64
 		lastT time.Time
 	)
 	return func(done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
 		if bar == nil {
 			opts := []mpb.BarOption{
 				mpb.PrependDecorators(
@@ -101,6 +104,9 @@ func (pr *progress) file(name string, keep bool) func(done, total int64) {
 				bar.SetTotal(0, true)
 			}
 			return
+		}
+		if done < last {
+			return // reports from parallel ranges may arrive out of order
 		}
 		now := time.Now()
 		bar.EwmaSetCurrent(done, now.Sub(lastT))

@@ -246,37 +246,34 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 // negative quota is an error. The error wraps ErrNotFound for an unknown
 // user.
 func (s *Store) SetQuota(ctx context.Context, name string, quota int64) error {
-	if quota < 0 {
-		return fmt.Errorf("set quota %s: quota %w", name, errNegative)
-	}
-	return s.update(ctx, "set quota", name, `UPDATE users SET quota = ? WHERE name = ?`, quota, name)
+	return s.setCount(ctx, "set quota", name, "quota", quota)
 }
 
 // SetRate sets user name's total transfer rate cap in bytes per second
 // (0 = unlimited), shared by all of the user's sessions.
 func (s *Store) SetRate(ctx context.Context, name string, rate int64) error {
-	if rate < 0 {
-		return fmt.Errorf("set rate %s: rate %w", name, errNegative)
-	}
-	return s.update(ctx, "set rate", name, `UPDATE users SET rate = ? WHERE name = ?`, rate, name)
+	return s.setCount(ctx, "set rate", name, "rate", rate)
 }
 
 // SetMaxConns caps the connections one session of user name may stripe
 // over (0 = the server's limit).
 func (s *Store) SetMaxConns(ctx context.Context, name string, n int) error {
-	if n < 0 {
-		return fmt.Errorf("set connections %s: %w", name, errNegative)
-	}
-	return s.update(ctx, "set connections", name, `UPDATE users SET max_conns = ? WHERE name = ?`, n, name)
+	return s.setCount(ctx, "set connections", name, "max_conns", int64(n))
 }
 
 // SetUsed records that user name stores used bytes; negative is an error.
 // The error wraps ErrNotFound for an unknown user.
 func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
-	if used < 0 {
-		return fmt.Errorf("set used %s: used %w", name, errNegative)
+	return s.setCount(ctx, "set used", name, "used", used)
+}
+
+// setCount stores a non-negative number in column (one of this file's
+// constants, never user input) of user name's row.
+func (s *Store) setCount(ctx context.Context, op, name, column string, v int64) error {
+	if v < 0 {
+		return fmt.Errorf("%s %s: %s %w", op, name, column, errNegative)
 	}
-	return s.update(ctx, "set used", name, `UPDATE users SET used = ? WHERE name = ?`, used, name)
+	return s.update(ctx, op, name, "UPDATE users SET "+column+" = ? WHERE name = ?", v, name)
 }
 
 // Setting names.

@@ -450,15 +450,3 @@ func (l *link) forget(id uint64) {
 	delete(l.pending, id)
 	l.mu.Unlock()
 }
-
-// OpenRawStream opens a bare transfer stream on c's connection. It exists
-// for protocol tests that need to send what a correct client never would.
-func OpenRawStream(ctx context.Context, c *Client) (*quic.Stream, error) {
-	return c.link().qc.OpenStreamSync(ctx)
-}
-
-// BreakConnection closes c's connection as a network failure would, for
-// tests of reconnection and resume.
-func BreakConnection(c *Client) {
-	_ = c.link().qc.CloseWithError(0x99, "test: connection broken")
-}

@@ -1,0 +1,19 @@
+package session
+
+import (
+	"context"
+
+	"github.com/quic-go/quic-go"
+)
+
+// OpenRawStream opens a bare transfer stream on c's connection, for
+// protocol tests that send what a correct client never would.
+func OpenRawStream(ctx context.Context, c *Client) (*quic.Stream, error) {
+	return c.link().qc.OpenStreamSync(ctx)
+}
+
+// BreakConnection closes c's connection as a network failure would, for
+// tests of reconnection and resume.
+func BreakConnection(c *Client) {
+	_ = c.link().qc.CloseWithError(0x99, "test: connection broken")
+}

@@ -79,6 +79,7 @@ type Client struct {
 	mu       sync.Mutex // guards the fields below
 	cur      *link
 	extra    []*link // connections that joined the session, for striping
+	striping int     // striped transfers running
 	token    []byte  // the session's token, to join more connections
 	cwd      string
 	closed   bool

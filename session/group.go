@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
@@ -66,14 +67,21 @@ func (s *Server) joinGroup(token []byte, user string, c *conn) (*group, error) {
 	if g == nil || subtle.ConstantTimeCompare(g.token, token) != 1 || g.user.Name != user {
 		return nil, errBadToken
 	}
+	// A user deleted since the login adds no more connections.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	u, err := s.Users.Get(ctx, user)
+	cancel()
+	if err != nil {
+		return nil, errBadToken
+	}
+	limit := s.maxGroupConns()
+	if u.MaxConns > 0 {
+		limit = min(limit, u.MaxConns)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.members) == 0 {
 		return nil, errBadToken
-	}
-	limit := s.maxGroupConns()
-	if u, err := s.Users.Get(context.Background(), user); err == nil && u.MaxConns > 0 {
-		limit = min(limit, u.MaxConns)
 	}
 	if len(g.members) >= limit {
 		return nil, fmt.Errorf("too many connections for this session (at most %d)", limit)

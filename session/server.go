@@ -161,13 +161,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.sessions))
 	for c := range s.sessions {
-		_ = c.qc.CloseWithError(transport.ConnShutdown, "server shutting down")
+		conns = append(conns, c)
 	}
 	if s.stopJanitor != nil {
 		s.stopJanitor()
 	}
 	s.mu.Unlock()
+	// CloseWithError waits for each connection's loop: not under s.mu.
+	for _, c := range conns {
+		_ = c.qc.CloseWithError(transport.ConnShutdown, "server shutting down")
+	}
 	s.wg.Wait()
 	return err
 }
@@ -359,6 +364,23 @@ func (s *Server) markVerified(user, vp string) {
 		s.verified = make(map[string]bool)
 	}
 	s.verified[user+"\x00"+vp] = true
+}
+
+func (s *Server) forgetVerified(user, vp string) {
+	s.mu.Lock()
+	delete(s.verified, user+"\x00"+vp)
+	s.mu.Unlock()
+}
+
+// retireUpload stops new streams from joining the committed (or dead)
+// upload up of vp: the next one opens a fresh upload.
+func (s *Server) retireUpload(user, vp string, up *upload) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := user + "\x00" + vp
+	if slot := s.uploads[key]; slot != nil && slot.up == up {
+		delete(s.uploads, key)
+	}
 }
 
 func (s *Server) isVerified(user, vp string) bool {

@@ -26,6 +26,26 @@ const stripeChunk = 8 << 20
 // that one range's end does not leave the connection idle.
 const streamsPerLink = 4
 
+// maxPieceFailures bounds how often one piece may fail before the whole
+// transfer does (and the caller's retry, with a resume, takes over).
+const maxPieceFailures = 8
+
+// closeIdleExtras ends a striped transfer: when none is left running, the
+// joined connections close. Kept open, each would hold its grown
+// flow-control window, which the server counts against the user.
+func (c *Client) closeIdleExtras() {
+	c.mu.Lock()
+	c.striping--
+	var extra []*link
+	if c.striping == 0 {
+		extra, c.extra = c.extra, nil
+	}
+	c.mu.Unlock()
+	for _, l := range extra {
+		_ = l.close()
+	}
+}
+
 // ConnectionsAuto in TransferOptions.Connections lets a transfer widen by
 // itself (see autoWidth), up to TransferOptions.MaxConnections.
 const ConnectionsAuto = -1
@@ -161,6 +181,10 @@ func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOpt
 // it fails only when no worker is left or a piece failed for a reason
 // other than its connection (that error is returned).
 func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, auto *autoWidth, fn func(l *link, off, n int64) error) error {
+	c.mu.Lock()
+	c.striping++
+	c.mu.Unlock()
+	defer c.closeIdleExtras()
 	// Pieces small enough that every stream of the widest width gets a
 	// few (the slowest piece decides when the transfer ends), at least a
 	// block, at most stripeChunk.
@@ -199,6 +223,7 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	failures := map[[2]int64]int{}
 	retired := map[*link]bool{}
 	retire := func(l *link) {
 		mu.Lock()
@@ -234,6 +259,13 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 					case <-ctx.Done():
 						return
 					}
+					mu.Lock()
+					stop = retired[l]
+					mu.Unlock()
+					if stop {
+						queue <- p
+						return
+					}
 					err := fn(l, p[0], p[1])
 					if err == nil {
 						mu.Lock()
@@ -245,8 +277,13 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 						continue
 					}
 					queue <- p // someone else takes it
+					mu.Lock()
+					failures[p]++
+					tooMany := failures[p] > maxPieceFailures
+					n := failures[p]
+					mu.Unlock()
 					var se *quic.StreamError
-					if ctx.Err() == nil && l.alive() && !errors.As(err, &se) {
+					if ctx.Err() == nil && (tooMany || l.alive() && !errors.As(err, &se)) {
 						mu.Lock()
 						if hardErr == nil {
 							hardErr = err
@@ -257,6 +294,13 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 					}
 					if !l.alive() {
 						return // this connection is gone; the others go on
+					}
+					// Reset streams on a live connection (a takeover, a
+					// server that refuses): back off before trying again.
+					select {
+					case <-time.After(time.Duration(n) * 50 * time.Millisecond):
+					case <-ctx.Done():
+						return
 					}
 				}
 			})
@@ -299,6 +343,18 @@ type autoWidth struct {
 }
 
 func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-chan struct{}, start func(*link), retire func(*link)) {
+	// Dialing more connections stops as soon as the data is all there.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ended := make(chan struct{})
+	defer close(ended)
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-ended:
+		}
+	}()
 	width := len(links)
 	if a.Width != nil {
 		a.Width(width)

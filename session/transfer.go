@@ -412,6 +412,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			return
 		}
 		fd, err := up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
+		c.srv.retireUpload(c.user.Name, vp, up)
 		if err != nil {
 			c.refuse(str, "put", err)
 			return
@@ -420,6 +421,9 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	_ = transport.WriteFrame(str, &reply)
 	_ = str.Close()
+	// This stream is done with the upload: a commit from another
+	// connection must not wait for our client's FIN.
+	release()
 	c.awaitClientDone(str, buf)
 	if req.Commit {
 		c.logTransfer("put", vp, req.Size, start)

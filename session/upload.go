@@ -159,7 +159,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	}
 	fd := blocks.FileDigest(hdr.Size, ds)
 	if clientDigest != nil && !bytes.Equal(clientDigest, fd[:]) {
-		up.discard(ctx)
+		up.discardLocked(ctx)
 		return fd, userError(transport.CodeIntegrity, up.vp, "file digest does not match the client's; upload discarded")
 	}
 	if up.size != hdr.Size {
@@ -202,6 +202,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	}
 	// The partial's bytes now are the file's; the replaced file's go.
 	up.c.release(ctx, old)
+	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
 	return fd, nil
 }
 
@@ -221,6 +222,14 @@ func (up *upload) curBudget() int64 {
 
 // discard removes the partial upload and releases its bytes.
 func (up *upload) discard(ctx context.Context) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	up.discardLocked(ctx)
+}
+
+// discardLocked is discard with up.mu held.
+func (up *upload) discardLocked(ctx context.Context) {
+	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
 	mu := up.c.srv.userLock(up.c.user.Name)
 	mu.Lock()
 	defer mu.Unlock()

@@ -28,12 +28,14 @@ const (
 // bidirectional streams the peer may have open at once.
 func Config(maxStreams int64) *quic.Config {
 	return &quic.Config{
-		HandshakeIdleTimeout:           10 * time.Second,
-		MaxIdleTimeout:                 60 * time.Second,
-		KeepAlivePeriod:                15 * time.Second,
-		InitialStreamReceiveWindow:     1 << 20,
+		HandshakeIdleTimeout: 10 * time.Second,
+		MaxIdleTimeout:       60 * time.Second,
+		KeepAlivePeriod:      15 * time.Second,
+		// Small initial windows bound what a connection that has not
+		// logged in can make the server buffer; they grow as data flows.
+		InitialStreamReceiveWindow:     512 << 10,
 		MaxStreamReceiveWindow:         maxStreamWindow,
-		InitialConnectionReceiveWindow: 2 << 20,
+		InitialConnectionReceiveWindow: 512 << 10,
 		MaxConnectionReceiveWindow:     maxConnWindow,
 		MaxIncomingStreams:             maxStreams,
 		MaxIncomingUniStreams:          -1,

@@ -32,10 +32,12 @@ func Config(maxStreams int64) *quic.Config {
 		MaxIdleTimeout:       60 * time.Second,
 		KeepAlivePeriod:      15 * time.Second,
 		// Small initial windows bound what a connection that has not
-		// logged in can make the server buffer; they grow as data flows.
-		InitialStreamReceiveWindow:     512 << 10,
+		// logged in can make the server buffer (1 MiB); they grow as data
+		// flows. (Half a megabyte cost a fifth of put throughput on
+		// loopback.)
+		InitialStreamReceiveWindow:     1 << 20,
 		MaxStreamReceiveWindow:         maxStreamWindow,
-		InitialConnectionReceiveWindow: 512 << 10,
+		InitialConnectionReceiveWindow: 1 << 20,
 		MaxConnectionReceiveWindow:     maxConnWindow,
 		MaxIncomingStreams:             maxStreams,
 		MaxIncomingUniStreams:          -1,

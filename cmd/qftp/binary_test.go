@@ -184,10 +184,11 @@ func TestBinaries(t *testing.T) {
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// All of the log first: Wait closes the pipe once the process is gone.
+	out := <-logs
 	if err := srv.Wait(); err != nil {
 		t.Fatalf("server exit: %v", err)
 	}
-	out := <-logs
 	for _, want := range []string{"msg=login remote=", "user=alice", "msg=\"login failed\"", "msg=put remote=", "vpath=\"/report 2024.pdf\" bytes=1200000", "msg=stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("server log lacks %q:\n%s", want, out)

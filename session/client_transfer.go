@@ -252,6 +252,7 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	if err != nil {
 		return res, opError("get", remote, err)
 	}
+	res.Links = max(res.Links, 1)
 	res.Duration = time.Since(start)
 	return res, nil
 }

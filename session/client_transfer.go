@@ -643,6 +643,7 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 		}
 		return res, opError("put", remote, err)
 	}
+	res.Links = max(res.Links, 1)
 	res.Duration = time.Since(start)
 	return res, nil
 }

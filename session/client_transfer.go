@@ -75,6 +75,8 @@ type TransferOptions struct {
 	// Limiter, if set, caps the rate of file data; share one among
 	// transfers to cap their sum (golang.org/x/time/rate.Limiter fits).
 	Limiter Limiter
+
+	via *link // the connection to try first (RunPlan spreads files)
 }
 
 // Limiter paces data: WaitN blocks until n bytes may pass.
@@ -170,12 +172,14 @@ func streamErr(ctx context.Context, err error) error {
 // or the retry policy is spent. A dropped connection is replaced first;
 // data that did not verify is sent again (only the bad blocks, as the
 // partial copy keeps the good ones).
-func (c *Client) retry(ctx context.Context, res *TransferResult, attempt func(l *link) error) error {
+func (c *Client) retry(ctx context.Context, res *TransferResult, via *link, attempt func(l *link) error) error {
 	var err error
 	for res.Attempts < max(c.policy.Attempts, 1) {
 		res.Attempts++
 		l := c.link()
-		if !l.alive() {
+		if via != nil && via.alive() && res.Attempts == 1 {
+			l = via // a batch spreads its files over the session's connections
+		} else if !l.alive() {
 			if rerr := c.reconnect(ctx, l); rerr != nil {
 				if err == nil {
 					err = rerr
@@ -244,7 +248,7 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 		}
 	}
 	first := true
-	err := c.retry(ctx, &res, func(l *link) error {
+	err := c.retry(ctx, &res, opt.via, func(l *link) error {
 		err := c.getOnce(ctx, l, local, opt, &res, first)
 		first = false
 		return err
@@ -631,7 +635,7 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 	local := f.Name()
 	res := TransferResult{Local: local, Remote: c.absRemote(remote)}
 	first := true
-	err := c.retry(ctx, &res, func(l *link) error {
+	err := c.retry(ctx, &res, opt.via, func(l *link) error {
 		err := c.putOnce(ctx, l, f, fi, opt, &res, first)
 		first = false
 		return err
@@ -896,7 +900,7 @@ func unwrapPath(err error) error {
 func (c *Client) Hash(ctx context.Context, remote, algo string) ([]byte, error) {
 	var digest []byte
 	res := TransferResult{}
-	err := c.retry(ctx, &res, func(l *link) error {
+	err := c.retry(ctx, &res, nil, func(l *link) error {
 		str, stop, err := l.openTransfer(ctx)
 		if err != nil {
 			return err

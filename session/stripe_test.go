@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -135,5 +136,29 @@ func TestPerUserConnectionCap(t *testing.T) {
 	}
 	if n, err := c.Widen(t.Context(), 10); n != 8 || err == nil {
 		t.Fatalf("widen to 10 with a server cap of 8: %d, %v", n, err)
+	}
+}
+
+// A batch with a fixed number of connections spreads its files over them.
+func TestBatchOverConnections(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "many")
+	src := filepath.Join(t.TempDir(), "tree")
+	for i := range 12 {
+		sessiontest.WriteFile(t, filepath.Join(src, fmt.Sprintf("f%02d", i)), []byte(fmt.Sprint(i)))
+	}
+	p, err := c.PlanPutTree(t.Context(), src, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.RunPlan(t.Context(), p, session.BatchOptions{Jobs: 6, Transfer: session.TransferOptions{Connections: 3}})
+	if err != nil || res.Files != 12 || len(res.Failures) != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	for i := range 12 {
+		if got := sessiontest.ReadFile(t, filepath.Join(home, "tree", fmt.Sprintf("f%02d", i))); string(got) != fmt.Sprint(i) {
+			t.Fatalf("file %d = %q", i, got)
+		}
 	}
 }

@@ -255,9 +255,24 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			return res, ctx.Err()
 		}
 	}
+	// With a fixed number of connections, the files go round them: on a
+	// lossy link each connection's window limits alone.
+	links := []*link{c.link()}
+	if n := opt.Transfer.Connections; n > 1 && len(p.Files) > 1 {
+		c.mu.Lock()
+		c.striping++ // the joined connections stay while the batch runs
+		c.mu.Unlock()
+		defer c.closeIdleExtras()
+		if _, err := c.Widen(ctx, min(n, len(p.Files))); err != nil {
+			c.log.Info("could not open all connections", "err", err)
+		}
+		c.mu.Lock()
+		links = append(links, c.extra...)
+		c.mu.Unlock()
+	}
 	g := errgroup.Group{}
 	g.SetLimit(jobs)
-	for _, j := range p.Files {
+	for i, j := range p.Files {
 		if ctx.Err() != nil {
 			break
 		}
@@ -267,6 +282,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		}
 		g.Go(func() error {
 			to := opt.Transfer
+			to.via = links[i%len(links)]
 			to.Progress = nil
 			if opt.Start != nil {
 				to.Progress = opt.Start(j)

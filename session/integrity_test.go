@@ -654,3 +654,18 @@ func TestUserRate(t *testing.T) {
 		t.Fatalf("3 MiB took %v under a 1 MiB/s cap", d)
 	}
 }
+
+// A user deleted while logged in is logged out at their next transfer.
+func TestDeletedUserLoggedOut(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "gone")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("x"))
+	if err := ts.Users.Delete(context.Background(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Get(t.Context(), "f", filepath.Join(t.TempDir(), "f"), session.TransferOptions{})
+	if !errors.Is(err, transport.ErrAuth) {
+		t.Fatalf("get after delete: %v", err)
+	}
+}

@@ -1,20 +1,20 @@
 package session
 
 import (
-	"context"
-
 	"golang.org/x/time/rate"
+
+	"github.com/qftp/qftp/session/userdb"
 )
 
-// userLimiter returns the token bucket shared by every transfer of user,
-// set to the user's rate in the store (read now, so that a change made
-// with qftpd user rate applies to the next transfer), or nil when the
-// user has no cap.
-func (s *Server) userLimiter(ctx context.Context, user string) *rate.Limiter {
-	u, err := s.Users.Get(ctx, user)
-	if err != nil || u.Rate <= 0 {
+// userLimiter returns the token bucket shared by every transfer of user
+// u, set to u's rate (read from the store as each transfer starts, so that
+// a change made with qftpd user rate applies to the next transfer), or nil
+// when the user has no cap.
+func (s *Server) userLimiter(u userdb.User) *rate.Limiter {
+	if u.Rate <= 0 {
 		return nil
 	}
+	user := u.Name
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.limiters == nil {

@@ -16,6 +16,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/qftp/qftp/session/size"
+	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
 	"github.com/qftp/qftp/transport/blocks"
 )
@@ -47,11 +48,24 @@ func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 		return
 	}
 	_ = str.SetReadDeadline(time.Time{})
+	// The user as the store has them now: a quota or rate changed since
+	// login applies, and a user deleted since login is logged out.
+	u, err := c.srv.Users.Get(ctx, c.user.Name)
+	if errors.Is(err, userdb.ErrNotFound) {
+		c.refuse(str, "transfer", userError(transport.CodeAuth, "", "this user no longer exists"))
+		c.ulog.Warn("user deleted: closing the session")
+		_ = c.qc.CloseWithError(transport.ConnAuthFailed, "user no longer exists")
+		return
+	}
+	if err != nil {
+		c.refuse(str, "transfer", err)
+		return
+	}
 	switch req.Op {
 	case transport.OpGet:
-		c.serveGet(ctx, str, &req)
+		c.serveGet(ctx, str, &req, u)
 	case transport.OpPut:
-		c.servePut(ctx, str, &req)
+		c.servePut(ctx, str, &req, u)
 	case transport.OpResume:
 		c.serveResume(ctx, str, &req)
 	case transport.OpHash:
@@ -89,7 +103,7 @@ func checkRange(vp string, off, n, fileSize, bs int64) error {
 	return nil
 }
 
-func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
+func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.TransferRequest, u userdb.User) {
 	start := time.Now()
 	vp, err := c.resolve(req.Path)
 	if err != nil {
@@ -125,7 +139,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		tamper = func(off int64, b []byte) { h(vp, off, b) }
 	}
 	var progress func(int64)
-	if lim := c.srv.userLimiter(ctx, c.user.Name); lim != nil {
+	if lim := c.srv.userLimiter(u); lim != nil {
 		progress = func(n int64) { pace(ctx, lim, n) }
 	}
 	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, buf, tamper, progress)
@@ -291,7 +305,7 @@ func quotaError(vp string, need, quota, used int64) error {
 	return userError(transport.CodeQuota, vp, fmt.Sprintf("quota exceeded: need %s, %s free", size.Format(need), size.Format(free)))
 }
 
-func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
+func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.TransferRequest, u userdb.User) {
 	start := time.Now()
 	vp, err := c.resolve(req.Path)
 	if err != nil {
@@ -342,11 +356,6 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 
 	// Fail before any byte if the file cannot fit.
 	if need := req.Size - up.curSize(); need > 0 {
-		u, err := c.srv.Users.Get(ctx, c.user.Name)
-		if err != nil {
-			c.refuse(str, "put", err)
-			return
-		}
 		if u.Quota > 0 && need > u.Quota-u.Used-up.curBudget() {
 			up.discard(ctx)
 			c.refuse(str, "put", quotaError(vp, need, u.Quota, u.Used))
@@ -356,7 +365,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 
 	buf := make([]byte, min(bs, max(req.Length, 1))+32)
 	var writeErr error
-	lim := c.srv.userLimiter(ctx, c.user.Name)
+	lim := c.srv.userLimiter(u)
 	err = blocks.Receive(str, req.Offset, req.Length, bs, buf, func(b blocks.Block) error {
 		if lim != nil {
 			pace(ctx, lim, int64(len(b.Data)))

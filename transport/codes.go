@@ -67,6 +67,10 @@ func Explain(err error) error {
 		if ae.ErrorMessage != "" && ae.ErrorMessage != txt {
 			txt += ": " + ae.ErrorMessage
 		}
+		if ae.ErrorCode == ConnAuthFailed {
+			// Branchable like a refused login: errors.Is(err, ErrAuth).
+			return &Error{Code: CodeAuth, Msg: txt}
+		}
 		return &ExplainedError{Text: txt, Err: err}
 	}
 	return err

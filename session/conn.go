@@ -149,9 +149,20 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		return false
 	}
 	log := c.log.With("user", req.User)
+	addr := remoteHost(c.qc.RemoteAddr())
+	if wait := c.srv.loginBlocked(addr); wait > 0 {
+		log.Warn("login refused: too many failures from this address", "wait", wait.Round(time.Second))
+		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed: too many failed logins; try again later"}})
+		_ = ctrl.Close()
+		_ = c.qc.CloseWithError(transport.ConnAuthFailed, "too many failed logins; try again later")
+		return false
+	}
 	actx, cancel := context.WithDeadline(ctx, deadline)
 	u, err := c.srv.Users.Authenticate(actx, req.User, req.Password)
 	cancel()
+	if err == nil || errors.Is(err, userdb.ErrBadCredentials) {
+		c.srv.loginResult(addr, err == nil)
+	}
 	if err != nil {
 		if errors.Is(err, userdb.ErrBadCredentials) {
 			log.Warn("login failed")

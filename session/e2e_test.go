@@ -653,3 +653,20 @@ func TestCanceledGetLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Too many failed logins from one address make it wait, even with the
+// right password.
+func TestLoginLockout(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t, func(s *session.Server) { s.MaxLoginFailures = 2 })
+	ts.AddUser("lock", "right")
+	for range 2 {
+		if _, err := ts.Dial(t, "lock", "wrong"); !errors.Is(err, transport.ErrAuth) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	_, err := ts.Dial(t, "lock", "right")
+	if !errors.Is(err, transport.ErrAuth) || !strings.Contains(err.Error(), "too many failed logins") {
+		t.Fatalf("login during lockout: %v", err)
+	}
+}

@@ -37,6 +37,10 @@ type Server struct {
 	// PartialMaxAge is how long a partial upload that nobody resumes is
 	// kept. Zero means 7 days.
 	PartialMaxAge time.Duration
+	// MaxLoginFailures is how many failed logins one address may make
+	// before it must wait (1 s, doubling per further failure, at most
+	// 15 min). Zero means 10.
+	MaxLoginFailures int
 	// MaxUserWindow bounds the flow-control windows of all of one user's
 	// connections together, in bytes. Zero means 512 MiB.
 	MaxUserWindow uint64
@@ -62,6 +66,8 @@ type Server struct {
 
 	stopJanitor context.CancelFunc
 	win         windows
+	guard       loginGuard
+	now         func() time.Time // tests replace the clock of the guard
 }
 
 func (s *Server) logger() *slog.Logger {

@@ -58,6 +58,16 @@ func (g *globals) openUsers(opts userdb.Options) (*userdb.Store, error) {
 	return userdb.Open(g.usersPath(), opts)
 }
 
+// withUsers opens the user store, runs f on it and closes it.
+func (g *globals) withUsers(f func(*userdb.Store) error) error {
+	users, err := g.openUsers(userdb.Options{})
+	if err != nil {
+		return err
+	}
+	defer users.Close()
+	return f(users)
+}
+
 func newParser(c *cli, s stdio, exit func(int)) (*kong.Kong, error) {
 	return kong.New(c,
 		kong.Name("qftpd"),

@@ -37,16 +37,11 @@ func (c *userConnsCmd) Run(ctx context.Context, g *globals) error {
 	if c.N < 0 || c.N > 1024 {
 		return usageError{fmt.Errorf("connections must be between 0 and 1024")}
 	}
-	users, err := g.openUsers(userdb.Options{})
-	if err != nil {
-		return err
+	err := g.withUsers(func(users *userdb.Store) error { return users.SetMaxConns(ctx, c.Name, c.N) })
+	if err == nil {
+		fmt.Fprintf(g.io.err, "connections per session of %s set to %d\n", c.Name, c.N)
 	}
-	defer users.Close()
-	if err := users.SetMaxConns(ctx, c.Name, c.N); err != nil {
-		return err
-	}
-	fmt.Fprintf(g.io.err, "connections per session of %s set to %d\n", c.Name, c.N)
-	return nil
+	return err
 }
 
 type userRateCmd struct {
@@ -68,12 +63,7 @@ func setSize(ctx context.Context, g *globals, arg string, set func(*userdb.Store
 	if err != nil {
 		return 0, usageError{err}
 	}
-	users, err := g.openUsers(userdb.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer users.Close()
-	return n, set(users, n)
+	return n, g.withUsers(func(users *userdb.Store) error { return set(users, n) })
 }
 
 func rateString(r int64) string {

@@ -83,10 +83,11 @@ func (c *conn) refuse(str *quic.Stream, op string, err error, bad ...int64) {
 	_ = str.Close()
 }
 
-// blockSize validates a requested block size; 0 means the default.
-func blockSize(bs int64) (int64, error) {
+// blockSize validates a requested block size for a file of the given
+// size; 0 means the default for that size.
+func blockSize(bs, fileSize int64) (int64, error) {
 	if bs == 0 {
-		return blocks.Size, nil
+		return blocks.For(fileSize), nil
 	}
 	if bs < minBlockSize || bs > blocks.MaxSize {
 		return 0, userError(transport.CodeInvalid, "", fmt.Sprintf("block size %d outside %d..%d", bs, minBlockSize, blocks.MaxSize))
@@ -110,11 +111,6 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "get", err)
 		return
 	}
-	bs, err := blockSize(req.BlockSize)
-	if err != nil {
-		c.refuse(str, "get", err)
-		return
-	}
 	f, fi, err := c.jail.Open(vp)
 	if err != nil {
 		c.refuse(str, "get", err)
@@ -122,6 +118,11 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	defer f.Close()
 	fileSize := fi.Size()
+	bs, err := blockSize(req.BlockSize, fileSize)
+	if err != nil {
+		c.refuse(str, "get", err)
+		return
+	}
 	off, n := req.Offset, req.Length
 	if n == -1 && off >= 0 && off <= fileSize {
 		n = fileSize - off
@@ -133,7 +134,6 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs}); err != nil {
 		return
 	}
-	buf := make([]byte, min(bs, max(n, 1))+32)
 	var tamper func(int64, []byte)
 	if h := c.srv.TestHookTamper; h != nil {
 		tamper = func(off int64, b []byte) { h(vp, off, b) }
@@ -142,7 +142,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	if lim := c.srv.userLimiter(u); lim != nil {
 		progress = func(n int64) { pace(ctx, lim, n) }
 	}
-	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, buf, tamper, progress)
+	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, tamper, progress)
 	if err != nil {
 		var se *blocks.SourceError
 		switch {
@@ -173,7 +173,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	_ = str.Close()
-	c.awaitClientDone(str, buf)
+	c.awaitClientDone(str)
 	c.logTransfer("get", vp, n, start)
 }
 
@@ -181,10 +181,11 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 // closed its side, which it does after reading our last frame: a server
 // shutting down counts the transfer as running until then, so closing the
 // connection cannot cut off data still in flight.
-func (c *conn) awaitClientDone(str *quic.Stream, buf []byte) {
+func (c *conn) awaitClientDone(str *quic.Stream) {
+	var buf [512]byte
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	for range 16 {
-		n, err := str.Read(buf)
+		n, err := str.Read(buf[:])
 		if err != nil {
 			return
 		}
@@ -237,7 +238,7 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 		c.refuse(str, "resume", err)
 		return
 	}
-	bs, err := blockSize(req.BlockSize)
+	bs, err := blockSize(req.BlockSize, req.Size)
 	if err != nil {
 		c.refuse(str, "resume", err)
 		return
@@ -316,7 +317,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", &fs.PathError{Op: "put", Path: vp, Err: syscall.EISDIR})
 		return
 	}
-	bs, err := blockSize(req.BlockSize)
+	bs, err := blockSize(req.BlockSize, req.Size)
 	if err != nil {
 		c.refuse(str, "put", err)
 		return
@@ -363,10 +364,9 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		}
 	}
 
-	buf := make([]byte, min(bs, max(req.Length, 1))+32)
 	var writeErr error
 	lim := c.srv.userLimiter(u)
-	err = blocks.Receive(str, req.Offset, req.Length, bs, buf, func(b blocks.Block) error {
+	err = blocks.Receive(str, req.Offset, req.Length, bs, func(b blocks.Block) error {
 		if lim != nil {
 			pace(ctx, lim, int64(len(b.Data)))
 		}
@@ -395,7 +395,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		var se *quic.StreamError
 		if errors.As(err, &se) || ctx.Err() != nil {
 			// The partial stays for the client to resume.
-			c.ulog.Info("put interrupted", "vpath", vp, "bytes", up.written)
+			up.mu.Lock()
+			written := up.written
+			up.mu.Unlock()
+			c.ulog.Info("put interrupted", "vpath", vp, "bytes", written)
 			str.CancelWrite(transport.StreamCanceled)
 			return
 		}
@@ -433,7 +436,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	// This stream is done with the upload: a commit from another
 	// connection must not wait for our client's FIN.
 	release()
-	c.awaitClientDone(str, buf)
+	c.awaitClientDone(str)
 	if req.Commit {
 		c.logTransfer("put", vp, req.Size, start)
 	}

@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"lukechampine.com/blake3"
 )
@@ -19,6 +21,23 @@ import (
 // Size is the block size qftp uses. It travels in transfer headers, so a
 // later version may change it; offsets of ranges are multiples of it.
 const Size = 1 << 20
+
+// Small is the block size of files under SmallUpTo bytes. Striping hands
+// out whole blocks, and at high loss many connections each carry little:
+// small blocks let fast connections take more of the file than slow ones.
+const Small = 256 << 10
+
+// SmallUpTo is the size from which files use Size blocks (a 4 GiB file
+// has 16384 blocks of Small; larger files would make journals large).
+const SmallUpTo = 4 << 30
+
+// For returns the default block size of a file of the given size.
+func For(size int64) int64 {
+	if size < SmallUpTo {
+		return Small
+	}
+	return Size
+}
 
 // MaxSize bounds a block size a peer may ask for (it sizes buffers).
 const MaxSize = 16 << 20
@@ -71,39 +90,91 @@ func (e *MismatchError) Error() string {
 
 func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 
+// depth is how many blocks a transfer has in its pipeline: one on the
+// wire, one being read and hashed, one spare, so that neither side's disk
+// and hashing stall the QUIC stream (quic-go's Write returns only once a
+// block is packed, and its window credit returns only as data is read).
+const depth = 3
+
+// bufPool holds buffers for blocks of up to Size bytes and their digests.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, Size+32); return &b }}
+
+// getBuf returns a buffer of n bytes and a function that gives it back.
+// Buffers for small files are not pooled: they would pin a whole one.
+func getBuf(n int64) ([]byte, func()) {
+	if n > Size+32 || n < Small {
+		return make([]byte, n), func() {}
+	}
+	bp := bufPool.Get().(*[]byte)
+	return (*bp)[:n], func() { bufPool.Put(bp) }
+}
+
 // Send writes n bytes of the file read from r, which starts at file offset
 // off (a multiple of bs), to w: each block's bytes followed by its digest.
+// The next blocks are read and hashed while one is being written.
 // tamper, if not nil, may change a block after it was hashed (tests use it
 // to corrupt data on purpose). progress, if not nil, gets the bytes sent.
-// It returns the digests of the blocks sent. buf must hold min(bs, n)+32
-// bytes.
-func Send(w io.Writer, r io.Reader, off, n, bs int64, buf []byte, tamper func(off int64, b []byte), progress func(int64)) ([]Digest, error) {
-	if bs <= 0 || off%bs != 0 || int64(len(buf)) < min(bs, n)+32 {
+// It returns the digests of the blocks sent.
+func Send(w io.Writer, r io.Reader, off, n, bs int64, tamper func(off int64, b []byte), progress func(int64)) ([]Digest, error) {
+	if bs <= 0 || bs > MaxSize || off%bs != 0 || n < 0 {
 		return nil, fmt.Errorf("blocks: bad send arguments (offset %d, block size %d)", off, bs)
 	}
 	ds := make([]Digest, 0, Count(n, bs))
-	var sent int64
-	for sent < n {
-		m := min(bs, n-sent)
-		b := buf[:m]
-		if _, err := io.ReadFull(r, b); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
+	type filled struct {
+		b   []byte // block and digest
+		err error
+	}
+	bufSize := min(bs, n) + 32
+	nbuf := int(min(depth, max(Count(n, bs), 1)))
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		b, put := getBuf(bufSize)
+		defer put()
+		free <- b
+	}
+	full := make(chan filled, nbuf)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	wg.Go(func() {
+		defer close(full)
+		for read := int64(0); read < n; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				return
 			}
-			return ds, &SourceError{Err: err}
+			m := min(bs, n-read)
+			b := buf[:m]
+			if _, err := io.ReadFull(r, b); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = io.ErrUnexpectedEOF
+				}
+				full <- filled{err: &SourceError{Err: err}}
+				return
+			}
+			d := Sum(b)
+			if tamper != nil {
+				tamper(off+read, b)
+			}
+			full <- filled{b: append(b, d[:]...)}
+			read += m
 		}
-		d := Sum(b)
-		ds = append(ds, d)
-		if tamper != nil {
-			tamper(off+sent, b)
+	})
+	for f := range full {
+		if f.err != nil {
+			return ds, f.err
 		}
+		m := int64(len(f.b) - 32)
+		ds = append(ds, Digest(f.b[m:]))
 		// One write per block and digest keeps syscalls and stream
 		// frames few.
-		out := append(b, d[:]...)
-		if _, err := w.Write(out); err != nil {
+		if _, err := w.Write(f.b); err != nil {
 			return ds, err
 		}
-		sent += m
+		free <- f.b[:cap(f.b)]
 		if progress != nil {
 			progress(m)
 		}
@@ -131,38 +202,80 @@ type Block struct {
 // off, and calls fn for each block in order, verified or not. fn stores
 // good blocks; a bad one costs only itself. It returns the indices of
 // blocks that failed verification as a *MismatchError, after reading the
-// whole range; an error from r or fn stops it at once.
-func Receive(r io.Reader, off, n, bs int64, buf []byte, fn func(Block) error) error {
-	if bs <= 0 || off%bs != 0 || int64(len(buf)) < min(bs, n)+32 {
+// whole range; an error from r or fn stops it (fn is not called again,
+// and no more is read from r once the error is seen).
+//
+// Blocks are verified and handed to fn on a second goroutine while the
+// next ones are read from r, so that a slow disk does not hold back the
+// stream's flow-control credit.
+func Receive(r io.Reader, off, n, bs int64, fn func(Block) error) error {
+	if bs <= 0 || bs > MaxSize || off%bs != 0 || n < 0 {
 		return fmt.Errorf("blocks: bad receive arguments (offset %d, block size %d)", off, bs)
 	}
-	var bad *MismatchError
-	var got int64
-	for got < n {
+	bufSize := min(bs, n) + 32
+	nbuf := int(min(depth, max(Count(n, bs), 1)))
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		b, put := getBuf(bufSize)
+		defer put()
+		free <- b
+	}
+	type read struct {
+		b   []byte
+		off int64
+	}
+	work := make(chan read, nbuf)
+	var (
+		bad     *MismatchError
+		fnErr   error
+		failed  atomic.Bool
+		checked = make(chan struct{})
+	)
+	go func() {
+		defer close(checked)
+		for rd := range work {
+			if failed.Load() {
+				free <- rd.b
+				continue
+			}
+			m := int64(len(rd.b) - 32)
+			blk := Block{Index: rd.off / bs, Offset: rd.off, Data: rd.b[:m], Digest: Digest(rd.b[m:])}
+			blk.OK = Sum(blk.Data) == blk.Digest
+			if !blk.OK {
+				if bad == nil {
+					bad = &MismatchError{Offset: blk.Offset}
+				}
+				bad.Blocks = append(bad.Blocks, blk.Index)
+			}
+			if err := fn(blk); err != nil {
+				fnErr = err
+				failed.Store(true)
+			}
+			free <- rd.b[:cap(rd.b)]
+		}
+	}()
+	var readErr error
+	for got := int64(0); got < n && !failed.Load(); {
 		m := min(bs, n-got)
-		b := buf[:m+32]
+		b := (<-free)[:m+32]
 		if _, err := io.ReadFull(r, b); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			readErr = err
+			break
 		}
-		var want Digest
-		copy(want[:], b[m:])
-		blk := Block{Index: (off + got) / bs, Offset: off + got, Data: b[:m], Digest: want}
-		blk.OK = Sum(blk.Data) == want
-		if !blk.OK {
-			if bad == nil {
-				bad = &MismatchError{Offset: blk.Offset}
-			}
-			bad.Blocks = append(bad.Blocks, blk.Index)
-		}
-		if err := fn(blk); err != nil {
-			return err
-		}
+		work <- read{b: b, off: off + got}
 		got += m
 	}
-	if bad != nil {
+	close(work)
+	<-checked
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case readErr != nil:
+		return readErr
+	case bad != nil:
 		return bad
 	}
 	return nil

@@ -17,8 +17,7 @@ func TestSendReceive(t *testing.T) {
 		data := make([]byte, n)
 		_, _ = rand.Read(data)
 		var wire bytes.Buffer
-		buf := make([]byte, bs+32)
-		ds, err := Send(&wire, bytes.NewReader(data), 0, n, bs, buf, nil, nil)
+		ds, err := Send(&wire, bytes.NewReader(data), 0, n, bs, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +26,7 @@ func TestSendReceive(t *testing.T) {
 		}
 		var got []byte
 		var gotDs []Digest
-		err = Receive(&wire, 0, n, bs, make([]byte, bs+32), func(b Block) error {
+		err = Receive(&wire, 0, n, bs, func(b Block) error {
 			if !b.OK {
 				t.Fatalf("block %d bad", b.Index)
 			}
@@ -53,11 +52,11 @@ func TestReceiveFindsCorruption(t *testing.T) {
 			b[17] ^= 1
 		}
 	}
-	if _, err := Send(&wire, bytes.NewReader(data), 0, int64(len(data)), bs, make([]byte, bs+32), tamper, nil); err != nil {
+	if _, err := Send(&wire, bytes.NewReader(data), 0, int64(len(data)), bs, tamper, nil); err != nil {
 		t.Fatal(err)
 	}
 	var good []int64
-	err := Receive(&wire, 0, int64(len(data)), bs, make([]byte, bs+32), func(b Block) error {
+	err := Receive(&wire, 0, int64(len(data)), bs, func(b Block) error {
 		if b.OK {
 			good = append(good, b.Index)
 		}
@@ -78,11 +77,11 @@ func TestOffsetRange(t *testing.T) {
 	data := make([]byte, 1000)
 	_, _ = rand.Read(data)
 	var wire bytes.Buffer
-	if _, err := Send(&wire, bytes.NewReader(data[300:750]), 300, 450, bs, make([]byte, bs+32), nil, nil); err != nil {
+	if _, err := Send(&wire, bytes.NewReader(data[300:750]), 300, 450, bs, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	var idx []int64
-	if err := Receive(&wire, 300, 450, bs, make([]byte, bs+32), func(b Block) error {
+	if err := Receive(&wire, 300, 450, bs, func(b Block) error {
 		idx = append(idx, b.Index)
 		if !bytes.Equal(b.Data, data[b.Offset:b.Offset+int64(len(b.Data))]) {
 			t.Fatalf("block %d data differs", b.Index)
@@ -94,7 +93,7 @@ func TestOffsetRange(t *testing.T) {
 	if !slices.Equal(idx, []int64{3, 4, 5, 6, 7}) {
 		t.Fatalf("indices %v", idx)
 	}
-	if _, err := Send(&wire, bytes.NewReader(data), 150, 10, bs, make([]byte, bs+32), nil, nil); err == nil {
+	if _, err := Send(&wire, bytes.NewReader(data), 150, 10, bs, nil, nil); err == nil {
 		t.Fatal("unaligned offset accepted")
 	}
 }

@@ -56,7 +56,8 @@ type TransferOptions struct {
 	// Notify, if set, receives messages for the user such as "resuming at
 	// 1.2 GiB".
 	Notify func(msg string)
-	// BlockSize is the block size to use; zero means blocks.Size.
+	// BlockSize is the block size to use; zero means blocks.For the
+	// file's size.
 	BlockSize int64
 	// Connections is how many QUIC connections of the session a large
 	// file's ranges are spread over (the login's and ones that join it);
@@ -106,11 +107,11 @@ func (o *TransferOptions) notify(format string, args ...any) {
 	}
 }
 
-func (o *TransferOptions) blockSize() int64 {
+func (o *TransferOptions) blockSize(fileSize int64) int64 {
 	if o.BlockSize > 0 {
 		return o.BlockSize
 	}
-	return blocks.Size
+	return blocks.For(fileSize)
 }
 
 // TransferResult describes a finished transfer.
@@ -331,7 +332,6 @@ func openLocalPartial(local string, create bool) (*localPartial, error) {
 }
 
 func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool) error {
-	bs := opt.blockSize()
 	// Files of a partial download appear only once the server has
 	// answered: a get of a missing file leaves nothing behind.
 	p, err := openLocalPartial(local, false)
@@ -352,7 +352,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 			if err != nil {
 				return err
 			}
-			if j.hdr.Path == res.Remote && j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && j.hdr.BS == bs {
+			if j.hdr.Path == res.Remote && j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && (opt.BlockSize == 0 || j.hdr.BS == opt.BlockSize) {
 				if kept, err = j.verify(p.data); err != nil {
 					return err
 				}
@@ -364,7 +364,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	}
 	res.LastKept, res.LastSent = 0, 0
 	if p.j != nil {
-		had := min(int64(len(kept))*bs, p.j.hdr.Size)
+		had := min(int64(len(kept))*p.j.hdr.BS, p.j.hdr.Size)
 		res.LastKept = had
 		if first {
 			res.Resumed = had
@@ -377,13 +377,16 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	if p.j == nil && (opt.Connections > 1 || opt.Connections == ConnectionsAuto) {
 		// To spread a download over connections, learn its size first.
 		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile && e.Size >= stripeMin {
-			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: bs}); err != nil {
+			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: opt.blockSize(e.Size)}); err != nil {
 				return err
 			}
 		}
 	}
-	ranges := [][2]int64{{0, -1}}
+	// Without a journal the file comes whole, in blocks of the size
+	// asked for or (0) the server's default for it.
+	ranges, bs := [][2]int64{{0, -1}}, opt.BlockSize
 	if p.j != nil {
+		bs = p.j.hdr.BS
 		ranges = missingRanges(p.j, bs)
 		p.done = min(int64(len(p.j.have))*bs, p.j.hdr.Size)
 		var missing int64
@@ -391,7 +394,21 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 			missing += r[1]
 		}
 		if links := c.stripeLinks(ctx, l, opt, res, missing); len(links) > 1 || c.autoStripe(opt, missing) {
-			err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &p.mu), func(l *link, off, n int64) error {
+			// A second copy of a piece fetches only the blocks that
+			// the first has not stored yet (a range arrives in order).
+			left := func(off, n int64) (int64, int64) {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				end := off + n
+				for off < end {
+					if _, ok := p.j.have[off/bs]; !ok {
+						break
+					}
+					off += bs
+				}
+				return off, max(end-off, 0)
+			}
+			err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &p.mu), left, func(ctx context.Context, l *link, off, n int64) error {
 				_, err := c.getRange(ctx, l, p, res, opt, off, n, bs)
 				return err
 			})
@@ -484,6 +501,9 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	if reply.Err != nil {
 		return fail(reply.Err)
 	}
+	if bs == 0 && reply.BlockSize >= minBlockSize && reply.BlockSize <= blocks.MaxSize {
+		bs = reply.BlockSize // the server's choice
+	}
 	if reply.BlockSize != bs || reply.Offset != off || reply.Length < 0 || (length >= 0 && reply.Length != length) {
 		return fail(fmt.Errorf("server sent a range %d+%d (block size %d), not the one asked for", reply.Offset, reply.Length, reply.BlockSize))
 	}
@@ -506,8 +526,7 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	if opt.Progress != nil {
 		opt.Progress(done, reply.Size) // the starting point, before any data
 	}
-	buf := make([]byte, min(bs, max(reply.Length, 1))+32)
-	err = blocks.Receive(str, off, reply.Length, bs, buf, func(b blocks.Block) error {
+	err = blocks.Receive(str, off, reply.Length, bs, func(b blocks.Block) error {
 		n := int64(len(b.Data))
 		pace(ctx, opt.Limiter, n)
 		if b.OK {
@@ -522,6 +541,9 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 		res.LastSent += n
 		if !b.OK {
 			return nil
+		}
+		if _, had := p.j.have[b.Index]; had {
+			return nil // two copies of a striped piece both brought it
 		}
 		if err := p.j.add(b.Index, b.Digest); err != nil {
 			return err
@@ -655,8 +677,8 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 var errSourceChanged = errors.New("file changed while being read; run put again")
 
 func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, first bool) error {
-	bs := opt.blockSize()
 	fileSize, mtime := fi.Size(), fi.ModTime().UnixNano()
+	bs := opt.blockSize(fileSize)
 	have := map[int64]blocks.Digest{}
 	ask := opt.Resume == ResumeAlways || (opt.Resume == ResumeAuto && fileSize >= resumeMin) || !first
 	if ask && opt.Resume != ResumeNever || !first {
@@ -721,7 +743,7 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 		}
 	}
 	if links := c.stripeLinks(ctx, l, opt, res, fileSize-kept); len(links) > 1 || c.autoStripe(opt, fileSize-kept) {
-		err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &mu), func(l *link, off, n int64) error {
+		err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &mu), nil, func(ctx context.Context, l *link, off, n int64) error {
 			return c.putRange(ctx, l, f, fi, opt, res, off, n, bs, false, false, ds, account)
 		})
 		if err != nil {
@@ -847,8 +869,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}
-	buf := make([]byte, min(bs, max(length, 1))+32)
-	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, buf, opt.TestHookTamper, account)
+	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, opt.TestHookTamper, account)
 	copy(ds[off/bs:], sent)
 	if err != nil {
 		var se *blocks.SourceError

@@ -189,8 +189,9 @@ func TestIntegrityPut(t *testing.T) {
 		t.Fatal("stored file differs")
 	}
 	// The corrupt block alone was sent again.
-	if res.Attempts != 2 || res.Sent != int64(len(data))+mib {
-		t.Fatalf("attempts %d, sent %d, want 2 and %d", res.Attempts, res.Sent, len(data)+mib)
+	bs := blocks.For(int64(len(data)))
+	if res.Attempts != 2 || res.Sent != int64(len(data))+bs {
+		t.Fatalf("attempts %d, sent %d, want 2 and %d", res.Attempts, res.Sent, int64(len(data))+bs)
 	}
 	b3 := blake3.Sum256(data)
 	if got, _ := c.Hash(t.Context(), "f", ""); !bytes.Equal(got, b3[:]) {
@@ -237,8 +238,9 @@ func TestIntegrityGet(t *testing.T) {
 	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(local, "a")), data) {
 		t.Fatal("downloaded file differs")
 	}
-	if res.Attempts != 2 || res.Sent != int64(len(data))+mib {
-		t.Fatalf("attempts %d, sent %d, want 2 and %d", res.Attempts, res.Sent, len(data)+mib)
+	bs := blocks.For(int64(len(data)))
+	if res.Attempts != 2 || res.Sent != int64(len(data))+bs {
+		t.Fatalf("attempts %d, sent %d, want 2 and %d", res.Attempts, res.Sent, int64(len(data))+bs)
 	}
 
 	always := func(o int64, b []byte) {
@@ -550,11 +552,11 @@ func TestLedgerEdgeCases(t *testing.T) {
 	fi, _ := os.Stat(src)
 	f, _ := os.Open(src)
 	defer f.Close()
-	hdr := transport.TransferRequest{Op: transport.OpPut, Path: "/b", Size: fi.Size(), Length: fi.Size(), Mtime: fi.ModTime().UnixNano(), BlockSize: blocks.Size}
+	hdr := transport.TransferRequest{Op: transport.OpPut, Path: "/b", Size: fi.Size(), Length: fi.Size(), Mtime: fi.ModTime().UnixNano(), BlockSize: blocks.For(fi.Size())}
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := blocks.Send(str, f, 0, fi.Size(), blocks.Size, make([]byte, blocks.Size+32), nil, nil); err != nil {
+	if _, err := blocks.Send(str, f, 0, fi.Size(), blocks.For(fi.Size()), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: fi.Size()}); err != nil {

@@ -23,8 +23,10 @@ const stripeMin = 16 << 20
 const stripeChunk = 8 << 20
 
 // streamsPerLink is how many ranges run at once on each connection, so
-// that one range's end does not leave the connection idle.
-const streamsPerLink = 4
+// that one range's end does not leave the connection idle. More would not
+// add speed (the streams of a connection share its congestion window) but
+// would hand out the file early, to slow connections as much as to fast.
+const streamsPerLink = 2
 
 // maxPieceFailures bounds how often one piece may fail before the whole
 // transfer does (and the caller's retry, with a resume, takes over).
@@ -175,19 +177,115 @@ func (c *Client) stripeLinks(ctx context.Context, primary *link, opt TransferOpt
 	return out
 }
 
-// stripe runs fn over the ranges, cut into stripeChunk pieces, with
-// streamsPerLink pieces at a time on each link. A piece that fails is
-// handed to another worker (a connection that died stops its workers);
-// it fails only when no worker is left or a piece failed for a reason
-// other than its connection (that error is returned).
-func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, auto *autoWidth, fn func(l *link, off, n int64) error) error {
+// piece is one range of a striped transfer and its state.
+type piece struct {
+	off, n   int64
+	failures int
+	done     bool
+	queued   bool
+	copies   map[*link]context.CancelFunc // running attempts, by link
+}
+
+// stripeState hands a striped transfer's pieces to the workers of its
+// links. Workers take pieces from the queue; once the queue is empty, an
+// idle worker on another connection runs a second copy of the piece with
+// the most left to do (the "endgame"), since at the end the slowest
+// connection would otherwise decide when the transfer ends. The copy that
+// finishes first cancels the other.
+type stripeState struct {
+	mu        sync.Mutex
+	queue     []*piece
+	running   []*piece
+	remaining int
+	workers   int
+	retired   map[*link]bool
+	hardErr   error
+	changed   chan struct{} // closed and replaced on every change
+	left      func(off, n int64) (int64, int64)
+}
+
+// wake tells waiting workers that something changed. mu must be held.
+func (st *stripeState) wake() {
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// take returns the next piece for a worker on l, the part of it to run
+// and the context of this copy (registered in the piece), or ok false
+// when the worker should stop.
+func (st *stripeState) take(ctx context.Context, l *link) (p *piece, off, n int64, pctx context.Context, ok bool) {
+	for {
+		st.mu.Lock()
+		if st.remaining == 0 || st.retired[l] || st.hardErr != nil || ctx.Err() != nil {
+			st.mu.Unlock()
+			return nil, 0, 0, nil, false
+		}
+		if len(st.queue) > 0 {
+			p = st.queue[0]
+			st.queue = st.queue[1:]
+			p.queued = false
+			pctx = st.run(ctx, p, l)
+			st.mu.Unlock()
+			return p, p.off, p.n, pctx, true
+		}
+		// Endgame: help the piece, running elsewhere, with most left.
+		var best *piece
+		var bestOff, bestN int64
+		for _, q := range st.running {
+			if q.done || len(q.copies) != 1 {
+				continue
+			}
+			if _, mine := q.copies[l]; mine {
+				continue
+			}
+			o, m := q.off, q.n
+			if st.left != nil {
+				o, m = st.left(q.off, q.n)
+			}
+			if m > bestN {
+				best, bestOff, bestN = q, o, m
+			}
+		}
+		if best != nil {
+			pctx = st.run(ctx, best, l)
+			st.mu.Unlock()
+			return best, bestOff, bestN, pctx, true
+		}
+		ch := st.changed
+		st.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, 0, 0, nil, false
+		}
+	}
+}
+
+// run registers a copy of p running on l. mu must be held.
+func (st *stripeState) run(ctx context.Context, p *piece, l *link) context.Context {
+	pctx, cancel := context.WithCancel(ctx)
+	p.copies[l] = cancel
+	if len(p.copies) == 1 {
+		st.running = append(st.running, p)
+	}
+	return pctx
+}
+
+// stripe runs fn over the ranges, cut into pieces, with streamsPerLink
+// pieces at a time on each link. A piece that fails is handed to another
+// worker (a connection that died stops its workers); it fails only when
+// no worker is left or a piece failed for a reason other than its
+// connection (that error is returned). left, if not nil, tells which part
+// of a piece still lacks (fn stores a range in order), so that a second
+// copy fetches only that.
+func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, bs int64, auto *autoWidth, left func(off, n int64) (int64, int64), fn func(ctx context.Context, l *link, off, n int64) error) error {
 	c.mu.Lock()
 	c.striping++
 	c.mu.Unlock()
 	defer c.closeIdleExtras()
-	// Pieces small enough that every stream of the widest width gets a
-	// few (the slowest piece decides when the transfer ends), at least a
-	// block, at most stripeChunk.
+	// Pieces small enough that every stream of the widest width gets
+	// several (so that fast connections take more than slow ones), at
+	// least a block, at most stripeChunk.
 	widest := len(links)
 	if auto != nil {
 		widest = max(widest, auto.Max)
@@ -196,132 +294,128 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 	for _, r := range ranges {
 		total += r[1]
 	}
-	chunk := min(stripeChunk, total/int64(widest*streamsPerLink))
+	chunk := min(stripeChunk, total/int64(widest*streamsPerLink*4))
 	chunk = max(chunk/bs, 1) * bs
-	var pieces [][2]int64
+	st := &stripeState{retired: map[*link]bool{}, changed: make(chan struct{}), left: left}
 	for _, r := range ranges {
 		for off := r[0]; off < r[0]+r[1]; off += chunk {
-			pieces = append(pieces, [2]int64{off, min(chunk, r[0]+r[1]-off)})
+			st.queue = append(st.queue, &piece{off: off, n: min(chunk, r[0]+r[1]-off), queued: true, copies: map[*link]context.CancelFunc{}})
 		}
 	}
-	queue := make(chan [2]int64, len(pieces))
-	for _, p := range pieces {
-		queue <- p
-	}
-	var (
-		mu        sync.Mutex
-		remaining = len(pieces)
-		workers   = len(links) * streamsPerLink
-		hardErr   error
-		allDone   = make(chan struct{})
-	)
-	if remaining == 0 {
+	st.remaining = len(st.queue)
+	if st.remaining == 0 {
 		return nil
 	}
-	finish := func() { close(allDone) }
-	var once sync.Once
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	failures := map[[2]int64]int{}
-	retired := map[*link]bool{}
-	retire := func(l *link) {
-		mu.Lock()
-		retired[l] = true
-		mu.Unlock()
-	}
-	start := func(l *link) {
-		mu.Lock()
-		workers += streamsPerLink
-		mu.Unlock()
-		for range streamsPerLink {
-			wg.Go(func() {
-				defer func() {
-					mu.Lock()
-					workers--
-					if workers == 0 {
-						once.Do(finish)
-					}
-					mu.Unlock()
-				}()
-				for {
-					mu.Lock()
-					stop := retired[l]
-					mu.Unlock()
-					if stop {
-						return
-					}
-					var p [2]int64
-					select {
-					case p = <-queue:
-					case <-allDone:
-						return
-					case <-ctx.Done():
-						return
-					}
-					mu.Lock()
-					stop = retired[l]
-					mu.Unlock()
-					if stop {
-						queue <- p
-						return
-					}
-					err := fn(l, p[0], p[1])
-					if err == nil {
-						mu.Lock()
-						remaining--
-						if remaining == 0 {
-							once.Do(finish)
-						}
-						mu.Unlock()
-						continue
-					}
-					queue <- p // someone else takes it
-					mu.Lock()
-					failures[p]++
-					tooMany := failures[p] > maxPieceFailures
-					n := failures[p]
-					mu.Unlock()
-					var se *quic.StreamError
-					if ctx.Err() == nil && (tooMany || l.alive() && !errors.As(err, &se)) {
-						mu.Lock()
-						if hardErr == nil {
-							hardErr = err
-						}
-						mu.Unlock()
-						cancel()
-						return
-					}
-					if !l.alive() {
-						return // this connection is gone; the others go on
-					}
-					// Reset streams on a live connection (a takeover, a
-					// server that refuses): back off before trying again.
-					select {
-					case <-time.After(time.Duration(n) * 50 * time.Millisecond):
-					case <-ctx.Done():
-						return
-					}
+	allDone := make(chan struct{})
+	var once sync.Once
+	finish := func() { once.Do(func() { close(allDone) }) }
+	worker := func(l *link) {
+		defer func() {
+			st.mu.Lock()
+			st.workers--
+			if st.workers == 0 {
+				finish()
+			}
+			st.wake()
+			st.mu.Unlock()
+		}()
+		for {
+			p, off, n, pctx, ok := st.take(ctx, l)
+			if !ok {
+				return
+			}
+			err := fn(pctx, l, off, n)
+			st.mu.Lock()
+			p.copies[l]()
+			delete(p.copies, l)
+			if len(p.copies) == 0 {
+				st.running = slices.DeleteFunc(st.running, func(q *piece) bool { return q == p })
+			}
+			if p.done {
+				st.mu.Unlock()
+				continue // the other copy finished first
+			}
+			if err == nil {
+				p.done = true
+				for _, cf := range p.copies {
+					cf() // the other copy is no longer needed
 				}
-			})
+				st.remaining--
+				if st.remaining == 0 {
+					finish()
+				}
+				st.wake()
+				st.mu.Unlock()
+				continue
+			}
+			if len(p.copies) == 0 && !p.queued {
+				// Someone else takes it (first, since it was started).
+				p.queued = true
+				st.queue = slices.Insert(st.queue, 0, p)
+				st.wake()
+			}
+			p.failures++
+			tooMany := p.failures > maxPieceFailures
+			nfail := p.failures
+			st.mu.Unlock()
+			var se *quic.StreamError
+			if ctx.Err() == nil && (tooMany || l.alive() && !errors.As(err, &se)) {
+				st.mu.Lock()
+				if st.hardErr == nil {
+					st.hardErr = err
+				}
+				st.wake()
+				st.mu.Unlock()
+				cancel()
+				return
+			}
+			if !l.alive() {
+				return // this connection is gone; the others go on
+			}
+			// Reset streams on a live connection (a takeover, a
+			// server that refuses): back off before trying again.
+			select {
+			case <-time.After(time.Duration(nfail) * 50 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
-	workers = 0
-	for _, l := range links {
-		start(l)
+	// start adds a link's workers. The first wave takes one piece per
+	// link before any link takes a second, so that every connection
+	// gets work even when there are few pieces.
+	start := func(ls ...*link) {
+		st.mu.Lock()
+		st.workers += len(ls) * streamsPerLink
+		st.mu.Unlock()
+		for range streamsPerLink {
+			for _, l := range ls {
+				wg.Go(func() { worker(l) })
+			}
+		}
 	}
+	retire := func(l *link) {
+		st.mu.Lock()
+		st.retired[l] = true
+		st.wake()
+		st.mu.Unlock()
+	}
+	start(links...)
 	if auto != nil {
-		wg.Go(func() { auto.run(ctx, c, links, allDone, start, retire) })
+		wg.Go(func() { auto.run(ctx, c, links, allDone, func(l *link) { start(l) }, retire) })
 	}
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	switch {
-	case hardErr != nil:
-		return hardErr
-	case remaining > 0 && ctx.Err() != nil:
+	case st.hardErr != nil:
+		return st.hardErr
+	case st.remaining > 0 && ctx.Err() != nil:
 		return ctx.Err()
-	case remaining > 0:
+	case st.remaining > 0:
 		return errors.New("every connection failed during the transfer")
 	}
 	return nil

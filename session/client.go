@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -96,6 +97,9 @@ type link struct {
 	pending map[uint64]*pendingCall
 	readErr error
 	done    chan struct{} // closed when the reader goroutine ends
+	// What the server's end of this connection reported last (in get
+	// trailers): packets sent and declared lost.
+	peerSent, peerLost atomic.Uint64
 }
 
 // ErrClosed is returned by calls on a Client whose connection has ended.

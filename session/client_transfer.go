@@ -408,7 +408,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 				}
 				return off, max(end-off, 0)
 			}
-			err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &p.mu), left, func(ctx context.Context, l *link, off, n int64) error {
+			err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &p.mu, true), left, func(ctx context.Context, l *link, off, n int64) error {
 				_, err := c.getRange(ctx, l, p, res, opt, off, n, bs)
 				return err
 			})
@@ -564,6 +564,10 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	}
 	if tr.Bytes != reply.Length {
 		return fail(fmt.Errorf("server's trailer says %d bytes, sent %d", tr.Bytes, reply.Length))
+	}
+	if tr.Sent > 0 {
+		l.peerSent.Store(tr.Sent)
+		l.peerLost.Store(tr.Lost)
 	}
 	// Our FIN tells the server we have everything (see PROTOCOL.md).
 	_ = str.Close()
@@ -743,7 +747,7 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 		}
 	}
 	if links := c.stripeLinks(ctx, l, opt, res, fileSize-kept); len(links) > 1 || c.autoStripe(opt, fileSize-kept) {
-		err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &mu), nil, func(ctx context.Context, l *link, off, n int64) error {
+		err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &mu, false), nil, func(ctx context.Context, l *link, off, n int64) error {
 			return c.putRange(ctx, l, f, fi, opt, res, off, n, bs, false, false, ds, account)
 		})
 		if err != nil {

@@ -421,19 +421,45 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 	return nil
 }
 
-// autoWidth grows a striped transfer's connections while that pays: it
-// starts with the links given and doubles their number while the
-// transfer's goodput rises by a tenth or more per step (judged over two
-// steps, since new connections start slowly). A step that does not pay is
-// taken back (its connections finish their piece and stop), so
-// a clean or congested link ends where it started or one step up; a lossy
-// one, where each connection's congestion window is what limits, keeps
-// widening up to Max. (Loss itself is not a usable signal for downloads:
-// the receiver's QUIC stack does not see it.)
+// autoWidth grows a striped transfer's connections while that pays. It
+// starts with the links given and, every step (several round trips), looks
+// at the goodput and at the packet loss of the sending side (the server's,
+// from get trailers, for downloads):
+//
+//   - With random loss (≥ lossyRate), each connection is held back by its
+//     own congestion window: widen by 4 while goodput rises by half or
+//     more per step, else by 2. A step that does not raise goodput by a
+//     tenth gets one more step (new connections start slowly); if it
+//     still falls short and loss grew with the width, the bottleneck is
+//     full: the step is taken back. If loss did not grow, something else
+//     limits (such as CPU): the width stays.
+//   - Without loss: widen by 2 while goodput rises by a tenth or more; a
+//     step that does not pay (after one more step) is taken back, so a
+//     clean or congested link ends where it started or one step up.
 type autoWidth struct {
-	Max   int          // most connections
-	Moved func() int64 // bytes moved so far
-	Width func(int)    // told the current width (for display); optional
+	Max      int          // most connections
+	Moved    func() int64 // bytes moved so far
+	Width    func(int)    // told the current width (for display); optional
+	Download bool         // loss is the server's (reported in trailers)
+}
+
+// lossyRate is the packet loss from which a link counts as lossy.
+const lossyRate = 0.002
+
+// lossCounters returns the packets sent and lost so far by the sending
+// end of the links.
+func (a *autoWidth) lossCounters(links []*link) (sent, lost uint64) {
+	for _, l := range links {
+		if a.Download {
+			sent += l.peerSent.Load()
+			lost += l.peerLost.Load()
+			continue
+		}
+		cs := l.qc.ConnectionStats()
+		sent += cs.PacketsSent
+		lost += cs.PacketsLost
+	}
+	return sent, lost
 }
 
 func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-chan struct{}, start func(*link), retire func(*link)) {
@@ -453,10 +479,11 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 	if a.Width != nil {
 		a.Width(width)
 	}
-	var lastRate float64
+	var lastRate, lastLoss float64
 	var lastAdded []*link
 	graced := false
 	lastBytes, lastT := a.Moved(), time.Now()
+	sent0, lost0 := a.lossCounters(links)
 	for {
 		// A step lasts several round trips, at least half a second.
 		rtt := links[0].qc.ConnectionStats().SmoothedRTT
@@ -470,27 +497,47 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		}
 		now, moved := time.Now(), a.Moved()
 		rate := float64(moved-lastBytes) / now.Sub(lastT).Seconds()
-		if lastRate > 0 && rate < lastRate*11/10 && !graced {
+		sent, lost := a.lossCounters(links)
+		loss := 0.0
+		if sent > sent0 {
+			loss = float64(max(int64(lost)-int64(lost0), 0)) / float64(sent-sent0)
+		}
+		lossy := loss >= lossyRate
+		paid := lastRate == 0 || rate >= lastRate*11/10
+		if !paid && !graced {
 			// New connections start slowly: give the step one more round.
 			graced = true
 			continue
 		}
-		if lastRate > 0 && rate < lastRate*11/10 {
-			// The last step did not pay: take it back.
-			for _, l := range lastAdded {
-				retire(l)
+		if !paid {
+			congested := !lossy || loss > lastLoss*3/2+lossyRate
+			if congested {
+				// The last step did not pay: take it back, all of a
+				// doubling, half of a bigger step (the best width
+				// lies somewhere inside it).
+				back := lastAdded
+				if len(lastAdded) > width/2 {
+					back = lastAdded[len(lastAdded)-len(lastAdded)*2/3:]
+				}
+				for _, l := range back {
+					retire(l)
+				}
+				width -= len(back)
+				if a.Width != nil {
+					a.Width(width)
+				}
 			}
-			width -= len(lastAdded)
-			if a.Width != nil {
-				a.Width(width)
-			}
-			c.log.Debug("width settled", "connections", width, "rate", rate)
+			c.log.Debug("width settled", "connections", width, "rate", rate, "loss", loss, "taken back", congested)
 			return
 		}
 		if width >= a.Max {
 			return
 		}
-		next := min(width*2, a.Max)
+		factor := 2
+		if lossy && (lastRate == 0 || rate >= lastRate*3/2) {
+			factor = 4
+		}
+		next := min(width*factor, a.Max)
 		if _, err := c.Widen(ctx, next); err != nil {
 			c.log.Info("could not widen", "want", next, "err", err)
 		}
@@ -513,8 +560,10 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		if a.Width != nil {
 			a.Width(width)
 		}
-		c.log.Debug("widened", "connections", width, "rate", rate)
-		lastRate, lastAdded, lastBytes, lastT, graced = rate, added, a.Moved(), time.Now(), false
+		c.log.Debug("widened", "connections", width, "rate", rate, "loss", loss)
+		lastRate, lastLoss, lastAdded, graced = rate, loss, added, false
+		lastBytes, lastT = a.Moved(), time.Now()
+		sent0, lost0 = a.lossCounters(links)
 	}
 }
 
@@ -528,16 +577,17 @@ func (c *Client) autoStripe(opt TransferOptions, remaining int64) bool {
 
 // autoFor returns the width controller for a transfer, or nil for a fixed
 // width. mu guards res.
-func (c *Client) autoFor(opt TransferOptions, res *TransferResult, mu *sync.Mutex) *autoWidth {
+func (c *Client) autoFor(opt TransferOptions, res *TransferResult, mu *sync.Mutex, download bool) *autoWidth {
 	if opt.Connections != ConnectionsAuto {
 		return nil
 	}
 	maxConns := opt.MaxConnections
 	if maxConns <= 0 {
-		maxConns = 32
+		maxConns = 128
 	}
 	return &autoWidth{
-		Max: maxConns,
+		Max:      maxConns,
+		Download: download,
 		Moved: func() int64 {
 			mu.Lock()
 			defer mu.Unlock()

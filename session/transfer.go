@@ -164,7 +164,8 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		str.CancelWrite(transport.StreamSourceChanged)
 		return
 	}
-	tr := transport.Trailer{Bytes: n}
+	cs := c.qc.ConnectionStats()
+	tr := transport.Trailer{Bytes: n, Sent: cs.PacketsSent, Lost: cs.PacketsLost}
 	if off == 0 && n == fileSize {
 		fd := blocks.FileDigest(fileSize, ds)
 		tr.Digest = fd[:]

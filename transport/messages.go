@@ -128,6 +128,12 @@ type TransferReply struct {
 type Trailer struct {
 	Bytes  int64  `cbor:"bytes"`
 	Digest []byte `cbor:"digest,omitempty"` // file digest: put with commit, get of a whole file
+	// Packets the sending connection has sent and declared lost so far
+	// (get only): the receiver's QUIC stack sees no loss, and a client
+	// widening a striped download needs to tell random loss from a full
+	// bottleneck.
+	Sent uint64 `cbor:"sent,omitempty"`
+	Lost uint64 `cbor:"lost,omitempty"`
 }
 
 // Status codes carried in Error.Code.

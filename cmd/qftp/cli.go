@@ -49,7 +49,7 @@ type cli struct {
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
 	Connections   string           `name:"connections" default:"auto" env:"QFTP_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections a large transfer is spread over: a number, or auto (start with one, add more while that pays)."`
-	MaxConns      int              `name:"max-connections" default:"32" help:"Most connections auto may use."`
+	MaxConns      int              `name:"max-connections" default:"128" help:"Most connections auto may use."`
 	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default 4)."`
 	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
 	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`

@@ -1,0 +1,110 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A connection that never finishes its pieces: once the queue is empty,
+// the other connection runs second copies of them (only what the first
+// copy lacks), the stalled copies are canceled, and every piece is done
+// exactly once.
+func TestStripeEndgame(t *testing.T) {
+	t.Parallel()
+	const bs = 1024
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c := &Client{}
+	slow := &link{done: make(chan struct{})}
+	fast := &link{done: make(chan struct{})}
+	var (
+		mu       sync.Mutex
+		done     []int64 // piece starts completed by fast
+		seconds  []int64 // offsets of second copies
+		canceled int
+	)
+	// A second copy skips the first half block the stalled copy "has".
+	left := func(off, n int64) (int64, int64) { return off + bs/2, n - bs/2 }
+	// fast starts only once slow holds a piece on each of its streams.
+	slowHolds := make(chan struct{})
+	var held int
+	fn := func(ctx context.Context, l *link, off, n int64) error {
+		if l == slow {
+			mu.Lock()
+			if held++; held == streamsPerLink {
+				close(slowHolds)
+			}
+			mu.Unlock()
+			<-ctx.Done()
+			mu.Lock()
+			canceled++
+			mu.Unlock()
+			return ctx.Err()
+		}
+		select {
+		case <-slowHolds:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if off%bs != 0 {
+			seconds = append(seconds, off)
+			off -= bs / 2
+		}
+		done = append(done, off)
+		return nil
+	}
+	err := c.stripe(ctx, []*link{slow, fast}, [][2]int64{{0, 16 * bs}}, bs, nil, left, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(done)
+	want := []int64{}
+	for off := int64(0); off < 16*bs; off += bs {
+		want = append(want, off)
+	}
+	if !slices.Equal(done, want) {
+		t.Fatalf("pieces done %v, want each of %v once", done, want)
+	}
+	// At least the pieces slow held were finished by second copies, and
+	// every stalled copy was canceled.
+	if len(seconds) < streamsPerLink || canceled != held {
+		t.Fatalf("%d second copies (%v), %d of %d stalled copies canceled", len(seconds), seconds, canceled, held)
+	}
+}
+
+// A piece that fails on a live connection for a reason other than its
+// stream (a local write error, say) fails the transfer with that error,
+// and stripe returns only once every worker has stopped.
+func TestStripeHardError(t *testing.T) {
+	t.Parallel()
+	c := &Client{}
+	a, b := &link{done: make(chan struct{})}, &link{done: make(chan struct{})}
+	boom := errors.New("disk full")
+	var running sync.WaitGroup
+	fn := func(ctx context.Context, l *link, off, n int64) error {
+		running.Add(1)
+		defer running.Done()
+		if off == 3*4096 { // pieces of 64 KiB / (2 links × streams × 4)
+			return boom
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+			return nil
+		}
+	}
+	err := c.stripe(t.Context(), []*link{a, b}, [][2]int64{{0, 64 * 1024}}, 1024, nil, nil, fn)
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want %v", err, boom)
+	}
+	running.Wait() // would race with a still-running worker's Add
+}

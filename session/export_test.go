@@ -17,3 +17,6 @@ func OpenRawStream(ctx context.Context, c *Client) (*quic.Stream, error) {
 func BreakConnection(c *Client) {
 	_ = c.link().qc.CloseWithError(0x99, "test: connection broken")
 }
+
+// SetBatchInFlight sets the byte budget of auto jobs (BatchOptions.Jobs 0).
+func SetBatchInFlight(o *BatchOptions, n int64) { o.inFlight = n }

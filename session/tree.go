@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/qftp/qftp/transport"
 )
@@ -137,7 +139,7 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 	for len(level) > 0 {
 		var next []DirJob
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(max(jobs, 1))
+		g.SetLimit(cmp.Or(max(jobs, 0), autoJobs))
 		for _, d := range level {
 			g.Go(func() error {
 				entries, err := c.List(gctx, d.Remote)
@@ -184,7 +186,10 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 // BatchOptions tune RunPlan.
 type BatchOptions struct {
 	// Jobs is how many files move at once, each on its own stream. Zero
-	// means 4.
+	// means auto: up to autoJobs files, as long as the files running
+	// total at most autoInFlight bytes (so many small files overlap their
+	// round trips, and big ones do not all compete for the link and the
+	// disk at once).
 	Jobs int
 	// Transfer applies to every file; its Progress is replaced per file by
 	// the one Start returns.
@@ -194,6 +199,8 @@ type BatchOptions struct {
 	Start func(Job) func(done, total int64)
 	// Done, if set, is called when a file has finished or failed.
 	Done func(Job, TransferResult, error)
+
+	inFlight int64 // auto jobs' byte budget; 0: autoInFlight (tests set it)
 }
 
 // Failure is a file of a batch that did not make it.
@@ -210,6 +217,18 @@ type BatchResult struct {
 	Duration time.Duration
 }
 
+// Auto jobs for batches (see BatchOptions.Jobs).
+const (
+	autoJobs     = 128
+	autoInFlight = 64 << 20
+)
+
+// Auto width for batches (see RunPlan).
+const (
+	batchLinks   = 4
+	batchPerLink = 64
+)
+
 // RunPlan creates the plan's directories, transfers its files with up to
 // opt.Jobs at once, and finally sets the directories' modification times.
 // A failed file does not stop the others: failures are collected in the
@@ -224,8 +243,10 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		mu.Unlock()
 	}
 	jobs := opt.Jobs
+	var inFlight *semaphore.Weighted
 	if jobs <= 0 {
-		jobs = 4
+		jobs = autoJobs
+		inFlight = semaphore.NewWeighted(cmp.Or(opt.inFlight, autoInFlight))
 	}
 	// Directories: parents before children, one depth at a time, the
 	// directories of a depth in parallel.
@@ -255,10 +276,16 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			return res, ctx.Err()
 		}
 	}
-	// With a fixed number of connections, the files go round them: on a
-	// lossy link each connection's window limits alone.
+	// The files go round several connections: on a lossy link each
+	// connection's window limits alone, and on a fast one each
+	// connection's packet handling runs on its own core. Auto width uses
+	// one connection per batchPerLink files, up to batchLinks.
 	links := []*link{c.link()}
-	if n := opt.Transfer.Connections; n > 1 && len(p.Files) > 1 {
+	n := opt.Transfer.Connections
+	if n == ConnectionsAuto {
+		n = min(batchLinks, len(p.Files)/batchPerLink)
+	}
+	if n > 1 && len(p.Files) > 1 {
 		c.mu.Lock()
 		c.striping++ // the joined connections stay while the batch runs
 		c.mu.Unlock()
@@ -280,7 +307,16 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			fail(fileName(p.Put, j), errors.New("its directory could not be created"))
 			continue
 		}
+		// A file counts at most a quarter of the budget: four big files
+		// still run at once.
+		weight := min(max(j.Size, 1), cmp.Or(opt.inFlight, autoInFlight)/4)
+		if inFlight != nil && inFlight.Acquire(ctx, weight) != nil {
+			break
+		}
 		g.Go(func() error {
+			if inFlight != nil {
+				defer inFlight.Release(weight)
+			}
 			to := opt.Transfer
 			to.via = links[i%len(links)]
 			to.Progress = nil

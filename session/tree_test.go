@@ -3,11 +3,13 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,4 +240,58 @@ func keys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Auto jobs run many small files at once but only four big ones (big
+// against the byte budget).
+func TestAutoJobs(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("aj", "pw")
+	c := ts.Login(t, "aj", "pw")
+	src := t.TempDir()
+	for i := range 40 {
+		sessiontest.WriteFile(t, filepath.Join(src, "small", fmt.Sprintf("s%02d", i)), make([]byte, 100))
+	}
+	for i := range 8 {
+		sessiontest.WriteFile(t, filepath.Join(src, "big", fmt.Sprintf("b%d", i)), make([]byte, 256<<10))
+	}
+	for _, tc := range []struct {
+		dir       string
+		atMostMax int // the most files seen running at once may not pass this
+		atLeast   int // ... and must reach this
+	}{
+		{"small", 40, 2},
+		{"big", 4, 1},
+	} {
+		p, err := c.PlanPutTree(t.Context(), filepath.Join(src, tc.dir), "/"+tc.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		running, most := 0, 0
+		opt := session.BatchOptions{
+			Start: func(session.Job) func(int64, int64) {
+				mu.Lock()
+				running++
+				most = max(most, running)
+				mu.Unlock()
+				return nil
+			},
+			Done: func(session.Job, session.TransferResult, error) {
+				mu.Lock()
+				running--
+				mu.Unlock()
+			},
+		}
+		// Files of 256 KiB against a budget of 1 MiB: four at once.
+		session.SetBatchInFlight(&opt, 1<<20)
+		res, err := c.RunPlan(t.Context(), p, opt)
+		if err != nil || len(res.Failures) > 0 {
+			t.Fatalf("%s: %v %v", tc.dir, err, res.Failures)
+		}
+		if most > tc.atMostMax || most < tc.atLeast {
+			t.Fatalf("%s: up to %d files ran at once, want %d..%d", tc.dir, most, tc.atLeast, tc.atMostMax)
+		}
+	}
 }

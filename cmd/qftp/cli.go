@@ -50,7 +50,7 @@ type cli struct {
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
 	Connections   string           `name:"connections" default:"auto" env:"QFTP_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections a large transfer is spread over: a number, or auto (start with one, add more while that pays)."`
 	MaxConns      int              `name:"max-connections" default:"128" help:"Most connections auto may use."`
-	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default 4)."`
+	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default: auto, up to 128 small files or 4 large ones)."`
 	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
 	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
 	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
@@ -82,7 +82,7 @@ func (c *cli) Validate() error {
 		return errors.New("--max-connections must be between 1 and 256")
 	}
 	if c.Jobs < 0 || c.Jobs > 256 {
-		return errors.New("--jobs must be between 1 and 256 (0: the default, 4)")
+		return errors.New("--jobs must be between 1 and 256 (0: auto)")
 	}
 	if c.LimitRate != "" {
 		if n, err := size.Parse(c.LimitRate); err != nil || n <= 0 {
@@ -172,10 +172,7 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 	c.Fingerprint = first(c.Fingerprint, hc.Fingerprint)
 	c.LimitRate = first(c.LimitRate, hc.LimitRate)
 	if c.Jobs == 0 {
-		c.Jobs = hc.Jobs
-	}
-	if c.Jobs == 0 {
-		c.Jobs = 4
+		c.Jobs = hc.Jobs // still 0: auto
 	}
 	if err := c.Validate(); err != nil {
 		fmt.Fprintln(s.err, "qftp:", err)

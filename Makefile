@@ -39,9 +39,10 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitLine$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./cmd/qftp/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./session/size/
 
-bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -j 1/4/16, striping through a lossy relay
+bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -j 1/4/16, striping through a lossy relay; then the qftp-bench table
 	$(GO) test -run='^$$' -bench='BareQUIC|PutGet|SmallFiles' -benchtime=3x ./session/
 	$(GO) test -run='^$$' -bench='LossyGet' -benchtime=1x ./session/
+	$(GO) run ./cmd/qftp-bench --size 64M --files 500
 
 bench-net: ## as root: qftp vs scp/sftp/rsync over the shared network lab (minutes; see docs/BENCHMARKS.md)
 	bash docs/bench/netlab.sh

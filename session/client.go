@@ -45,12 +45,18 @@ type RetryPolicy struct {
 	// means DefaultRetry's.
 	MaxTime time.Duration
 	// Backoff is the first wait between reconnection attempts; it doubles
-	// up to 8 seconds. Zero means DefaultRetry's.
+	// up to maxBackoff. Zero means DefaultRetry's.
 	Backoff time.Duration
 }
 
 // DefaultRetry is the retry policy of a zero RetryPolicy.
-var DefaultRetry = RetryPolicy{Attempts: 10, MaxTime: 2 * time.Minute, Backoff: 250 * time.Millisecond}
+var DefaultRetry = RetryPolicy{Attempts: 20, MaxTime: 2 * time.Minute, Backoff: 250 * time.Millisecond}
+
+// maxBackoff bounds the wait between reconnection attempts: short, so that
+// a transfer resumes within moments of the network's return (a blackout,
+// a laptop's Wi-Fi dropping makes sends fail at once, ending the QUIC
+// connections).
+const maxBackoff = 2 * time.Second
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Attempts == 0 {
@@ -305,7 +311,7 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 		case <-c.closing:
 			return ErrClosed
 		}
-		wait = min(2*wait, 8*time.Second)
+		wait = min(2*wait, maxBackoff)
 	}
 	return fmt.Errorf("reconnect: %w", lastErr)
 }

@@ -361,6 +361,7 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 			tooMany := p.failures > maxPieceFailures
 			nfail := p.failures
 			st.mu.Unlock()
+			c.log.Debug("piece failed", "offset", off, "bytes", n, "failures", nfail, "connection alive", l.alive(), "err", err)
 			var se *quic.StreamError
 			if ctx.Err() == nil && (tooMany || l.alive() && !errors.As(err, &se)) {
 				st.mu.Lock()

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ func TestStripeEndgame(t *testing.T) {
 	const bs = 1024
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	c := &Client{}
+	c := &Client{log: slog.New(slog.DiscardHandler)}
 	slow := &link{done: make(chan struct{})}
 	fast := &link{done: make(chan struct{})}
 	var (
@@ -85,7 +86,7 @@ func TestStripeEndgame(t *testing.T) {
 // and stripe returns only once every worker has stopped.
 func TestStripeHardError(t *testing.T) {
 	t.Parallel()
-	c := &Client{}
+	c := &Client{log: slog.New(slog.DiscardHandler)}
 	a, b := &link{done: make(chan struct{})}, &link{done: make(chan struct{})}
 	boom := errors.New("disk full")
 	var running sync.WaitGroup

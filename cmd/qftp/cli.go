@@ -47,12 +47,13 @@ type cli struct {
 	Fingerprint   string           `name:"fingerprint" placeholder:"SHA256:..." help:"Trust the server if its fingerprint is this one (and pin it)."`
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
+	Debug         bool             `name:"debug" help:"Log what the client does (connections, retries, striping) to stderr."`
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
 	Connections   string           `name:"connections" default:"auto" env:"QFTP_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections a large transfer is spread over: a number, or auto (start with one, add more while that pays)."`
 	MaxConns      int              `name:"max-connections" default:"128" help:"Most connections auto may use."`
 	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default: auto, up to 128 small files or 4 large ones)."`
 	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
-	Retries       int              `name:"retries" default:"10" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
+	Retries       int              `name:"retries" default:"20" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
 	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
 	Batch         string           `name:"batch" short:"b" type:"existingfile" placeholder:"FILE" help:"Run the commands in FILE, one per line, stopping at the first that fails (unless its line starts with -)."`
 	Config        string           `name:"config" env:"QFTP_CONFIG" type:"path" placeholder:"FILE" help:"Client config file with per-host settings (default ~/.config/qftp/config)."`
@@ -60,6 +61,15 @@ type cli struct {
 
 	Target  string   `arg:"" name:"[user@]host[:port]" help:"Server to connect to (port ${port})."`
 	Command []string `arg:"" optional:"" passthrough:"all" name:"command" help:"Command to run; without one, read commands from a terminal or standard input."`
+}
+
+// logger returns the client's logger: debug lines to w with --debug,
+// nothing otherwise.
+func (c *cli) logger(w io.Writer) *slog.Logger {
+	if !c.Debug {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // connections parses --connections.
@@ -202,7 +212,7 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 		bars:        !c.NoProgress && prompt.IsTerminal(s.err),
 		defaultJobs: c.Jobs,
 		maxConns:    c.MaxConns,
-		log:         slog.New(slog.DiscardHandler),
+		log:         c.logger(s.err),
 	}
 	sh.conns, _ = c.connections()
 	if c.LimitRate != "" {
@@ -341,6 +351,7 @@ func connect(ctx context.Context, c *cli, t target, s stdio) (*session.Client, s
 		GetPassword: getPassword,
 		Version:     "qftp " + version,
 		Retry:       session.RetryPolicy{Attempts: c.Retries, MaxTime: max(c.RetryTime, time.Millisecond)},
+		Logger:      c.logger(s.err),
 	}
 	cl, err := dialVerified(ctx, c.Timeout, cfg, v, s)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -24,6 +25,17 @@ type progress struct {
 	total *mpb.Bar
 	mu    sync.Mutex
 	bars  map[*mpb.Bar]bool // running file bars, to abort on cancel
+	width atomic.Int64      // connections of the striped transfer running, shown on its bar
+}
+
+// widthDecor shows the connections a striped transfer runs over.
+func (pr *progress) widthDecor() decor.Decorator {
+	return decor.Any(func(decor.Statistics) string {
+		if n := pr.width.Load(); n > 1 {
+			return fmt.Sprintf("×%d conns", n)
+		}
+		return ""
+	}, decor.WCSyncSpace)
 }
 
 // newProgress starts a display on w if enabled. files and bytes size the
@@ -88,6 +100,7 @@ func (pr *progress) file(name string, keep bool) func(done, total int64) {
 					decor.Percentage(decor.WCSyncSpace),
 					decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace),
 					decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), "verified"),
+					pr.widthDecor(),
 				),
 			}
 			if !keep {

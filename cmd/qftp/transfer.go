@@ -138,7 +138,9 @@ func (sh *shell) transferOptions(f transferFlags, pr *progress) session.Transfer
 		changed := n != lastWidth && (n > 1 || lastWidth > 1)
 		lastWidth = n
 		mu.Unlock()
-		if changed {
+		pr.width.Store(int64(n))
+		// Bars show the width; without them, a line says when it changes.
+		if changed && !pr.enabled() {
 			pr.println(sh.io.err, fmt.Sprintf("using %d connections", n))
 		}
 	}

@@ -38,25 +38,43 @@ timed() { # name setting command...
   echo "$s $e $rc"
 }
 qget() { # connections
-  rm -f "$W/dl/big"
+  rm -f "$W/dl/big"*
   read -r s e rc < <(timed x x env QFTP_PASSWORD=pw timeout 200 "$NETLAB" exec a "$W/qftp" --no-progress --known-hosts "$W/kh" --fingerprint "$FP" --connections "$1" bench@10.77.1.2 get -f big "$W/dl/big")
   local got; got=$(stat -c %s "$W/dl/big" 2>/dev/null || echo 0)
   printf 'qftp-get\tconnections=%s\t%s\t%.2f\t%.2f\trc=%s\n' "$1" "$got" "$(echo "$e - $s" | bc)" "$(echo "$got / ($e - $s) / 1000000" | bc -l)" "$rc"
 }
-qput_small() { # jobs
-  read -r s e rc < <(timed x x env QFTP_PASSWORD=pw timeout 300 "$NETLAB" exec a "$W/qftp" --no-progress --known-hosts "$W/kh" --fingerprint "$FP" -j "$1" bench@10.77.1.2 put -r -f "$W/small" "/small-$1-$RANDOM")
+qput_small() { # jobs (auto: qftp's default)
+  local j=(-j "$1"); [ "$1" = auto ] && j=()
+  read -r s e rc < <(timed x x env QFTP_PASSWORD=pw timeout 300 "$NETLAB" exec a "$W/qftp" --no-progress --known-hosts "$W/kh" --fingerprint "$FP" "${j[@]}" bench@10.77.1.2 put -r -f "$W/small" "/small-$1-$RANDOM")
   printf 'qftp-put-r\tjobs=%s\t%s files\t%.2f\t-\trc=%s\n' "$1" "$FILES" "$(echo "$e - $s" | bc)" "$rc"
 }
 scenario() { # delay loss rate
   "$NETLAB" up --delay "$1" --loss "$2" --rate "$3" >/dev/null 2>&1
   echo "## one-way delay $1, loss $2, rate $3"
-  for c in ${CONNS:-1 4 16 64 auto}; do qget "$c"; done
+  for c in ${CONNS:-1 4 16 64 128 auto}; do qget "$c"; done
   "$NETLAB" peers --size "${SIZE_MB}M" --cc bbr --timeout 200 2>/dev/null | grep -v '^#'
 }
 scenario 25ms 0 0
 echo "## one-way delay 25ms, loss 0: $FILES files of 16 KiB"
-for j in 1 16 64; do qput_small "$j"; done
+for j in 1 16 64 auto; do qput_small "$j"; done
 "$NETLAB" peers --size 1M --cc bbr --files "$FILES" --file-size 16K --timeout 200 2>/dev/null | grep -v '^#' | grep -- '-r'
 scenario 25ms 0.01 0
 scenario 25ms 0.03 0
 scenario 25ms 0.01 100mbit
+
+# A 10 s blackout 3 s into a download: blackhole routes on both ends, so
+# sends fail at once, as when a laptop's Wi-Fi drops.
+blackout() { # delay loss connections
+  "$NETLAB" up --delay "$1" --loss "$2" >/dev/null 2>&1
+  ( sleep 3
+    ip -n nlA route add blackhole 10.77.1.2/32; ip -n nlB route add blackhole 10.77.1.1/32
+    sleep 10
+    ip -n nlA route del blackhole 10.77.1.2/32; ip -n nlB route del blackhole 10.77.1.1/32 ) &
+  local bo=$!
+  qget "$3" | sed 's/^qftp-get/qftp-get-blackout-10s/'
+  wait "$bo"
+  cmp -s "$W/dl/big" "$D/home/bench/big" && echo "# blackout copy identical" || echo "# blackout copy DIFFERS"
+}
+echo "## 10 s blackout 3 s into the transfer"
+blackout 25ms 0 8
+blackout 25ms 0.01 auto

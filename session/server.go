@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/session/userdb"
@@ -47,6 +48,11 @@ type Server struct {
 	// MaxGroupConns bounds the connections of one session (the login's
 	// and those that join it with its token). Zero means 64.
 	MaxGroupConns int
+	// MaxUserBuffers bounds the block buffers that all of one user's
+	// running transfers hold on the server (each holds up to three
+	// blocks, see blocks.Memory); a transfer beyond it is refused as
+	// busy, and the client tries again. Zero means 512 MiB.
+	MaxUserBuffers int64
 	// TestHookTamper, if set, may change each block the server sends after
 	// it was hashed: tests use it to corrupt data on purpose.
 	TestHookTamper func(vpath string, off int64, b []byte)
@@ -60,9 +66,10 @@ type Server struct {
 	wg        sync.WaitGroup
 	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running uploads
 	userLocks map[string]*sync.Mutex
-	groups    map[string]*group        // by token
-	limiters  map[string]*rate.Limiter // per-user rate caps
-	verified  map[string]bool          // partial uploads whose journal this process wrote or checked
+	groups    map[string]*group              // by token
+	limiters  map[string]*rate.Limiter       // per-user rate caps
+	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
+	verified  map[string]bool                // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
 	win         windows

@@ -362,8 +362,12 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 			nfail := p.failures
 			st.mu.Unlock()
 			c.log.Debug("piece failed", "offset", off, "bytes", n, "failures", nfail, "connection alive", l.alive(), "err", err)
+			// Reset streams and busy refusals (the server's buffers for
+			// this user are all in use) are worth another try.
 			var se *quic.StreamError
-			if ctx.Err() == nil && (tooMany || l.alive() && !errors.As(err, &se)) {
+			var we *transport.Error
+			retryable := errors.As(err, &se) || errors.As(err, &we) && we.Code == transport.CodeBusy
+			if ctx.Err() == nil && (tooMany || l.alive() && !retryable) {
 				st.mu.Lock()
 				if st.hardErr == nil {
 					st.hardErr = err
@@ -447,6 +451,37 @@ type autoWidth struct {
 // lossyRate is the packet loss from which a link counts as lossy.
 const lossyRate = 0.002
 
+// stepVerdict is what auto width does after a step.
+type stepVerdict int
+
+const (
+	stepWiden    stepVerdict = iota // add connections
+	stepWait                        // judge again after one more step
+	stepSettle                      // keep the width, stop widening
+	stepTakeBack                    // retire connections of the last step, stop
+)
+
+// judgeStep decides after a step that moved rate bytes/s with the given
+// packet loss, against the step before (lastRate 0: this was the first),
+// graced if the step was already given one more round. It returns the
+// verdict and, to widen, the factor.
+func judgeStep(rate, loss, lastRate, lastLoss float64, graced bool) (stepVerdict, int) {
+	lossy := loss >= lossyRate
+	if lastRate == 0 || rate >= lastRate*11/10 {
+		if lossy && (lastRate == 0 || rate >= lastRate*3/2) {
+			return stepWiden, 4
+		}
+		return stepWiden, 2
+	}
+	if !graced {
+		return stepWait, 0 // new connections start slowly
+	}
+	if !lossy || loss > lastLoss*3/2+lossyRate {
+		return stepTakeBack, 0 // no gain: a clean link, or a full bottleneck
+	}
+	return stepSettle, 0 // random loss did not grow: something else limits
+}
+
 // lossCounters returns the packets sent and lost so far by the sending
 // end of the links.
 func (a *autoWidth) lossCounters(links []*link) (sent, lost uint64) {
@@ -503,19 +538,15 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		if sent > sent0 {
 			loss = float64(max(int64(lost)-int64(lost0), 0)) / float64(sent-sent0)
 		}
-		lossy := loss >= lossyRate
-		paid := lastRate == 0 || rate >= lastRate*11/10
-		if !paid && !graced {
-			// New connections start slowly: give the step one more round.
+		verdict, factor := judgeStep(rate, loss, lastRate, lastLoss, graced)
+		switch verdict {
+		case stepWait:
 			graced = true
 			continue
-		}
-		if !paid {
-			congested := !lossy || loss > lastLoss*3/2+lossyRate
-			if congested {
-				// The last step did not pay: take it back, all of a
-				// doubling, half of a bigger step (the best width
-				// lies somewhere inside it).
+		case stepSettle, stepTakeBack:
+			if verdict == stepTakeBack {
+				// All of a doubling; after a bigger step, back to half
+				// the width (the best width lies inside the step).
 				back := lastAdded
 				if len(lastAdded) > width/2 {
 					back = lastAdded[len(lastAdded)-len(lastAdded)*2/3:]
@@ -528,15 +559,11 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 					a.Width(width)
 				}
 			}
-			c.log.Debug("width settled", "connections", width, "rate", rate, "loss", loss, "taken back", congested)
+			c.log.Debug("width settled", "connections", width, "rate", rate, "loss", loss, "taken back", verdict == stepTakeBack)
 			return
 		}
 		if width >= a.Max {
 			return
-		}
-		factor := 2
-		if lossy && (lastRate == 0 || rate >= lastRate*3/2) {
-			factor = 4
 		}
 		next := min(width*factor, a.Max)
 		if _, err := c.Widen(ctx, next); err != nil {

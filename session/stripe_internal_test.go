@@ -109,3 +109,30 @@ func TestStripeHardError(t *testing.T) {
 	}
 	running.Wait() // would race with a still-running worker's Add
 }
+
+func TestJudgeStep(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                         string
+		rate, loss, lastRate, lastLs float64
+		graced                       bool
+		want                         stepVerdict
+		factor                       int
+	}{
+		{"first step, clean", 50e6, 0, 0, 0, false, stepWiden, 2},
+		{"first step, lossy", 0.5e6, 0.01, 0, 0, false, stepWiden, 4},
+		{"clean, gained a tenth", 55e6, 0, 50e6, 0, false, stepWiden, 2},
+		{"lossy, gained half", 2e6, 0.01, 1e6, 0.01, false, stepWiden, 4},
+		{"lossy, gained a fifth", 1.2e6, 0.01, 1e6, 0.01, false, stepWiden, 2},
+		{"clean, no gain: one more step", 50e6, 0, 50e6, 0, false, stepWait, 0},
+		{"clean, still no gain", 50e6, 0, 50e6, 0, true, stepTakeBack, 0},
+		{"lossy, no gain, loss grew: full bottleneck", 11e6, 0.03, 11e6, 0.01, true, stepTakeBack, 0},
+		{"lossy, no gain, same loss: something else limits", 30e6, 0.01, 30e6, 0.01, true, stepSettle, 0},
+		{"tiny loss is clean", 50e6, 0.001, 50e6, 0.001, true, stepTakeBack, 0},
+	} {
+		v, f := judgeStep(tc.rate, tc.loss, tc.lastRate, tc.lastLs, tc.graced)
+		if v != tc.want || f != tc.factor {
+			t.Errorf("%s: got verdict %d factor %d, want %d, %d", tc.name, v, f, tc.want, tc.factor)
+		}
+	}
+}

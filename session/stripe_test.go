@@ -11,6 +11,7 @@ import (
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/transport/blocks"
 	"github.com/qftp/qftp/transport/relay"
 )
 
@@ -163,5 +164,36 @@ func TestBatchOverConnections(t *testing.T) {
 		if got := sessiontest.ReadFile(t, filepath.Join(home, "tree", fmt.Sprintf("f%02d", i))); string(got) != fmt.Sprint(i) {
 			t.Fatalf("file %d = %q", i, got)
 		}
+	}
+}
+
+// A server whose per-user buffer budget is smaller than a striped
+// transfer's streams need refuses some pieces as busy; the client tries
+// them again, and the file arrives whole, both ways.
+func TestStripedBusyBuffers(t *testing.T) {
+	t.Parallel()
+	const bs = 256 << 10
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		// Two streams' worth of 1 MiB pieces; the client runs eight.
+		s.MaxUserBuffers = 2 * blocks.Memory(1<<20, bs)
+	})
+	home := ts.AddUser("bb", "pw")
+	c := ts.Login(t, "bb", "pw")
+	data := randomBytes(t, 24<<20)
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, data)
+	opt := session.TransferOptions{Connections: 4, BlockSize: bs}
+	if _, err := c.Put(t.Context(), src, "f", opt); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "f")), data) {
+		t.Fatal("uploaded file differs")
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if _, err := c.Get(t.Context(), "f", dst, opt); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+		t.Fatal("downloaded file differs")
 	}
 }

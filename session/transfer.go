@@ -131,6 +131,12 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "get", err)
 		return
 	}
+	release, err := c.srv.holdBuffers(u.Name, n, bs)
+	if err != nil {
+		c.refuse(str, "get", err)
+		return
+	}
+	defer release()
 	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs}); err != nil {
 		return
 	}
@@ -365,6 +371,12 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		}
 	}
 
+	releaseBuf, err := c.srv.holdBuffers(u.Name, req.Length, bs)
+	if err != nil {
+		c.refuse(str, "put", err)
+		return
+	}
+	defer releaseBuf()
 	var writeErr error
 	lim := c.srv.userLimiter(u)
 	err = blocks.Receive(str, req.Offset, req.Length, bs, func(b blocks.Block) error {

@@ -91,22 +91,40 @@ func (e *MismatchError) Error() string {
 func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 
 // depth is how many blocks a transfer has in its pipeline: one on the
-// wire, one being read and hashed, one spare, so that neither side's disk
-// and hashing stall the QUIC stream (quic-go's Write returns only once a
+// wire while the next is read and hashed, so that neither side's disk and
+// hashing stall the QUIC stream (quic-go's Write returns only once a
 // block is packed, and its window credit returns only as data is read).
-const depth = 3
+const depth = 2
 
-// bufPool holds buffers for blocks of up to Size bytes and their digests.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, Size+32); return &b }}
+// Pools of buffers for whole blocks of the default sizes and their
+// digests; other sizes (the last block of a small file) are allocated.
+var (
+	smallPool = sync.Pool{New: func() any { b := make([]byte, Small+32); return &b }}
+	sizePool  = sync.Pool{New: func() any { b := make([]byte, Size+32); return &b }}
+)
 
 // getBuf returns a buffer of n bytes and a function that gives it back.
-// Buffers for small files are not pooled: they would pin a whole one.
 func getBuf(n int64) ([]byte, func()) {
-	if n > Size+32 || n < Small {
+	var pool *sync.Pool
+	switch n {
+	case Small + 32:
+		pool = &smallPool
+	case Size + 32:
+		pool = &sizePool
+	default:
 		return make([]byte, n), func() {}
 	}
-	bp := bufPool.Get().(*[]byte)
-	return (*bp)[:n], func() { bufPool.Put(bp) }
+	bp := pool.Get().(*[]byte)
+	return *bp, func() { pool.Put(bp) }
+}
+
+// Memory returns the buffer bytes Send or Receive hold for a range of n
+// bytes in blocks of bs, so that a server can budget them.
+func Memory(n, bs int64) int64 {
+	if bs <= 0 || n < 0 {
+		return 0
+	}
+	return min(depth, max(Count(n, bs), 1)) * (min(bs, n) + 32)
 }
 
 // Send writes n bytes of the file read from r, which starts at file offset

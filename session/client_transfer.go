@@ -65,7 +65,7 @@ type TransferOptions struct {
 	// while that pays, up to MaxConnections. On a lossy link each
 	// connection's congestion window suffers alone, so several carry more.
 	Connections int
-	// MaxConnections caps ConnectionsAuto; zero means 32.
+	// MaxConnections caps ConnectionsAuto; zero means 128.
 	MaxConnections int
 	// Width, if set, is told how many connections a striped transfer uses
 	// whenever that changes.

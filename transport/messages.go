@@ -101,7 +101,7 @@ type TransferRequest struct {
 	Size      int64  `cbor:"size,omitempty"`   // put, resume: final size of the file
 	Mtime     int64  `cbor:"mtime,omitempty"`  // put, resume: ns since epoch; 0 keeps the arrival time
 	Force     bool   `cbor:"force,omitempty"`  // put: replace an existing file
-	BlockSize int64  `cbor:"bs,omitempty"`     // get, put, resume: block size; 0 means blocks.Size
+	BlockSize int64  `cbor:"bs,omitempty"`     // get, put, resume: block size; 0 means blocks.For(the file's size)
 	Fresh     bool   `cbor:"fresh,omitempty"`  // put: discard any partial upload to Path first
 	Commit    bool   `cbor:"commit,omitempty"` // put: this range completes the file; publish it
 	Algo      string `cbor:"algo,omitempty"`   // hash: AlgoBLAKE3 (default) or AlgoSHA256

@@ -10,7 +10,7 @@ var shellCommands = []string{"cd", "df", "get", "hash", "help", "lcd", "lls", "l
 
 // clientFlags are qftp's flags, for completion scripts.
 var clientFlags = []string{"--accept-new-host", "--batch", "--config", "--connect-timeout", "--connections", "--fingerprint", "--help", "--jobs", "--max-connections",
-	"--known-hosts", "--limit-rate", "--no-progress", "--password-file", "--retries", "--retry-time", "--version"}
+	"--debug", "--known-hosts", "--limit-rate", "--no-progress", "--password-file", "--retries", "--retry-time", "--version"}
 
 const bashCompletion = `# bash completion for qftp; load with: source <(qftp completion bash)
 _qftp() {

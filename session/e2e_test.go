@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
@@ -668,5 +669,31 @@ func TestLoginLockout(t *testing.T) {
 	_, err := ts.Dial(t, "lock", "right")
 	if !errors.Is(err, transport.ErrAuth) || !strings.Contains(err.Error(), "too many failed logins") {
 		t.Fatalf("login during lockout: %v", err)
+	}
+}
+
+// A server that crashed and came back on the same address with the same
+// certificate answers the old connection's next packet with a stateless
+// reset: the client reconnects at once instead of waiting out the 60 s
+// idle timeout.
+func TestReconnectAfterCrash(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, _ := ts.User(t, "cr")
+	if err := c.Mkdir(t.Context(), "d", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Crash(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	// The request in flight when the connection turns out dead fails
+	// (quickly); the next one reconnects.
+	if _, _, err := c.Stat(ctx, "d"); err != nil && !strings.Contains(err.Error(), "server no longer knows") {
+		t.Fatalf("first request after the crash: %v", err)
+	}
+	if _, _, err := c.Stat(ctx, "d"); err != nil {
+		t.Fatalf("after the crash: %v", err)
 	}
 }

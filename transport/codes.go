@@ -58,6 +58,10 @@ func Explain(err error) error {
 			return &ExplainedError{Text: txt, Err: err}
 		}
 	}
+	var sr *quic.StatelessResetError
+	if errors.As(err, &sr) {
+		return &ExplainedError{Text: "connection lost: the server no longer knows it (it restarted, or ended it while the network was down)", Err: err}
+	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote {
 		txt, ok := connCodeText[ae.ErrorCode]

@@ -2,7 +2,10 @@ package transport
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"time"
@@ -52,20 +55,54 @@ func Config(maxStreams int64) *quic.Config {
 // window grows (quic-go's AllowConnectionWindowIncrease; it must not call
 // into the connection), so that a server can bound memory per user.
 func Listen(addr string, cert tls.Certificate, maxStreams int64, allowWindow func(*quic.Conn, uint64) bool) (*quic.Listener, error) {
-	// One more for the control stream.
-	conf := Config(maxStreams + 1)
-	conf.AllowConnectionWindowIncrease = allowWindow
-	ln, err := quic.ListenAddr(addr, serverTLS(cert), conf)
+	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	// The transport lives as long as the process (qftpd serves one).
+	ln, err := ListenTransport(&quic.Transport{Conn: udp}, cert, maxStreams, allowWindow)
+	if err != nil {
+		_ = udp.Close()
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	return ln, nil
 }
 
+// ResetKey derives the key of the stateless resets a server sends from its
+// certificate's private key: stable across restarts, secret, and
+// different per server. With it, a client whose connection the server no
+// longer knows (the server restarted, or ended the connection while the
+// network was down) learns so from the first packet it sends, instead of
+// waiting for the idle timeout.
+func ResetKey(cert tls.Certificate) (*quic.StatelessResetKey, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("stateless reset key: %w", err)
+	}
+	h := hmac.New(sha256.New, der)
+	h.Write([]byte("qftp stateless reset key"))
+	var k quic.StatelessResetKey
+	copy(k[:], h.Sum(nil))
+	return &k, nil
+}
+
 // ListenTransport is Listen on a caller's QUIC transport, for callers that
 // must release the socket at a moment of their choosing (tr.Close, then
 // closing tr.Conn), such as tests that restart a server on the same port.
+//
+// Unless tr has a StatelessResetKey, it gets the certificate's ResetKey.
 func ListenTransport(tr *quic.Transport, cert tls.Certificate, maxStreams int64, allowWindow func(*quic.Conn, uint64) bool) (*quic.Listener, error) {
+	if tr.StatelessResetKey == nil {
+		k, err := ResetKey(cert)
+		if err != nil {
+			return nil, err
+		}
+		tr.StatelessResetKey = k
+	}
 	conf := Config(maxStreams + 1)
 	conf.AllowConnectionWindowIncrease = allowWindow
 	return tr.Listen(serverTLS(cert), conf)

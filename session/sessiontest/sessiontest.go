@@ -43,6 +43,7 @@ type Server struct {
 	cert    tls.Certificate
 	opts    []func(*session.Server)
 	stopped bool
+	crashed bool // the socket was closed under the server: its Serve error is expected
 	served  chan error
 }
 
@@ -114,7 +115,8 @@ func (ts *Server) stopLocked(grace time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := ts.Srv.Shutdown(ctx)
-	if serr := <-ts.served; serr != nil {
+	defer func() { ts.crashed = false }()
+	if serr := <-ts.served; serr != nil && !ts.crashed {
 		ts.t.Errorf("Serve: %v", serr)
 	}
 	// Release the port now, as an exiting process would.
@@ -129,6 +131,10 @@ func (ts *Server) stopLocked(grace time.Duration) error {
 func (ts *Server) Restart(grace time.Duration) error {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	return ts.restartLocked(grace)
+}
+
+func (ts *Server) restartLocked(grace time.Duration) error {
 	_ = ts.stopLocked(grace)
 	addr, err := net.ResolveUDPAddr("udp", ts.Addr)
 	if err != nil {
@@ -142,6 +148,18 @@ func (ts *Server) Restart(grace time.Duration) error {
 		return err
 	}
 	return ts.Srv.Reconcile(context.Background())
+}
+
+// Crash replaces the server as a crash and a restart would: the old
+// server's socket closes first, so its clients hear nothing from it (no
+// CONNECTION_CLOSE), and a new one starts on the same address and
+// certificate.
+func (ts *Server) Crash() error {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	_ = ts.tr.Conn.Close()
+	ts.crashed = true
+	return ts.restartLocked(0)
 }
 
 // AddUser creates a user with a home and returns the home's host path.

@@ -63,11 +63,11 @@ scenario 25ms 0.01 0 "16 64 128 auto"
 scenario 25ms 0.03 0 "16 64 128 auto"
 scenario 25ms 0.01 100mbit "16 64 128 auto"
 
-# A 10 s blackout 3 s into a download: blackhole routes on both ends, so
+# A 10 s blackout during a download: blackhole routes on both ends, so
 # sends fail at once, as when a laptop's Wi-Fi drops.
-blackout() { # delay loss connections
+blackout() { # delay loss connections start-after-seconds
   "$NETLAB" up --delay "$1" --loss "$2" >/dev/null 2>&1
-  ( sleep 3
+  ( sleep "$4"
     ip -n nlA route add blackhole 10.77.1.2/32; ip -n nlB route add blackhole 10.77.1.1/32
     sleep 10
     ip -n nlA route del blackhole 10.77.1.2/32; ip -n nlB route del blackhole 10.77.1.1/32 ) &
@@ -76,6 +76,6 @@ blackout() { # delay loss connections
   wait "$bo"
   cmp -s "$W/dl/big" "$D/home/bench/big" && echo "# blackout copy identical" || echo "# blackout copy DIFFERS"
 }
-echo "## 10 s blackout 3 s into the transfer"
-blackout 25ms 0 8
-blackout 25ms 0.01 auto
+echo "## 10 s blackout during the transfer"
+blackout 25ms 0 8 1.2
+blackout 25ms 0.01 auto 3

@@ -118,13 +118,38 @@ func getBuf(n int64) ([]byte, func()) {
 	return *bp, func() { pool.Put(bp) }
 }
 
+// pipeline returns how many buffers Send or Receive use for a range of n
+// bytes in blocks of bs, and their size.
+func pipeline(n, bs int64) (count int, size int64) {
+	return int(min(depth, max(Count(n, bs), 1))), min(bs, n) + 32
+}
+
 // Memory returns the buffer bytes Send or Receive hold for a range of n
 // bytes in blocks of bs, so that a server can budget them.
 func Memory(n, bs int64) int64 {
 	if bs <= 0 || n < 0 {
 		return 0
 	}
-	return min(depth, max(Count(n, bs), 1)) * (min(bs, n) + 32)
+	count, size := pipeline(n, bs)
+	return int64(count) * size
+}
+
+// buffers returns a channel holding the pipeline's buffers, their number,
+// and the function that gives them back.
+func buffers(n, bs int64) (free chan []byte, count int, release func()) {
+	count, size := pipeline(n, bs)
+	free = make(chan []byte, count)
+	puts := make([]func(), 0, count)
+	for range count {
+		b, put := getBuf(size)
+		puts = append(puts, put)
+		free <- b
+	}
+	return free, count, func() {
+		for _, put := range puts {
+			put()
+		}
+	}
 }
 
 // Send writes n bytes of the file read from r, which starts at file offset
@@ -142,14 +167,8 @@ func Send(w io.Writer, r io.Reader, off, n, bs int64, tamper func(off int64, b [
 		b   []byte // block and digest
 		err error
 	}
-	bufSize := min(bs, n) + 32
-	nbuf := int(min(depth, max(Count(n, bs), 1)))
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		b, put := getBuf(bufSize)
-		defer put()
-		free <- b
-	}
+	free, nbuf, release := buffers(n, bs)
+	defer release()
 	full := make(chan filled, nbuf)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -230,14 +249,8 @@ func Receive(r io.Reader, off, n, bs int64, fn func(Block) error) error {
 	if bs <= 0 || bs > MaxSize || off%bs != 0 || n < 0 {
 		return fmt.Errorf("blocks: bad receive arguments (offset %d, block size %d)", off, bs)
 	}
-	bufSize := min(bs, n) + 32
-	nbuf := int(min(depth, max(Count(n, bs), 1)))
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		b, put := getBuf(bufSize)
-		defer put()
-		free <- b
-	}
+	free, nbuf, release := buffers(n, bs)
+	defer release()
 	type read struct {
 		b   []byte
 		off int64

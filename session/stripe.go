@@ -468,7 +468,10 @@ const (
 func judgeStep(rate, loss, lastRate, lastLoss float64, graced bool) (stepVerdict, int) {
 	lossy := loss >= lossyRate
 	if lastRate == 0 || rate >= lastRate*11/10 {
-		if lossy && (lastRate == 0 || rate >= lastRate*3/2) {
+		// Goodput that nearly doubled with the width (or, with loss,
+		// rose by half) means each connection is held back by its own
+		// window: take a bigger step.
+		if lossy && (lastRate == 0 || rate >= lastRate*3/2) || lastRate > 0 && rate >= lastRate*9/5 {
 			return stepWiden, 4
 		}
 		return stepWiden, 2

@@ -122,6 +122,7 @@ func TestJudgeStep(t *testing.T) {
 		{"first step, clean", 50e6, 0, 0, 0, false, stepWiden, 2},
 		{"first step, lossy", 0.5e6, 0.01, 0, 0, false, stepWiden, 4},
 		{"clean, gained a tenth", 55e6, 0, 50e6, 0, false, stepWiden, 2},
+		{"clean, nearly doubled", 95e6, 0, 50e6, 0, false, stepWiden, 4},
 		{"lossy, gained half", 2e6, 0.01, 1e6, 0.01, false, stepWiden, 4},
 		{"lossy, gained a fifth", 1.2e6, 0.01, 1e6, 0.01, false, stepWiden, 2},
 		{"clean, no gain: one more step", 50e6, 0, 50e6, 0, false, stepWait, 0},

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sync/semaphore"
 
@@ -10,12 +11,13 @@ import (
 )
 
 // defaultMaxUserBuffers is MaxUserBuffers' default: room for 128
-// connections × 2 streams of a striped transfer in 1 MiB blocks, per user.
-const defaultMaxUserBuffers = 512 << 20
+// connections × 2 streams of a striped transfer in 1 MiB blocks (512 MiB
+// and the digests' bytes), per user, with some to spare.
+const defaultMaxUserBuffers = 544 << 20
 
 // holdBuffers reserves, among user's running transfers, the buffers of a
 // range of n bytes in blocks of bs, and returns the function that gives
-// them back; when they do not fit it fails with busy (the client retries
+// them back (it may be called more than once); when they do not fit it fails with busy (the client retries
 // later). Without it a client could make the server allocate blocks on
 // every stream of every connection it opens, whether or not it then reads
 // or sends anything. (Waiting instead of refusing could deadlock: the
@@ -43,5 +45,6 @@ func (s *Server) holdBuffers(user string, n, bs int64) (func(), error) {
 	if !sem.TryAcquire(need) {
 		return nil, &transport.Error{Code: transport.CodeBusy, Msg: "too many transfers running for this user; try again"}
 	}
-	return func() { sem.Release(need) }, nil
+	var once sync.Once
+	return func() { once.Do(func() { sem.Release(need) }) }, nil
 }

@@ -268,7 +268,8 @@ type localPartial struct {
 	data, meta *os.File // nil until the first reply
 	mu         sync.Mutex
 	j          *journal
-	done       int64 // bytes held, for progress
+	done       int64          // bytes held, for progress
+	writing    map[int64]bool // blocks a stream is storing now
 }
 
 // start creates the partial download's files (if need be) and its journal
@@ -529,21 +530,31 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	err = blocks.Receive(str, off, reply.Length, bs, func(b blocks.Block) error {
 		n := int64(len(b.Data))
 		pace(ctx, opt.Limiter, n)
-		if b.OK {
-			// Ranges of a striped download write at their own offsets.
-			if _, err := p.data.WriteAt(b.Data, b.Offset); err != nil {
-				return err
-			}
-		}
 		p.mu.Lock()
-		defer p.mu.Unlock()
 		res.Sent += n
 		res.LastSent += n
-		if !b.OK {
+		// Two copies of a striped piece may both bring a block: the
+		// first to claim it stores it, so that a block once journaled
+		// is never overwritten (by a copy that read a changed file).
+		_, had := p.j.have[b.Index]
+		claimed := b.OK && !had && !p.writing[b.Index]
+		if claimed {
+			if p.writing == nil {
+				p.writing = make(map[int64]bool)
+			}
+			p.writing[b.Index] = true
+		}
+		p.mu.Unlock()
+		if !claimed {
 			return nil
 		}
-		if _, had := p.j.have[b.Index]; had {
-			return nil // two copies of a striped piece both brought it
+		// Ranges of a striped download write at their own offsets.
+		_, werr := p.data.WriteAt(b.Data, b.Offset)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.writing, b.Index)
+		if werr != nil {
+			return werr
 		}
 		if err := p.j.add(b.Index, b.Digest); err != nil {
 			return err

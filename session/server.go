@@ -49,9 +49,9 @@ type Server struct {
 	// and those that join it with its token). Zero means 64.
 	MaxGroupConns int
 	// MaxUserBuffers bounds the block buffers that all of one user's
-	// running transfers hold on the server (each holds up to three
+	// running transfers hold on the server (each holds up to two
 	// blocks, see blocks.Memory); a transfer beyond it is refused as
-	// busy, and the client tries again. Zero means 512 MiB.
+	// busy, and the client tries again. Zero means 544 MiB.
 	MaxUserBuffers int64
 	// TestHookTamper, if set, may change each block the server sends after
 	// it was hashed: tests use it to corrupt data on purpose.

@@ -216,7 +216,7 @@ func (st *stripeState) wake() {
 func (st *stripeState) take(ctx context.Context, l *link) (p *piece, off, n int64, pctx context.Context, ok bool) {
 	for {
 		st.mu.Lock()
-		if st.remaining == 0 || st.retired[l] || st.hardErr != nil || ctx.Err() != nil {
+		if st.remaining == 0 || st.retired[l] || st.hardErr != nil || ctx.Err() != nil || !l.alive() {
 			st.mu.Unlock()
 			return nil, 0, 0, nil, false
 		}
@@ -229,9 +229,16 @@ func (st *stripeState) take(ctx context.Context, l *link) (p *piece, off, n int6
 			return p, p.off, p.n, pctx, true
 		}
 		// Endgame: help the piece, running elsewhere, with most left.
+		// Only where a second copy can skip what the first stored
+		// (downloads): an upload's would resend whole pieces, compete
+		// with the first copies for the link, and leave streams that
+		// the commit must wait for.
 		var best *piece
 		var bestOff, bestN int64
 		for _, q := range st.running {
+			if st.left == nil {
+				break
+			}
 			if q.done || len(q.copies) != 1 {
 				continue
 			}
@@ -259,6 +266,24 @@ func (st *stripeState) take(ctx context.Context, l *link) (p *piece, off, n int6
 			return nil, 0, 0, nil, false
 		}
 	}
+}
+
+// isBusy reports whether err is the server's busy refusal.
+func isBusy(err error) bool {
+	var we *transport.Error
+	return errors.As(err, &we) && we.Code == transport.CodeBusy
+}
+
+// connLost reports whether err says that the connection itself ended
+// (which a stream may report before the connection's context is done).
+func connLost(err error) bool {
+	var (
+		idle  *quic.IdleTimeoutError
+		reset *quic.StatelessResetError
+		app   *quic.ApplicationError
+		te    *quic.TransportError
+	)
+	return errors.As(err, &idle) || errors.As(err, &reset) || errors.As(err, &app) || errors.As(err, &te) || errors.Is(err, quic.ErrServerClosed)
 }
 
 // run registers a copy of p running on l. mu must be held.
@@ -328,6 +353,16 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 				return
 			}
 			err := fn(pctx, l, off, n)
+			// A busy server (this user's transfer buffers are all in
+			// use) is asked again by the same worker, holding the piece,
+			// so that the other workers do not all pile onto it.
+			for wait := 100 * time.Millisecond; isBusy(err) && pctx.Err() == nil; wait = min(2*wait, 2*time.Second) {
+				select {
+				case <-time.After(wait):
+					err = fn(pctx, l, off, n)
+				case <-pctx.Done():
+				}
+			}
 			st.mu.Lock()
 			p.copies[l]()
 			delete(p.copies, l)
@@ -357,17 +392,24 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 				st.queue = slices.Insert(st.queue, 0, p)
 				st.wake()
 			}
-			p.failures++
+			// Only failures of the piece itself count against it: not
+			// a dead connection, nor a copy failing while another runs.
+			lost := !l.alive() || connLost(err)
+			counted := !lost && len(p.copies) == 0
+			if counted {
+				p.failures++
+			}
 			tooMany := p.failures > maxPieceFailures
 			nfail := p.failures
 			st.mu.Unlock()
-			c.log.Debug("piece failed", "offset", off, "bytes", n, "failures", nfail, "connection alive", l.alive(), "err", err)
-			// Reset streams and busy refusals (the server's buffers for
-			// this user are all in use) are worth another try.
+			c.log.Debug("piece failed", "offset", off, "bytes", n, "failures", nfail, "connection lost", lost, "err", err)
+			if lost {
+				return // this connection is gone; the others go on
+			}
+			// Reset streams (a takeover, a busy server) are worth
+			// another try; anything else is the transfer's failure.
 			var se *quic.StreamError
-			var we *transport.Error
-			retryable := errors.As(err, &se) || errors.As(err, &we) && we.Code == transport.CodeBusy
-			if ctx.Err() == nil && (tooMany || l.alive() && !retryable) {
+			if ctx.Err() == nil && (tooMany || !errors.As(err, &se) && !isBusy(err)) {
 				st.mu.Lock()
 				if st.hardErr == nil {
 					st.hardErr = err
@@ -377,13 +419,11 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 				cancel()
 				return
 			}
-			if !l.alive() {
-				return // this connection is gone; the others go on
-			}
-			// Reset streams on a live connection (a takeover, a
-			// server that refuses): back off before trying again.
+			// Back off before trying again.
 			select {
 			case <-time.After(time.Duration(nfail) * 50 * time.Millisecond):
+			case <-allDone:
+				return
 			case <-ctx.Done():
 				return
 			}
@@ -467,7 +507,9 @@ const (
 // verdict and, to widen, the factor.
 func judgeStep(rate, loss, lastRate, lastLoss float64, graced bool) (stepVerdict, int) {
 	lossy := loss >= lossyRate
-	if lastRate == 0 || rate >= lastRate*11/10 {
+	// A step that moved nothing (a stall, a blackout, busy refusals)
+	// shows no gain, even the first.
+	if rate > 0 && (lastRate == 0 || rate >= lastRate*11/10) {
 		// Goodput that nearly doubled with the width (or, with loss,
 		// rose by half) means each connection is held back by its own
 		// window: take a bigger step.

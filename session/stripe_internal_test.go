@@ -130,6 +130,8 @@ func TestJudgeStep(t *testing.T) {
 		{"lossy, no gain, loss grew: full bottleneck", 11e6, 0.03, 11e6, 0.01, true, stepTakeBack, 0},
 		{"lossy, no gain, same loss: something else limits", 30e6, 0.01, 30e6, 0.01, true, stepSettle, 0},
 		{"tiny loss is clean", 50e6, 0.001, 50e6, 0.001, true, stepTakeBack, 0},
+		{"first step moved nothing", 0, 0.05, 0, 0, false, stepWait, 0},
+		{"a stalled step is no gain", 0, 0, 10e6, 0, true, stepTakeBack, 0},
 	} {
 		v, f := judgeStep(tc.rate, tc.loss, tc.lastRate, tc.lastLs, tc.graced)
 		if v != tc.want || f != tc.factor {

@@ -149,6 +149,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		progress = func(n int64) { pace(ctx, lim, n) }
 	}
 	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, tamper, progress)
+	release() // the buffers are free again; the rest is the trailer and the wait for the client
 	if err != nil {
 		var se *blocks.SourceError
 		switch {
@@ -345,6 +346,14 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", err)
 		return
 	}
+	// Reserved before the upload is taken: a put refused as busy must
+	// not first have stopped the one it would take over.
+	releaseBuf, err := c.srv.holdBuffers(u.Name, req.Length, bs)
+	if err != nil {
+		c.refuse(str, "put", err)
+		return
+	}
+	defer releaseBuf()
 	uctx, stop := context.WithCancel(ctx)
 	defer stop()
 	hdr := journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}
@@ -371,12 +380,6 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		}
 	}
 
-	releaseBuf, err := c.srv.holdBuffers(u.Name, req.Length, bs)
-	if err != nil {
-		c.refuse(str, "put", err)
-		return
-	}
-	defer releaseBuf()
 	var writeErr error
 	lim := c.srv.userLimiter(u)
 	err = blocks.Receive(str, req.Offset, req.Length, bs, func(b blocks.Block) error {
@@ -391,6 +394,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		}
 		return nil
 	})
+	releaseBuf()
 	var mismatch *blocks.MismatchError
 	switch {
 	case err == nil, errors.As(err, &mismatch):

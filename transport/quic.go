@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -94,12 +95,15 @@ func ResetKey(cert tls.Certificate) (*quic.StatelessResetKey, error) {
 // must release the socket at a moment of their choosing (tr.Close, then
 // closing tr.Conn), such as tests that restart a server on the same port.
 //
-// Unless tr has a StatelessResetKey, it gets the certificate's ResetKey.
+// Unless tr has a StatelessResetKey, it gets the certificate's ResetKey,
+// or a random one if the private key cannot be read (an HSM's, say):
+// resets then work until the server restarts.
 func ListenTransport(tr *quic.Transport, cert tls.Certificate, maxStreams int64, allowWindow func(*quic.Conn, uint64) bool) (*quic.Listener, error) {
 	if tr.StatelessResetKey == nil {
 		k, err := ResetKey(cert)
 		if err != nil {
-			return nil, err
+			k = new(quic.StatelessResetKey)
+			_, _ = rand.Read(k[:])
 		}
 		tr.StatelessResetKey = k
 	}

@@ -209,7 +209,7 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 		client:      client,
 		host:        host,
 		io:          s,
-		bars:        !c.NoProgress && prompt.IsTerminal(s.err),
+		bars:        !c.NoProgress && !c.Debug && prompt.IsTerminal(s.err), // log lines would tear the bars
 		defaultJobs: c.Jobs,
 		maxConns:    c.MaxConns,
 		log:         c.logger(s.err),

@@ -289,6 +289,9 @@ func Receive(r io.Reader, off, n, bs int64, fn func(Block) error) error {
 	for got := int64(0); got < n && !failed.Load(); {
 		m := min(bs, n-got)
 		b := (<-free)[:m+32]
+		if failed.Load() {
+			break // fn failed while we waited for a buffer
+		}
 		if _, err := io.ReadFull(r, b); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF

@@ -527,6 +527,21 @@ func judgeStep(rate, loss, lastRate, lastLoss float64, graced bool) (stepVerdict
 	return stepSettle, 0 // random loss did not grow: something else limits
 }
 
+// moved returns the bytes moved so far. An upload counts what its QUIC
+// connections sent: a block is accounted only once quic-go has packed all
+// of it, which on a lossy link's first round trips can take longer than a
+// step, so that the step would look like a stall.
+func (a *autoWidth) moved(links []*link) int64 {
+	if a.Download {
+		return a.Moved()
+	}
+	var n uint64
+	for _, l := range links {
+		n += l.qc.ConnectionStats().BytesSent
+	}
+	return int64(n)
+}
+
 // lossCounters returns the packets sent and lost so far by the sending
 // end of the links.
 func (a *autoWidth) lossCounters(links []*link) (sent, lost uint64) {
@@ -563,7 +578,7 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 	var lastRate, lastLoss float64
 	var lastAdded []*link
 	graced := false
-	lastBytes, lastT := a.Moved(), time.Now()
+	lastBytes, lastT := a.moved(links), time.Now()
 	sent0, lost0 := a.lossCounters(links)
 	for {
 		// A step lasts several round trips, at least half a second.
@@ -576,7 +591,7 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 			return
 		case <-time.After(step):
 		}
-		now, moved := time.Now(), a.Moved()
+		now, moved := time.Now(), a.moved(links)
 		rate := float64(moved-lastBytes) / now.Sub(lastT).Seconds()
 		sent, lost := a.lossCounters(links)
 		loss := 0.0
@@ -635,7 +650,7 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		}
 		c.log.Debug("widened", "connections", width, "rate", rate, "loss", loss)
 		lastRate, lastLoss, lastAdded, graced = rate, loss, added, false
-		lastBytes, lastT = a.Moved(), time.Now()
+		lastBytes, lastT = a.moved(links), time.Now()
 		sent0, lost0 = a.lossCounters(links)
 	}
 }

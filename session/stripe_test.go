@@ -118,7 +118,21 @@ func TestStripedAutoWidth(t *testing.T) {
 	if res.Links < 2 {
 		t.Fatalf("auto width stayed at %d connections (widths %v)", res.Links, widths)
 	}
-	t.Logf("widths %v, %.1f MB/s", widths, float64(len(data))/res.Duration.Seconds()/1e6)
+	t.Logf("get: widths %v, %.1f MB/s", widths, float64(len(data))/res.Duration.Seconds()/1e6)
+	// Uploads widen too (their progress counts what QUIC sent, so a
+	// first block still being packed is not read as a stall).
+	widths = nil
+	res, err = c.Put(t.Context(), dst, "g", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Links < 2 {
+		t.Fatalf("put: auto width stayed at %d connections (widths %v)", res.Links, widths)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "g")), data) {
+		t.Fatal("uploaded file differs")
+	}
+	t.Logf("put: widths %v, %.1f MB/s", widths, float64(len(data))/res.Duration.Seconds()/1e6)
 }
 
 // The server caps the connections of a session per user.

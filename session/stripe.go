@@ -73,6 +73,10 @@ func (c *Client) join(ctx context.Context) (*link, error) {
 		_ = qc.CloseWithError(transport.ConnNoError, "")
 		return nil, transport.Explain(err)
 	}
+	// The answer is awaited only as long as ctx lasts: a transfer that
+	// finished must not wait on a join.
+	stop := context.AfterFunc(dctx, func() { ctrl.CancelRead(transport.StreamCanceled) })
+	defer stop()
 	req := transport.Request{ID: 1, Op: transport.OpJoin, User: cfg.User, Token: tok}
 	var resp transport.Response
 	err = transport.WriteFrame(ctrl, &req)

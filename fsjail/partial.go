@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // Names of a partial upload's files, in the destination's directory:

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
@@ -790,7 +790,7 @@ func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, r
 	if err != nil {
 		return false, nil
 	}
-	whole := blake3.New(32, nil)
+	whole := blake3.New()
 	ds := make([]blocks.Digest, 0, blocks.Count(fi.Size(), bs))
 	buf := make([]byte, bs)
 	for off := int64(0); off < fi.Size(); off += bs {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 
 	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"

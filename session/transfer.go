@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/session/userdb"
@@ -215,7 +215,7 @@ func (c *conn) serveHash(str *quic.Stream, req *transport.TransferRequest) {
 	var h hash.Hash
 	switch req.Algo {
 	case "", transport.AlgoBLAKE3:
-		h = blake3.New(32, nil)
+		h = blake3.New()
 	case transport.AlgoSHA256:
 		h = sha256.New()
 	default:

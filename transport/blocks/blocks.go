@@ -15,7 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // Size is the block size qftp uses. It travels in transfer headers, so a
@@ -62,7 +62,7 @@ func Count(size, bs int64) int64 {
 // have the digests ds: BLAKE3-256 over the size as 8 little-endian bytes
 // followed by the block digests in order.
 func FileDigest(size int64, ds []Digest) Digest {
-	h := blake3.New(32, nil)
+	h := blake3.New()
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(size))
 	h.Write(n[:])

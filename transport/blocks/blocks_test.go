@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 func TestSendReceive(t *testing.T) {
@@ -119,5 +119,19 @@ func BenchmarkSum(b *testing.B) {
 	b.SetBytes(Size)
 	for b.Loop() {
 		Sum(buf)
+	}
+}
+
+// Sum is standard BLAKE3-256 (the official test vectors), so digests stay
+// comparable with b3sum whichever implementation computes them.
+func TestSumKnownAnswers(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":    "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+		"abc": "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85",
+	} {
+		if got := Sum([]byte(in)).String(); got != want {
+			t.Errorf("Sum(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -176,6 +176,23 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	if err := up.p.Data.Sync(); err != nil {
 		return fd, err
 	}
+	journaled := up.p.Meta != nil
+	// A new name (the common case, and all of a tree upload) needs no
+	// user lock: committed without replacing, it displaced nothing whose
+	// bytes must be released, and a file that appeared meanwhile makes
+	// the no-clobber commit fail (then the locked path decides). Many
+	// small files would otherwise queue on the lock.
+	if _, err := up.c.jail.Lstat(up.vp); errors.Is(err, fs.ErrNotExist) {
+		up.closeFiles()
+		err := up.c.jail.CommitPartial(up.vp, false, finished, journaled, mtime)
+		if err == nil {
+			up.c.srv.forgetVerified(up.c.user.Name, up.vp)
+			return fd, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fd, err
+		}
+	}
 	mu := up.c.srv.userLock(up.c.user.Name)
 	mu.Lock()
 	defer mu.Unlock()
@@ -195,7 +212,6 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 			return fd, err
 		}
 	}
-	journaled := up.p.Meta != nil
 	up.closeFiles()
 	if err := up.c.jail.CommitPartial(up.vp, force, finished, journaled, mtime); err != nil {
 		return fd, err

@@ -486,10 +486,9 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 //     step that does not pay (after one more step) is taken back, so a
 //     clean or congested link ends where it started or one step up.
 type autoWidth struct {
-	Max      int          // most connections
-	Moved    func() int64 // bytes moved so far
-	Width    func(int)    // told the current width (for display); optional
-	Download bool         // loss is the server's (reported in trailers)
+	Max      int       // most connections
+	Width    func(int) // told the current width (for display); optional
+	Download bool      // loss is the server's (reported in trailers)
 }
 
 // lossyRate is the packet loss from which a link counts as lossy.
@@ -531,17 +530,19 @@ func judgeStep(rate, loss, lastRate, lastLoss float64, graced bool) (stepVerdict
 	return stepSettle, 0 // random loss did not grow: something else limits
 }
 
-// moved returns the bytes moved so far. An upload counts what its QUIC
-// connections sent: a block is accounted only once quic-go has packed all
-// of it, which on a lossy link's first round trips can take longer than a
-// step, so that the step would look like a stall.
+// moved returns the bytes the links have moved so far, as their QUIC
+// connections count them (received for a download, sent for an upload).
+// Counting whole blocks instead would make a lossy link's first steps,
+// in which one block can take longer than a step, look like stalls.
 func (a *autoWidth) moved(links []*link) int64 {
-	if a.Download {
-		return a.Moved()
-	}
 	var n uint64
 	for _, l := range links {
-		n += l.qc.ConnectionStats().BytesSent
+		cs := l.qc.ConnectionStats()
+		if a.Download {
+			n += cs.BytesReceived
+		} else {
+			n += cs.BytesSent
+		}
 	}
 	return int64(n)
 }
@@ -680,11 +681,6 @@ func (c *Client) autoFor(opt TransferOptions, res *TransferResult, mu *sync.Mute
 	return &autoWidth{
 		Max:      maxConns,
 		Download: download,
-		Moved: func() int64 {
-			mu.Lock()
-			defer mu.Unlock()
-			return res.LastSent
-		},
 		Width: func(n int) {
 			mu.Lock()
 			res.Links = max(res.Links, n)

@@ -26,7 +26,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	"modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 var (
@@ -133,8 +134,19 @@ func open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(maxOpenConns)
-	// Open has no ctx; busy_timeout bounds each wait for a lock.
-	if err := migrate(context.Background(), db); err != nil {
+	// Open has no ctx; busy_timeout bounds each wait for a lock. Some
+	// lock conflicts of processes opening a fresh file at once (while one
+	// switches it to WAL) fail with SQLITE_BUSY without waiting: those
+	// are tried again, for as long as busy_timeout.
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err = migrate(context.Background(), db)
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			break
+		}
+		time.Sleep(wait)
+	}
+	if err != nil {
 		_ = db.Close() // report the migration error
 		return nil, err
 	}
@@ -147,6 +159,12 @@ func open(path string, opts Options) (*Store, error) {
 	_, _ = rand.Read(dummy.key)
 
 	return &Store{db: db, params: p, sem: make(chan struct{}, n), dummy: dummy}, nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // dsn builds a file: URI for path so that any byte in the path ('?', '#',

@@ -78,6 +78,11 @@ type TransferOptions struct {
 	Limiter Limiter
 
 	via *link // the connection to try first (RunPlan spreads files)
+	// listedSmall says the remote file was too small to stripe when
+	// RunPlan listed it, so a get asks for it whole without a stat first:
+	// that round trip on the control stream, which runs one request at a
+	// time, made a tree of small files slower to get than to put.
+	listedSmall bool
 }
 
 // Limiter paces data: WaitN blocks until n bytes may pass.
@@ -375,7 +380,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		}
 	}
 
-	if p.j == nil && (opt.Connections > 1 || opt.Connections == ConnectionsAuto) {
+	if p.j == nil && !opt.listedSmall && (opt.Connections > 1 || opt.Connections == ConnectionsAuto) {
 		// To spread a download over connections, learn its size first.
 		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile && e.Size >= stripeMin {
 			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: opt.blockSize(e.Size)}); err != nil {

@@ -20,3 +20,10 @@ func BreakConnection(c *Client) {
 
 // SetBatchInFlight sets the byte budget of auto jobs (BatchOptions.Jobs 0).
 func SetBatchInFlight(o *BatchOptions, n int64) { o.inFlight = n }
+
+// ControlRequests returns how many control-stream requests c has sent.
+func ControlRequests(c *Client) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nextID
+}

@@ -319,6 +319,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			}
 			to := opt.Transfer
 			to.via = links[i%len(links)]
+			to.listedSmall = j.Size < stripeMin
 			to.Progress = nil
 			if opt.Start != nil {
 				to.Progress = opt.Start(j)

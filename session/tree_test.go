@@ -295,3 +295,30 @@ func TestAutoJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestTreeGetNoStatPerFile checks that a tree get with auto connections
+// does not ask the control stream about each small file (the server
+// answers control requests one at a time, so that made many small files
+// slow to get).
+func TestTreeGetNoStatPerFile(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("ns", "pw")
+	const files = 30
+	for i := range files {
+		sessiontest.WriteFile(t, filepath.Join(ts.HomeDir, "ns", "tree", fmt.Sprintf("f%02d", i)), []byte(fmt.Sprint(i)))
+	}
+	c := ts.Login(t, "ns", "pw")
+	p, err := c.PlanGetTree(t.Context(), "tree", filepath.Join(t.TempDir(), "tree"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := session.ControlRequests(c)
+	res, err := c.RunPlan(t.Context(), p, session.BatchOptions{Transfer: session.TransferOptions{Connections: session.ConnectionsAuto}})
+	if err != nil || len(res.Failures) > 0 || res.Files != files {
+		t.Fatalf("%v %v: %d files", err, res.Failures, res.Files)
+	}
+	if n := session.ControlRequests(c) - before; n >= files {
+		t.Fatalf("%d control requests for %d files", n, files)
+	}
+}

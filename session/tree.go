@@ -219,7 +219,7 @@ type BatchResult struct {
 
 // Auto jobs for batches (see BatchOptions.Jobs).
 const (
-	autoJobs     = 128
+	autoJobs     = 256
 	autoInFlight = 64 << 20
 )
 

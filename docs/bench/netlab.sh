@@ -3,6 +3,10 @@
 # network namespaces joined by an emulated link), next to scp, sftp and
 # rsync. Run as root from the repository root: make bench-net
 # Results go to stdout as TSV: tool, setting, bytes, seconds, MB/s, status.
+# TMPDIR=/dev/shm puts both qftp's files and the peers' (the lab's state
+# dir) on tmpfs: on this VM's ext4, creating a file costs up to 0.8 ms of
+# kernel CPU after many deletions (ext4's recently_deleted inode scan),
+# which swamps the small-file figures of every tool.
 set -u
 NETLAB=${NETLAB:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/bench/netlab.sh}
 W=${NETLAB_QFTP_DIR:-${TMPDIR:-/tmp}/qftp-netlab}
@@ -23,6 +27,7 @@ if [ ! -d "$W/small" ]; then
   mkdir -p "$W/small"
   for i in $(seq 1 "$FILES"); do head -c 16384 /dev/urandom > "$W/small/f$i"; done
 fi
+[ -d "$D/home/bench/tree" ] || cp -r "$W/small" "$D/home/bench/tree"
 "$W/qftpd" --data "$D" user rescan bench >/dev/null 2>&1
 "$NETLAB" up >/dev/null 2>&1 || exit 1
 "$NETLAB" exec b "$W/qftpd" --data "$D" serve --listen 10.77.1.2:7443 > "$W/qftpd.log" 2>&1 &
@@ -48,6 +53,12 @@ qput_small() { # jobs (auto: qftp's default)
   read -r s e rc < <(timed x x env QFTP_PASSWORD=pw timeout 300 "$NETLAB" exec a "$W/qftp" --no-progress --known-hosts "$W/kh" --fingerprint "$FP" "${j[@]}" bench@10.77.1.2 put -r -f "$W/small" "/small-$1-$RANDOM")
   printf 'qftp-put-r\tjobs=%s\t%s files\t%.2f\t-\trc=%s\n' "$1" "$FILES" "$(echo "$e - $s" | bc)" "$rc"
 }
+qget_small() { # jobs: the peers' -r figures are downloads too
+  local j=(-j "$1"); [ "$1" = auto ] && j=()
+  rm -rf "$W/dl/tree"
+  read -r s e rc < <(timed x x env QFTP_PASSWORD=pw timeout 300 "$NETLAB" exec a "$W/qftp" --no-progress --known-hosts "$W/kh" --fingerprint "$FP" "${j[@]}" bench@10.77.1.2 get -r -f tree "$W/dl/tree")
+  printf 'qftp-get-r\tjobs=%s\t%s files\t%.2f\t-\trc=%s\n' "$1" "$(find "$W/dl/tree" -type f | wc -l)" "$(echo "$e - $s" | bc)" "$rc"
+}
 scenario() { # delay loss rate [connection counts]
   "$NETLAB" up --delay "$1" --loss "$2" --rate "$3" >/dev/null 2>&1
   echo "## one-way delay $1, loss $2, rate $3"
@@ -58,6 +69,7 @@ scenario() { # delay loss rate [connection counts]
 scenario 25ms 0 0
 echo "## one-way delay 25ms, loss 0: $FILES files of 16 KiB"
 for j in 1 16 64 auto; do qput_small "$j"; done
+for j in 64 auto; do qget_small "$j"; done
 "$NETLAB" peers --size 1M --cc bbr --files "$FILES" --file-size 16K --timeout 200 2>/dev/null | grep -v '^#' | grep -- '-r'
 scenario 25ms 0.01 0 "16 64 128 auto"
 scenario 25ms 0.03 0 "16 64 128 auto"

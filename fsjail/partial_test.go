@@ -142,3 +142,33 @@ func TestSweep(t *testing.T) {
 		t.Fatal("user file swept")
 	}
 }
+
+// TestStartWriteback checks that the writeback hint leaves the data as
+// written and is harmless on a closed partial (a striped upload's stream
+// may give it after another stream closed the files).
+func TestStartWriteback(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	j, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	p, _, err := j.OpenPartial("/f", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte(strings.Repeat("qftp", 4096))
+	if _, err := p.Data.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	p.StartWriteback(0, int64(len(data)))
+	got := make([]byte, len(data))
+	if _, err := p.Data.ReadAt(got, 0); err != nil || string(got) != string(data) {
+		t.Fatalf("after writeback: %v, data changed: %v", err, string(got) != string(data))
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.StartWriteback(0, int64(len(data)))
+}

@@ -90,6 +90,21 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 // write stores a verified block, reserving quota for any growth of the
 // file first.
 func (up *upload) write(ctx context.Context, b blocks.Block) error {
+	if err := up.store(ctx, b); err != nil {
+		return err
+	}
+	// Each 8 MiB stored starts its writeback (see StartWriteback), outside
+	// the lock: it may wait for the disk's queue, and the other streams of
+	// a striped upload store their blocks meanwhile.
+	const chunk = 8 << 20
+	if end := b.Offset + int64(len(b.Data)); end/chunk != b.Offset/chunk {
+		up.p.StartWriteback(end/chunk*chunk-chunk, chunk)
+	}
+	return nil
+}
+
+// store writes a verified block into the partial and journals it.
+func (up *upload) store(ctx context.Context, b blocks.Block) error {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	end := b.Offset + int64(len(b.Data))

@@ -92,6 +92,8 @@ type Client struct {
 	closed   bool
 	closing  chan struct{} // closed by Close, to stop reconnecting
 	nextID   uint64
+
+	stallAfter time.Duration // tests: see stallAfter (0: that)
 }
 
 // link is one QUIC connection of a Client and its control stream.

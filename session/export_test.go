@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"time"
 
 	"github.com/quic-go/quic-go"
 )
@@ -27,3 +28,7 @@ func ControlRequests(c *Client) uint64 {
 	defer c.mu.Unlock()
 	return c.nextID
 }
+
+// SetStallAfter sets how long a striped transfer's connection may receive
+// nothing before it is closed as dead.
+func SetStallAfter(c *Client, d time.Duration) { c.stallAfter = d }

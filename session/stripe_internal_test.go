@@ -114,26 +114,31 @@ func TestJudgeStep(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name                         string
+		width                        int
 		rate, loss, lastRate, lastLs float64
 		graced                       bool
 		want                         stepVerdict
 		factor                       int
 	}{
-		{"first step, clean", 50e6, 0, 0, 0, false, stepWiden, 2},
-		{"first step, lossy", 0.5e6, 0.01, 0, 0, false, stepWiden, 4},
-		{"clean, gained a tenth", 55e6, 0, 50e6, 0, false, stepWiden, 2},
-		{"clean, nearly doubled", 95e6, 0, 50e6, 0, false, stepWiden, 4},
-		{"lossy, gained half", 2e6, 0.01, 1e6, 0.01, false, stepWiden, 4},
-		{"lossy, gained a fifth", 1.2e6, 0.01, 1e6, 0.01, false, stepWiden, 2},
-		{"clean, no gain: one more step", 50e6, 0, 50e6, 0, false, stepWait, 0},
-		{"clean, still no gain", 50e6, 0, 50e6, 0, true, stepTakeBack, 0},
-		{"lossy, no gain, loss grew: full bottleneck", 11e6, 0.03, 11e6, 0.01, true, stepTakeBack, 0},
-		{"lossy, no gain, same loss: something else limits", 30e6, 0.01, 30e6, 0.01, true, stepSettle, 0},
-		{"tiny loss is clean", 50e6, 0.001, 50e6, 0.001, true, stepTakeBack, 0},
-		{"first step moved nothing", 0, 0.05, 0, 0, false, stepWait, 0},
-		{"a stalled step is no gain", 0, 0, 10e6, 0, true, stepTakeBack, 0},
+		{"first step, clean", 16, 50e6, 0, 0, 0, false, stepWiden, 2},
+		{"first step, lossy", 16, 0.5e6, 0.01, 0, 0, false, stepWiden, 4},
+		{"clean, gained a tenth", 16, 55e6, 0, 50e6, 0, false, stepWiden, 2},
+		{"clean, nearly doubled", 16, 95e6, 0, 50e6, 0, false, stepWiden, 4},
+		{"lossy, gained half", 16, 2e6, 0.01, 1e6, 0.01, false, stepWiden, 4},
+		{"lossy, gained a fifth", 16, 1.2e6, 0.01, 1e6, 0.01, false, stepWiden, 2},
+		{"clean, no gain: one more step", 16, 50e6, 0, 50e6, 0, false, stepWait, 0},
+		{"clean, still no gain", 16, 50e6, 0, 50e6, 0, true, stepTakeBack, 0},
+		{"lossy, no gain, loss grew: full bottleneck", 16, 11e6, 0.03, 11e6, 0.01, true, stepTakeBack, 0},
+		{"lossy, no gain, same loss: something else limits", 16, 30e6, 0.01, 30e6, 0.01, true, stepSettle, 0},
+		{"tiny loss is clean", 16, 50e6, 0.001, 50e6, 0.001, true, stepTakeBack, 0},
+		{"first step moved nothing", 16, 0, 0.05, 0, 0, false, stepWait, 0},
+		{"a stalled step is no gain", 16, 0, 0, 10e6, 0, true, stepTakeBack, 0},
+		{"lossy, no gain at 2 connections: too few to judge", 2, 0.72e6, 0.017, 0.82e6, 0, true, stepWiden, 2},
+		{"lossy, loss grew at 4 connections: too few to judge", 4, 2e6, 0.03, 2e6, 0.01, true, stepWiden, 2},
+		{"clean, no gain at 2 connections", 2, 50e6, 0, 50e6, 0, true, stepTakeBack, 0},
+		{"lossy, stalled at 2 connections", 2, 0, 0.05, 1e6, 0.01, true, stepTakeBack, 0},
 	} {
-		v, f := judgeStep(tc.rate, tc.loss, tc.lastRate, tc.lastLs, tc.graced)
+		v, f := judgeStep(tc.width, tc.rate, tc.loss, tc.lastRate, tc.lastLs, tc.graced)
 		if v != tc.want || f != tc.factor {
 			t.Errorf("%s: got verdict %d factor %d, want %d, %d", tc.name, v, f, tc.want, tc.factor)
 		}

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,48 @@ func TestStripedBlackout(t *testing.T) {
 	if !blacked.Load() {
 		t.Fatal("no blackout happened")
 	}
+	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+		t.Fatal("downloaded file differs")
+	}
+}
+
+// A striped download whose server forgets its connections (it crashed
+// and came back, as after a blackout in which its sends failed) goes on:
+// the client's connections, only waiting for data, send nothing big
+// enough to draw a stateless reset, and without the stall watchdog would
+// wait out the 60 s idle timeout.
+func TestStripedServerForgets(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("sf", "pw")
+	r, err := relay.New(ts.Addr, relay.Link{Delay: 2 * time.Millisecond}, relay.Link{Delay: 2 * time.Millisecond}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	c := ts.DialVia(t, r.Addr(), "sf", "pw", session.RetryPolicy{})
+	session.SetStallAfter(c, 2*time.Second)
+	data := randomBytes(t, 32<<20)
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+	var crashed atomic.Bool
+	opt := session.TransferOptions{Connections: 3, Progress: func(done, total int64) {
+		if done > total/3 && crashed.CompareAndSwap(false, true) {
+			if err := ts.Crash(); err != nil {
+				t.Error(err)
+			}
+		}
+	}}
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
+	defer cancel()
+	dst := filepath.Join(t.TempDir(), "dst")
+	res, err := c.Get(ctx, "f", dst, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !crashed.Load() {
+		t.Fatal("the server did not crash")
+	}
+	t.Logf("%d attempts, %v", res.Attempts, res.Duration)
 	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
 		t.Fatal("downloaded file differs")
 	}

@@ -14,6 +14,7 @@ const (
 	ConnShutdown     quic.ApplicationErrorCode = 0x3 // server shutting down
 	ConnLoginTimeout quic.ApplicationErrorCode = 0x4 // no login in time
 	ConnInternal     quic.ApplicationErrorCode = 0x5
+	ConnStalled      quic.ApplicationErrorCode = 0x6 // client: nothing arrived for too long, taken for dead
 )
 
 // Stream error codes (RESET_STREAM / STOP_SENDING).
@@ -44,6 +45,7 @@ var connCodeText = map[quic.ApplicationErrorCode]string{
 	ConnShutdown:     "server is shutting down",
 	ConnLoginTimeout: "login timed out",
 	ConnInternal:     "internal server error",
+	ConnStalled:      "connection stalled",
 }
 
 // Explain turns QUIC stream and connection errors carrying qftp codes into

@@ -29,6 +29,13 @@ const stripeChunk = 8 << 20
 // would hand out the file early, to slow connections as much as to fast.
 const streamsPerLink = 2
 
+// firstStreams is how many pieces an auto download runs at once on its
+// first connection (or spread over its first few). With only streamsPerLink,
+// each waiting a round trip between pieces, one connection on a clean
+// 50 ms link moved 4 MB/s in its first step, and the climb to full speed
+// took half of a 256 MiB transfer.
+const firstStreams = 8
+
 // maxPieceFailures bounds how often one piece may fail before the whole
 // transfer does (and the caller's retry, with a resume, takes over).
 const maxPieceFailures = 8
@@ -437,11 +444,11 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 	// start adds a link's workers. The first wave takes one piece per
 	// link before any link takes a second, so that every connection
 	// gets work even when there are few pieces.
-	start := func(ls ...*link) {
+	start := func(per int, ls ...*link) {
 		st.mu.Lock()
-		st.workers += len(ls) * streamsPerLink
+		st.workers += len(ls) * per
 		st.mu.Unlock()
-		for range streamsPerLink {
+		for range per {
 			for _, l := range ls {
 				wg.Go(func() { worker(l) })
 			}
@@ -453,10 +460,17 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 		st.wake()
 		st.mu.Unlock()
 	}
-	start(links...)
+	// Only downloads: their endgame takes the last pieces off a slow
+	// connection, and an upload's would wait for all of them (in the lab
+	// at 1 % loss, auto uploads took 24 instead of 36 MB/s half the time).
+	first := streamsPerLink
+	if auto != nil && left != nil && len(links) < firstStreams/streamsPerLink {
+		first = firstStreams / len(links)
+	}
+	start(first, links...)
 	wg.Go(func() { st.watch(ctx, c, allDone) })
 	if auto != nil {
-		wg.Go(func() { auto.run(ctx, c, links, allDone, func(l *link) { start(l) }, retire) })
+		wg.Go(func() { auto.run(ctx, c, links, allDone, func(l *link) { start(streamsPerLink, l) }, retire) })
 	}
 	wg.Wait()
 	st.mu.Lock()
@@ -559,6 +573,12 @@ type autoWidth struct {
 // lossyRate is the packet loss from which a link counts as lossy.
 const lossyRate = 0.002
 
+// minLossSample is the number of packets sent in a step below which its
+// loss counts as unknown: at lossyRate, 1000 packets show 2 lost. (A
+// download learns the server's counts from trailers, at the end of
+// pieces, so its first steps often see only a few.)
+const minLossSample = 1000
+
 // stepVerdict is what auto width does after a step.
 type stepVerdict int
 
@@ -568,6 +588,13 @@ const (
 	stepSettle                      // keep the width, stop widening
 	stepTakeBack                    // retire connections of the last step, stop
 )
+
+// cleanMax is the width that auto does not widen past on a link without
+// loss: there a connection is not held back by its congestion window, and
+// more connections only add work (in the lab, at 50 ms RTT, 16 or 32
+// fixed connections moved 108-112 MB/s, 64 100, 128 85-95; auto, going to
+// 128 and back to 64, averaged 62 over 256 MiB).
+const cleanMax = 32
 
 // minJudged is the width below which a lossy step that did not pay
 // widens all the same. A few connections at random loss each follow
@@ -583,7 +610,14 @@ const minJudged = 8
 // this was the first), graced if the step was already given one more
 // round. It returns the verdict and, to widen, the factor.
 func judgeStep(width int, rate, loss, lastRate, lastLoss float64, graced bool) (stepVerdict, int) {
-	lossy := loss >= lossyRate
+	// Loss measured on too few packets (negative) may hide random loss:
+	// taken as lossy, it costs a clean link a few connections, where
+	// taken as clean it could leave a lossy one on one connection.
+	unknown := loss < 0
+	lossy := unknown || loss >= lossyRate
+	if !lossy && width >= cleanMax {
+		return stepSettle, 0
+	}
 	// A step that moved nothing (a stall, a blackout, busy refusals)
 	// shows no gain, even the first.
 	if rate > 0 && (lastRate == 0 || rate >= lastRate*11/10) {
@@ -601,7 +635,7 @@ func judgeStep(width int, rate, loss, lastRate, lastLoss float64, graced bool) (
 	if lossy && rate > 0 && width < minJudged {
 		return stepWiden, 2 // too few connections to judge by
 	}
-	if !lossy || loss > lastLoss*3/2+lossyRate {
+	if !lossy || !unknown && lastLoss >= 0 && loss > lastLoss*3/2+lossyRate {
 		return stepTakeBack, 0 // no gain: a clean link, or a full bottleneck
 	}
 	return stepSettle, 0 // random loss did not grow: something else limits
@@ -676,8 +710,8 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		now, moved := time.Now(), a.moved(links)
 		rate := float64(moved-lastBytes) / now.Sub(lastT).Seconds()
 		sent, lost := a.lossCounters(links)
-		loss := 0.0
-		if sent > sent0 {
+		loss := -1.0 // unknown
+		if sent >= sent0+minLossSample {
 			loss = float64(max(int64(lost)-int64(lost0), 0)) / float64(sent-sent0)
 		}
 		verdict, factor := judgeStep(width, rate, loss, lastRate, lastLoss, graced)

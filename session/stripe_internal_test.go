@@ -137,6 +137,12 @@ func TestJudgeStep(t *testing.T) {
 		{"lossy, loss grew at 4 connections: too few to judge", 4, 2e6, 0.03, 2e6, 0.01, true, stepWiden, 2},
 		{"clean, no gain at 2 connections", 2, 50e6, 0, 50e6, 0, true, stepTakeBack, 0},
 		{"lossy, stalled at 2 connections", 2, 0, 0.05, 1e6, 0.01, true, stepTakeBack, 0},
+		{"first step, loss unknown: lossy", 1, 4e6, -1, 0, 0, false, stepWiden, 4},
+		{"no gain at 2, loss unknown: too few to judge", 2, 4e6, -1, 4e6, -1, true, stepWiden, 2},
+		{"no gain at 16, loss unknown: keep", 16, 30e6, -1, 30e6, 0.01, true, stepSettle, 0},
+		{"no gain at 16, loss before unknown: keep", 16, 30e6, 0.03, 30e6, -1, true, stepSettle, 0},
+		{"clean at the clean cap: keep", 32, 110e6, 0, 44e6, 0, false, stepSettle, 0},
+		{"lossy at the clean cap: widen", 32, 40e6, 0.01, 20e6, 0.01, false, stepWiden, 4},
 	} {
 		v, f := judgeStep(tc.width, tc.rate, tc.loss, tc.lastRate, tc.lastLs, tc.graced)
 		if v != tc.want || f != tc.factor {

@@ -100,6 +100,9 @@ func pace(ctx context.Context, lim Limiter, n int64) {
 	for n > 0 {
 		k := min(n, b)
 		if lim.WaitN(ctx, int(k)) != nil {
+			// rate.Limiter refuses at once a wait that would pass ctx's
+			// deadline; the data must not pass early for that.
+			<-ctx.Done()
 			return
 		}
 		n -= k

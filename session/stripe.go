@@ -487,9 +487,12 @@ func (c *Client) stripe(ctx context.Context, links []*link, ranges [][2]int64, b
 }
 
 // stallAfter is how long a connection with pieces running may receive
-// nothing at all (not even an acknowledgement) before watch takes it for
-// dead: at least this, or 16 round trips.
-const stallAfter = 8 * time.Second
+// nothing at all before watch takes it for dead: at least this, or 16
+// round trips. A live server answers our keep-alive PINGs (every
+// transport.ClientKeepAlive) even when it has no data for us (a rate
+// limit, flow control held by our slow disk), so this is four of them
+// unanswered.
+const stallAfter = 4 * transport.ClientKeepAlive
 
 // watch closes the links that have pieces running but have received
 // nothing for stallAfter, so that their pieces move to other links (or,
@@ -507,8 +510,10 @@ func (st *stripeState) watch(ctx context.Context, c *Client, done <-chan struct{
 		since time.Time
 	}
 	last := map[*link]seen{}
-	tick := time.NewTicker(limit / 8)
+	every := limit / 8
+	tick := time.NewTicker(every)
 	defer tick.Stop()
+	prev := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -518,6 +523,12 @@ func (st *stripeState) watch(ctx context.Context, c *Client, done <-chan struct{
 		case <-tick.C:
 		}
 		now := time.Now()
+		if now.Sub(prev) > 2*every {
+			// We did not run (the process was stopped, say): the
+			// packets waiting in the socket are not read yet either.
+			clear(last)
+		}
+		prev = now
 		active := map[*link]bool{}
 		st.mu.Lock()
 		for _, p := range st.running {
@@ -632,7 +643,7 @@ func judgeStep(width int, rate, loss, lastRate, lastLoss float64, graced bool) (
 	if !graced {
 		return stepWait, 0 // new connections start slowly
 	}
-	if lossy && rate > 0 && width < minJudged {
+	if lossy && !unknown && rate > 0 && width < minJudged {
 		return stepWiden, 2 // too few connections to judge by
 	}
 	if !lossy || !unknown && lastLoss >= 0 && loss > lastLoss*3/2+lossyRate {
@@ -696,6 +707,7 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 	graced := false
 	lastBytes, lastT := a.moved(links), time.Now()
 	sent0, lost0 := a.lossCounters(links)
+	sentAll, lostAll := sent0, lost0 // since the start, for small steps
 	for {
 		// A step lasts several round trips, at least half a second.
 		rtt := links[0].qc.ConnectionStats().SmoothedRTT
@@ -711,8 +723,12 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 		rate := float64(moved-lastBytes) / now.Sub(lastT).Seconds()
 		sent, lost := a.lossCounters(links)
 		loss := -1.0 // unknown
-		if sent >= sent0+minLossSample {
+		switch {
+		case sent >= sent0+minLossSample:
 			loss = float64(max(int64(lost)-int64(lost0), 0)) / float64(sent-sent0)
+		case sent >= sentAll+minLossSample:
+			// Too few for this step alone: the transfer's loss so far.
+			loss = float64(max(int64(lost)-int64(lostAll), 0)) / float64(sent-sentAll)
 		}
 		verdict, factor := judgeStep(width, rate, loss, lastRate, lastLoss, graced)
 		switch verdict {
@@ -742,6 +758,9 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 			return
 		}
 		next := min(width*factor, a.Max)
+		if loss >= 0 && loss < lossyRate {
+			next = min(next, max(width, cleanMax))
+		}
 		if _, err := c.Widen(ctx, next); err != nil {
 			c.log.Info("could not widen", "want", next, "err", err)
 		}

@@ -3,12 +3,18 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
@@ -132,6 +138,51 @@ func TestStripedServerForgets(t *testing.T) {
 	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
 		t.Fatal("downloaded file differs")
 	}
+}
+
+// A striped download throttled so hard that its connections' windows
+// stay full for longer than the stall limit is not taken for dead: the
+// server answers the client's keep-alives while its data waits.
+func TestStripedThrottledNotStalled(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("th", "pw")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, 20<<20))
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	c, err := session.Dial(t.Context(), session.DialConfig{Addr: ts.Addr, User: "th", Password: "pw", TLS: ts.TLSConfig(t),
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	// 32 KiB/s: each 256 KiB block waits 8 s to be let through, while the
+	// server, its windows full, has nothing to send.
+	lim := rate.NewLimiter(32<<10, 256<<10)
+	lim.AllowN(time.Now(), 256<<10) // start empty
+	ctx, cancel := context.WithTimeout(t.Context(), 11*time.Second)
+	defer cancel()
+	_, err = c.Get(ctx, "f", filepath.Join(t.TempDir(), "dst"), session.TransferOptions{Connections: 2, Limiter: lim})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("get: %v, want the test's deadline", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logged.String(), "stalled") {
+		t.Fatalf("a live connection was taken for stalled:\n%s", logged.String())
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 // On a lossy link, auto width adds connections by itself.

@@ -24,7 +24,7 @@ import (
 type Job struct {
 	Remote string // virtual path on the server
 	Local  string // local path
-	Size   int64
+	Size   int64  // as listed; a get of a file listed under 16 MiB does not stripe
 }
 
 // DirJob is a directory a multi-file transfer creates; its modification

@@ -97,8 +97,8 @@ func (up *upload) write(ctx context.Context, b blocks.Block) error {
 	// the lock: it may wait for the disk's queue, and the other streams of
 	// a striped upload store their blocks meanwhile.
 	const chunk = 8 << 20
-	if end := b.Offset + int64(len(b.Data)); end/chunk != b.Offset/chunk {
-		up.p.StartWriteback(end/chunk*chunk-chunk, chunk)
+	if from, to := b.Offset/chunk*chunk, (b.Offset+int64(len(b.Data)))/chunk*chunk; to > from {
+		up.p.StartWriteback(from, to-from) // the chunks this block completed
 	}
 	return nil
 }

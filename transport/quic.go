@@ -120,13 +120,23 @@ func serverTLS(cert tls.Certificate) *tls.Config {
 	}
 }
 
+// ClientKeepAlive is how often a client connection that has received
+// nothing sends a PING. A striped transfer takes a connection that has
+// received nothing for several of these as dead.
+const ClientKeepAlive = 2 * time.Second
+
 // Dial connects to addr ("host:port") with tlsConf, which must do its own
 // certificate verification (see certs.Verifier). The ALPN is set here.
 func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, error) {
 	tlsConf = tlsConf.Clone()
 	tlsConf.NextProtos = []string{ALPN}
 	tlsConf.MinVersion = tls.VersionTLS13
-	conn, err := quic.DialAddr(ctx, addr, tlsConf, Config(16))
+	conf := Config(16)
+	// A live server acknowledges a PING even when flow control or a rate
+	// limit holds its data back, so that a client connection silent for
+	// longer than a few keep-alives is dead (see ClientKeepAlive).
+	conf.KeepAlivePeriod = ClientKeepAlive
+	conn, err := quic.DialAddr(ctx, addr, tlsConf, conf)
 	if err != nil {
 		return nil, err
 	}

@@ -136,6 +136,9 @@ func open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	db.SetMaxOpenConns(maxOpenConns)
+	// Idle connections kept open keep their prepared statements (see
+	// stmt); closed ones would be reopened and prepare again.
+	db.SetMaxIdleConns(maxOpenConns)
 	// Open has no ctx; busy_timeout bounds each wait for a lock. Some
 	// lock conflicts of processes opening a fresh file at once (while one
 	// switches it to WAL) fail with SQLITE_BUSY without waiting: those

@@ -148,13 +148,7 @@ func TestSweep(t *testing.T) {
 // may give it after another stream closed the files).
 func TestStartWriteback(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	j, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	p, _, err := j.OpenPartial("/f", false)
+	p, _, err := newFixture(t).j.OpenPartial("/f", false)
 	if err != nil {
 		t.Fatal(err)
 	}

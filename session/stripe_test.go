@@ -63,80 +63,63 @@ func TestStripedLossyLink(t *testing.T) {
 	}
 }
 
-// A 10-second blackout (every packet dropped, both ways) in the middle of
-// a striped transfer: it completes without anyone stepping in, byte-exact.
-// (The connections outlive it: QUIC's idle timeout is 60 s.)
-func TestStripedBlackout(t *testing.T) {
+// A striped download disrupted a third of the way in completes without
+// anyone stepping in, byte-exact:
+//   - a 10-second blackout (every packet dropped, both ways): the
+//     connections are closed as stalled, or outlive it;
+//   - the server forgetting its connections (it crashed and came back, as
+//     after a blackout in which its sends failed): the client's
+//     connections, only waiting for data, send nothing big enough to draw
+//     a stateless reset, and without the stall watchdog would wait out
+//     the 60 s idle timeout.
+func TestStripedDisruption(t *testing.T) {
 	t.Parallel()
-	ts := sessiontest.Start(t)
-	home := ts.AddUser("bo", "pw")
-	r, err := relay.New(ts.Addr, relay.Link{Delay: 2 * time.Millisecond}, relay.Link{Delay: 2 * time.Millisecond}, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
-	c := ts.DialVia(t, r.Addr(), "bo", "pw", session.RetryPolicy{})
-	data := randomBytes(t, 32<<20)
-	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
-	var blacked atomic.Bool
-	opt := session.TransferOptions{Connections: 3, Progress: func(done, total int64) {
-		if done > total/3 && blacked.CompareAndSwap(false, true) {
-			r.Blackout(10 * time.Second)
-		}
-	}}
-	dst := filepath.Join(t.TempDir(), "dst")
-	res, err := c.Get(t.Context(), "f", dst, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%d attempts, %v", res.Attempts, res.Duration)
-	if !blacked.Load() {
-		t.Fatal("no blackout happened")
-	}
-	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
-		t.Fatal("downloaded file differs")
-	}
-}
-
-// A striped download whose server forgets its connections (it crashed
-// and came back, as after a blackout in which its sends failed) goes on:
-// the client's connections, only waiting for data, send nothing big
-// enough to draw a stateless reset, and without the stall watchdog would
-// wait out the 60 s idle timeout.
-func TestStripedServerForgets(t *testing.T) {
-	t.Parallel()
-	ts := sessiontest.Start(t)
-	home := ts.AddUser("sf", "pw")
-	r, err := relay.New(ts.Addr, relay.Link{Delay: 2 * time.Millisecond}, relay.Link{Delay: 2 * time.Millisecond}, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close() })
-	c := ts.DialVia(t, r.Addr(), "sf", "pw", session.RetryPolicy{})
-	session.SetStallAfter(c, 2*time.Second)
-	data := randomBytes(t, 32<<20)
-	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
-	var crashed atomic.Bool
-	opt := session.TransferOptions{Connections: 3, Progress: func(done, total int64) {
-		if done > total/3 && crashed.CompareAndSwap(false, true) {
-			if err := ts.Crash(); err != nil {
-				t.Error(err)
+	for _, tc := range []struct {
+		name       string
+		disrupt    func(ts *sessiontest.Server, r *relay.Relay) error
+		stallAfter time.Duration // 0: the default
+	}{
+		{"blackout", func(_ *sessiontest.Server, r *relay.Relay) error { r.Blackout(10 * time.Second); return nil }, 0},
+		{"server forgets", func(ts *sessiontest.Server, _ *relay.Relay) error { return ts.Crash() }, 2 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := sessiontest.Start(t)
+			home := ts.AddUser("bo", "pw")
+			r, err := relay.New(ts.Addr, relay.Link{Delay: 2 * time.Millisecond}, relay.Link{Delay: 2 * time.Millisecond}, 7)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}}
-	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
-	defer cancel()
-	dst := filepath.Join(t.TempDir(), "dst")
-	res, err := c.Get(ctx, "f", dst, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !crashed.Load() {
-		t.Fatal("the server did not crash")
-	}
-	t.Logf("%d attempts, %v", res.Attempts, res.Duration)
-	if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
-		t.Fatal("downloaded file differs")
+			t.Cleanup(func() { _ = r.Close() })
+			c := ts.DialVia(t, r.Addr(), "bo", "pw", session.RetryPolicy{})
+			if tc.stallAfter > 0 {
+				session.SetStallAfter(c, tc.stallAfter)
+			}
+			data := randomBytes(t, 32<<20)
+			sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+			var disrupted atomic.Bool
+			opt := session.TransferOptions{Connections: 3, Progress: func(done, total int64) {
+				if done > total/3 && disrupted.CompareAndSwap(false, true) {
+					if err := tc.disrupt(ts, r); err != nil {
+						t.Error(err)
+					}
+				}
+			}}
+			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
+			defer cancel()
+			dst := filepath.Join(t.TempDir(), "dst")
+			res, err := c.Get(ctx, "f", dst, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%d attempts, %v", res.Attempts, res.Duration)
+			if !disrupted.Load() {
+				t.Fatal("no disruption happened")
+			}
+			if !bytes.Equal(sessiontest.ReadFile(t, dst), data) {
+				t.Fatal("downloaded file differs")
+			}
+		})
 	}
 }
 

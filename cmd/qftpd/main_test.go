@@ -107,6 +107,9 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"serve", "--default-quota", "huge"}, "--default-quota"},
 		{[]string{"serve", "--max-streams", "0"}, "--max-streams"},
 		{[]string{"serve", "--listen", "not an address"}, "listen"},
+		{[]string{"serve", "--user-window", "1MiB"}, "--user-window: want a size of at least 16 MiB"},
+		{[]string{"serve", "--user-buffers", "lots"}, "--user-buffers"},
+		{[]string{"serve", "--user-buffers", "16MiB"}, "two of the largest blocks"},
 	}
 	for _, tt := range tests {
 		code, _, errOut := runQftpd(t, "", append([]string{"--data", data}, tt.args...)...)

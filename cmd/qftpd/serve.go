@@ -21,6 +21,7 @@ import (
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
+	"github.com/qftp/qftp/transport/blocks"
 )
 
 type serveCmd struct {
@@ -33,7 +34,16 @@ type serveCmd struct {
 	Demo          bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
 	MaxStreams    int64         `name:"max-streams" default:"256" help:"Concurrent transfers one connection may run."`
 	MaxConns      int           `name:"max-connections" default:"128" help:"Connections one session may stripe over (1: no striping)."`
+	UserWindow    string        `name:"user-window" default:"512MiB" help:"Flow-control window all of one user's connections may grow to together (memory QUIC may buffer for the user)."`
+	UserBuffers   string        `name:"user-buffers" default:"544MiB" help:"Block buffers all of one user's running transfers may hold; a transfer beyond it is refused as busy and retried by the client."`
 }
+
+// Bounds of the per-user memory flags: a user's connections start with
+// 1 MiB windows each, and one transfer in the largest blocks holds two.
+const (
+	minUserWindow  = 16 << 20
+	minUserBuffers = 2 * (blocks.MaxSize + 32)
+)
 
 func (c *serveCmd) Validate() error {
 	if (c.Cert == "") != (c.Key == "") {
@@ -50,6 +60,12 @@ func (c *serveCmd) Validate() error {
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 4096 {
 		return errors.New("--max-streams must be between 1 and 4096")
+	}
+	if n, err := size.Parse(c.UserWindow); err != nil || n < minUserWindow {
+		return fmt.Errorf("--user-window: want a size of at least %s", size.Format(minUserWindow))
+	}
+	if n, err := size.Parse(c.UserBuffers); err != nil || n < minUserBuffers {
+		return fmt.Errorf("--user-buffers: want a size of at least %s (two of the largest blocks)", size.Format(minUserBuffers))
 	}
 	return nil
 }
@@ -71,7 +87,10 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge, MaxGroupConns: c.MaxConns}
+	window, _ := size.Parse(c.UserWindow)
+	bufs, _ := size.Parse(c.UserBuffers)
+	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge,
+		MaxGroupConns: c.MaxConns, MaxUserWindow: uint64(window), MaxUserBuffers: bufs}
 	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams, srv.AllowWindowIncrease)
 	if err != nil {
 		return err

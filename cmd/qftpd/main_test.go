@@ -109,7 +109,7 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"serve", "--listen", "not an address"}, "listen"},
 		{[]string{"serve", "--user-window", "1MiB"}, "--user-window: want a size of at least 16 MiB"},
 		{[]string{"serve", "--user-buffers", "lots"}, "--user-buffers"},
-		{[]string{"serve", "--user-buffers", "16MiB"}, "two of the largest blocks"},
+		{[]string{"serve", "--user-buffers", "32MiB"}, "at least 33 MiB (two of the largest blocks)"},
 	}
 	for _, tt := range tests {
 		code, _, errOut := runQftpd(t, "", append([]string{"--data", data}, tt.args...)...)

@@ -39,10 +39,11 @@ type serveCmd struct {
 }
 
 // Bounds of the per-user memory flags: a user's connections start with
-// 1 MiB windows each, and one transfer in the largest blocks holds two.
+// 1 MiB windows each, and one transfer in the largest blocks holds two
+// of them with their digests (rounded up to whole MiB).
 const (
 	minUserWindow  = 16 << 20
-	minUserBuffers = 2 * (blocks.MaxSize + 32)
+	minUserBuffers = (2*(blocks.MaxSize+32) + 1<<20 - 1) >> 20 << 20
 )
 
 func (c *serveCmd) Validate() error {

@@ -27,6 +27,12 @@ type Job struct {
 	Size   int64  // as listed; a get of a file listed under 16 MiB does not stripe
 }
 
+// FileHooks are the callbacks of one file of a batch (see TransferOptions).
+type FileHooks struct {
+	Progress func(done, total int64)
+	Width    func(connections int)
+}
+
 // DirJob is a directory a multi-file transfer creates; its modification
 // time is set once its files are in.
 type DirJob struct {
@@ -191,12 +197,12 @@ type BatchOptions struct {
 	// round trips, and big ones do not all compete for the link and the
 	// disk at once).
 	Jobs int
-	// Transfer applies to every file; its Progress is replaced per file by
-	// the one Start returns.
+	// Transfer applies to every file; its Progress (and Width, if Start
+	// gives one) is replaced per file by what Start returns.
 	Transfer TransferOptions
-	// Start, if set, is called as a file starts and may return the
-	// progress callback for it.
-	Start func(Job) func(done, total int64)
+	// Start, if set, is called as a file starts and may return its
+	// callbacks.
+	Start func(Job) FileHooks
 	// Done, if set, is called when a file has finished or failed.
 	Done func(Job, TransferResult, error)
 
@@ -322,7 +328,11 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			to.listedSmall = j.Size < stripeMin
 			to.Progress = nil
 			if opt.Start != nil {
-				to.Progress = opt.Start(j)
+				h := opt.Start(j)
+				to.Progress = h.Progress
+				if h.Width != nil {
+					to.Width = h.Width
+				}
 			}
 			var r TransferResult
 			var err error

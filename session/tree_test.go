@@ -271,12 +271,12 @@ func TestAutoJobs(t *testing.T) {
 		var mu sync.Mutex
 		running, most := 0, 0
 		opt := session.BatchOptions{
-			Start: func(session.Job) func(int64, int64) {
+			Start: func(session.Job) session.FileHooks {
 				mu.Lock()
 				running++
 				most = max(most, running)
 				mu.Unlock()
-				return nil
+				return session.FileHooks{}
 			},
 			Done: func(session.Job, session.TransferResult, error) {
 				mu.Lock()

@@ -25,13 +25,12 @@ type progress struct {
 	total *mpb.Bar
 	mu    sync.Mutex
 	bars  map[*mpb.Bar]bool // running file bars, to abort on cancel
-	width atomic.Int64      // connections of the striped transfer running, shown on its bar
 }
 
 // widthDecor shows the connections a striped transfer runs over.
-func (pr *progress) widthDecor() decor.Decorator {
+func widthDecor(width *atomic.Int64) decor.Decorator {
 	return decor.Any(func(decor.Statistics) string {
-		if n := pr.width.Load(); n > 1 {
+		if n := width.Load(); n > 1 {
 			return fmt.Sprintf("×%d conns", n)
 		}
 		return ""
@@ -45,7 +44,9 @@ func newProgress(ctx context.Context, w io.Writer, enabled bool, files int, byte
 	if !enabled {
 		return pr
 	}
-	pr.p = mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(80), mpb.WithRefreshRate(150*time.Millisecond))
+	// Bars are enabled only on a terminal, where mpb refreshes anyway;
+	// forcing it lets tests read the bars from a buffer.
+	pr.p = mpb.NewWithContext(ctx, mpb.WithOutput(w), mpb.WithWidth(80), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
 	if files > 0 {
 		pr.total = pr.p.AddBar(bytes,
 			mpb.BarPriority(1<<30), // the total stays at the bottom
@@ -76,18 +77,20 @@ func (pr *progress) println(w io.Writer, msg string) {
 // enabled reports whether bars are drawn.
 func (pr *progress) enabled() bool { return pr.p != nil }
 
-// file returns the progress callback for one transfer.
-func (pr *progress) file(name string, keep bool) func(done, total int64) {
+// file returns the callbacks of one transfer's bar: its progress, and the
+// connections it runs over (each bar shows its own).
+func (pr *progress) file(name string, keep bool) session.FileHooks {
 	if pr.p == nil {
-		return nil
+		return session.FileHooks{}
 	}
 	var (
 		mu    sync.Mutex // striped transfers report from several goroutines
 		bar   *mpb.Bar
 		last  int64
 		lastT time.Time
+		width atomic.Int64
 	)
-	return func(done, total int64) {
+	progress := func(done, total int64) {
 		mu.Lock()
 		defer mu.Unlock()
 		if bar == nil {
@@ -100,7 +103,7 @@ func (pr *progress) file(name string, keep bool) func(done, total int64) {
 					decor.Percentage(decor.WCSyncSpace),
 					decor.EwmaSpeed(decor.SizeB1024(0), "% .1f", 30, decor.WCSyncSpace),
 					decor.OnComplete(decor.EwmaETA(decor.ET_STYLE_GO, 30, decor.WCSyncSpace), "verified"),
-					pr.widthDecor(),
+					widthDecor(&width),
 				),
 			}
 			if !keep {
@@ -133,6 +136,7 @@ func (pr *progress) file(name string, keep bool) func(done, total int64) {
 			pr.mu.Unlock()
 		}
 	}
+	return session.FileHooks{Progress: progress, Width: func(n int) { width.Store(int64(n)) }}
 }
 
 // finish stops the display: completed bars stay, running ones (after a

@@ -44,7 +44,7 @@ func (c *getCmd) Run(ctx context.Context, sh *shell) error {
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
 	opt := sh.transferOptions(c.transferFlags, pr)
-	opt.Progress = pr.file(c.Remote, true)
+	setHooks(&opt, pr.file(c.Remote, true))
 	res, err := sh.client.Get(ctx, c.Remote, sh.local(c.Local), opt)
 	pr.finish()
 	if err != nil {
@@ -73,7 +73,7 @@ func (c *putCmd) Run(ctx context.Context, sh *shell) error {
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
 	opt := sh.transferOptions(c.transferFlags, pr)
-	opt.Progress = pr.file(c.Local, true)
+	setHooks(&opt, pr.file(c.Local, true))
 	res, err := sh.client.Put(ctx, sh.local(c.Local), c.Remote, opt)
 	pr.finish()
 	if err != nil {
@@ -138,8 +138,8 @@ func (sh *shell) transferOptions(f transferFlags, pr *progress) session.Transfer
 		changed := n != lastWidth && (n > 1 || lastWidth > 1)
 		lastWidth = n
 		mu.Unlock()
-		pr.width.Store(int64(n))
-		// Bars show the width; without them, a line says when it changes.
+		// Bars show the width (see progress.file); without them, a line
+		// says when it changes.
 		if changed && !pr.enabled() {
 			pr.println(sh.io.err, fmt.Sprintf("using %d connections", n))
 		}
@@ -148,6 +148,15 @@ func (sh *shell) transferOptions(f transferFlags, pr *progress) session.Transfer
 		opt.Resume = session.ResumeAlways
 	}
 	return opt
+}
+
+// setHooks gives a single transfer its bar's callbacks, keeping opt's
+// Width where there is no bar.
+func setHooks(opt *session.TransferOptions, h session.FileHooks) {
+	opt.Progress = h.Progress
+	if h.Width != nil {
+		opt.Width = h.Width
+	}
 }
 
 // runBatch runs a multi-file plan with bars or summary lines, then lists
@@ -160,7 +169,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	opt := session.BatchOptions{
 		Jobs:     sh.jobs(f.Jobs),
 		Transfer: sh.transferOptions(f, pr),
-		Start: func(j session.Job) func(done, total int64) {
+		Start: func(j session.Job) session.FileHooks {
 			name := j.Remote
 			if plan.Put {
 				name = j.Local

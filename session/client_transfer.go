@@ -281,13 +281,15 @@ type localPartial struct {
 }
 
 // start creates the partial download's files (if need be) and its journal
-// for the source hdr.
-func (p *localPartial) start(hdr journalHeader) error {
+// for the source hdr. Without journal (a small file, which a retry fetches
+// again whole) the journal stays in memory: one file fewer to create and
+// remove per file of a tree.
+func (p *localPartial) start(hdr journalHeader, journal bool) error {
 	if hdr.Size > maxFileSize || blocks.Count(hdr.Size, hdr.BS) > maxBlocks {
 		return fmt.Errorf("server announces a file of %d bytes", hdr.Size)
 	}
 	if p.data == nil {
-		np, err := openLocalPartial(p.local, true)
+		np, err := openLocalPartial(p.local, true, journal)
 		if err != nil {
 			return unwrapPath(err)
 		}
@@ -309,14 +311,25 @@ func (p *localPartial) start(hdr journalHeader) error {
 func (p *localPartial) close() {
 	if p.data != nil {
 		_ = p.data.Close()
+	}
+	if p.meta != nil {
 		_ = p.meta.Close()
+	}
+}
+
+// dropJournal empties the partial's journal file (if it has one), so that
+// the next try starts over.
+func (p *localPartial) dropJournal() {
+	if p.meta != nil {
+		_ = p.meta.Truncate(0)
 	}
 }
 
 // openLocalPartial opens the partial download for local (creating its
 // files only if create) and locks it, so that two downloads never write
 // one file. Without create, missing files are an fs.ErrNotExist error.
-func openLocalPartial(local string, create bool) (*localPartial, error) {
+// Without journal, no journal file is opened (a stale one is removed).
+func openLocalPartial(local string, create, journal bool) (*localPartial, error) {
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE
@@ -332,6 +345,10 @@ func openLocalPartial(local string, create bool) (*localPartial, error) {
 		}
 		return nil, err
 	}
+	if !journal {
+		_ = os.Remove(local + ".qftp-part.meta")
+		return &localPartial{data: data}, nil
+	}
 	meta, err := os.OpenFile(local+".qftp-part.meta", flags, 0o600)
 	if err != nil {
 		_ = data.Close()
@@ -343,7 +360,7 @@ func openLocalPartial(local string, create bool) (*localPartial, error) {
 func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool) error {
 	// Files of a partial download appear only once the server has
 	// answered: a get of a missing file leaves nothing behind.
-	p, err := openLocalPartial(local, false)
+	p, err := openLocalPartial(local, false, true)
 	if errors.Is(err, fs.ErrNotExist) {
 		p, err = &localPartial{}, nil
 	}
@@ -386,7 +403,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	if p.j == nil && !opt.listedSmall && (opt.Connections > 1 || opt.Connections == ConnectionsAuto) {
 		// To spread a download over connections, learn its size first.
 		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile && e.Size >= stripeMin {
-			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: opt.blockSize(e.Size)}); err != nil {
+			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: opt.blockSize(e.Size)}, true); err != nil {
 				return err
 			}
 		}
@@ -443,7 +460,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	}
 	fd := blocks.FileDigest(p.j.hdr.Size, ds)
 	if wholeDigest != nil && !bytes.Equal(wholeDigest, fd[:]) {
-		_ = p.meta.Truncate(0)
+		p.dropJournal()
 		return &transport.Error{Code: transport.CodeIntegrity, Msg: "file digest does not match the server's"}
 	}
 	if err := p.data.Truncate(p.j.hdr.Size); err != nil {
@@ -459,7 +476,9 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	if err := commitLocal(p.data.Name(), local, opt.Force); err != nil {
 		return err
 	}
-	_ = os.Remove(p.meta.Name())
+	if p.meta != nil {
+		_ = os.Remove(p.meta.Name())
+	}
 	res.Bytes, res.Digest = p.j.hdr.Size, fd
 	return nil
 }
@@ -521,12 +540,12 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	j := p.j
 	p.mu.Unlock()
 	if j == nil {
-		if err := p.start(hdr); err != nil {
+		if err := p.start(hdr, hdr.Size >= resumeMin || opt.Resume == ResumeAlways); err != nil {
 			return fail(err)
 		}
 	} else if j.hdr != hdr {
 		// Changed between our stat and this get: start over next time.
-		_ = p.meta.Truncate(0)
+		p.dropJournal()
 		return fail(&transport.Error{Code: transport.CodeIntegrity, Msg: "the remote file changed during the download"})
 	}
 	p.mu.Lock()

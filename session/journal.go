@@ -68,6 +68,9 @@ func readJournal(f *os.File) (*journal, bool, error) {
 
 // resetJournal empties f and writes hdr.
 func resetJournal(f *os.File, hdr journalHeader) (*journal, error) {
+	if f == nil { // kept in memory only
+		return &journal{hdr: hdr, have: make(map[int64]blocks.Digest)}, nil
+	}
 	if err := f.Truncate(0); err != nil {
 		return nil, err
 	}

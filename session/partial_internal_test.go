@@ -1,0 +1,39 @@
+package session
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// A small download keeps its journal in memory: no journal file is
+// created, and a stale one from an earlier try is removed.
+func TestLocalPartialWithoutJournal(t *testing.T) {
+	t.Parallel()
+	local := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(local+".qftp-part.meta", []byte("stale"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := &localPartial{local: local}
+	defer p.close()
+	if err := p.start(journalHeader{Path: "/f", Size: 100, BS: 256 << 10}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(local + ".qftp-part.meta"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("journal file: %v", err)
+	}
+	if err := p.j.add(0, [32]byte{1}); err != nil || len(p.j.have) != 1 {
+		t.Fatalf("in-memory journal: %v %v", err, p.j.have)
+	}
+	// With a journal, the file is there.
+	q := &localPartial{local: filepath.Join(filepath.Dir(local), "g")}
+	defer q.close()
+	if err := q.start(journalHeader{Path: "/g", Size: 100 << 20, BS: 256 << 10}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(q.local + ".qftp-part.meta"); err != nil {
+		t.Fatalf("journal file: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 
@@ -14,6 +15,10 @@ import (
 // connections × 2 streams of a striped transfer in 1 MiB blocks (512 MiB
 // and the digests' bytes), per user, with some to spare.
 const defaultMaxUserBuffers = 544 << 20
+
+// defaultMaxTotal is MaxTotalBuffers' and MaxTotalWindow's default: a
+// few users at their full budgets.
+const defaultMaxTotal = 2 << 30
 
 // holdBuffers reserves, among user's running transfers, the buffers of a
 // range of n bytes in blocks of bs, and returns the function that gives
@@ -41,10 +46,23 @@ func (s *Server) holdBuffers(user string, n, bs int64) (func(), error) {
 		sem = semaphore.NewWeighted(limit)
 		s.buffers[user] = sem
 	}
+	if s.allBufs == nil {
+		s.allBufs = semaphore.NewWeighted(max(cmp.Or(s.MaxTotalBuffers, defaultMaxTotal), limit))
+	}
+	all := s.allBufs
 	s.mu.Unlock()
 	if !sem.TryAcquire(need) {
 		return nil, &transport.Error{Code: transport.CodeBusy, Msg: "too many transfers running for this user; try again"}
 	}
+	if !all.TryAcquire(need) {
+		sem.Release(need)
+		return nil, &transport.Error{Code: transport.CodeBusy, Msg: "the server is busy with other users' transfers; try again"}
+	}
 	var once sync.Once
-	return func() { once.Do(func() { sem.Release(need) }) }, nil
+	return func() {
+		once.Do(func() {
+			all.Release(need)
+			sem.Release(need)
+		})
+	}, nil
 }

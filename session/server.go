@@ -53,6 +53,11 @@ type Server struct {
 	// blocks, see blocks.Memory); a transfer beyond it is refused as
 	// busy, and the client tries again. Zero means 544 MiB.
 	MaxUserBuffers int64
+	// MaxTotalWindow and MaxTotalBuffers bound the same for all users
+	// together, so that many users at once cannot exhaust the server's
+	// memory. Zero means 2 GiB each.
+	MaxTotalWindow  uint64
+	MaxTotalBuffers int64
 	// TestHookTamper, if set, may change each block the server sends after
 	// it was hashed: tests use it to corrupt data on purpose.
 	TestHookTamper func(vpath string, off int64, b []byte)
@@ -69,6 +74,7 @@ type Server struct {
 	groups    map[string]*group              // by token
 	limiters  map[string]*rate.Limiter       // per-user rate caps
 	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
+	allBufs   *semaphore.Weighted            // the budget of all users together
 	verified  map[string]bool                // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"sync"
 
 	"github.com/quic-go/quic-go"
@@ -14,6 +15,7 @@ type windows struct {
 	owner  map[*quic.Conn]string
 	conn   map[*quic.Conn]uint64 // growth granted per connection
 	byUser map[string]uint64
+	total  uint64 // growth granted to all users
 }
 
 func (s *Server) maxUserWindow() uint64 {
@@ -32,11 +34,12 @@ func (s *Server) AllowWindowIncrease(qc *quic.Conn, delta uint64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	user, ok := w.owner[qc]
-	if !ok || w.byUser[user]+delta > s.maxUserWindow() {
+	if !ok || w.byUser[user]+delta > s.maxUserWindow() || w.total+delta > max(cmp.Or(s.MaxTotalWindow, defaultMaxTotal), s.maxUserWindow()) {
 		return false
 	}
 	w.conn[qc] += delta
 	w.byUser[user] += delta
+	w.total += delta
 	return true
 }
 
@@ -61,6 +64,7 @@ func (s *Server) untrackWindow(qc *quic.Conn) {
 		return
 	}
 	w.byUser[user] -= w.conn[qc]
+	w.total -= w.conn[qc]
 	if w.byUser[user] == 0 {
 		delete(w.byUser, user)
 	}

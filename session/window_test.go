@@ -36,3 +36,22 @@ func TestUserWindowBudget(t *testing.T) {
 		t.Fatal("window not returned when a connection closed")
 	}
 }
+
+// All users' windows together stay within MaxTotalWindow.
+func TestTotalWindowBudget(t *testing.T) {
+	t.Parallel()
+	s := &Server{MaxUserWindow: 100, MaxTotalWindow: 150}
+	a, b := new(quic.Conn), new(quic.Conn)
+	s.trackWindow(a, "alice")
+	s.trackWindow(b, "bob")
+	if !s.AllowWindowIncrease(a, 100) || !s.AllowWindowIncrease(b, 50) {
+		t.Fatal("refused within the budgets")
+	}
+	if s.AllowWindowIncrease(b, 1) {
+		t.Fatal("bob grew past the total")
+	}
+	s.untrackWindow(a)
+	if !s.AllowWindowIncrease(b, 50) {
+		t.Fatal("alice's window not returned to the total")
+	}
+}

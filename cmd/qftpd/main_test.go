@@ -110,6 +110,8 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"serve", "--user-window", "1MiB"}, "--user-window: want a size of at least 16 MiB"},
 		{[]string{"serve", "--user-buffers", "lots"}, "--user-buffers"},
 		{[]string{"serve", "--user-buffers", "32MiB"}, "at least 33 MiB (two of the largest blocks)"},
+		{[]string{"serve", "--total-window", "100MiB"}, "--total-window: want a size of at least the per-user one (512 MiB)"},
+		{[]string{"serve", "--user-buffers", "1GiB", "--total-buffers", "600MiB"}, "--total-buffers"},
 	}
 	for _, tt := range tests {
 		code, _, errOut := runQftpd(t, "", append([]string{"--data", data}, tt.args...)...)

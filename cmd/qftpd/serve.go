@@ -36,6 +36,8 @@ type serveCmd struct {
 	MaxConns      int           `name:"max-connections" default:"128" help:"Connections one session may stripe over (1: no striping)."`
 	UserWindow    string        `name:"user-window" default:"512MiB" help:"Flow-control window all of one user's connections may grow to together (memory QUIC may buffer for the user)."`
 	UserBuffers   string        `name:"user-buffers" default:"544MiB" help:"Block buffers all of one user's running transfers may hold; a transfer beyond it is refused as busy and retried by the client."`
+	TotalWindow   string        `name:"total-window" default:"2GiB" help:"Like --user-window, for all users together."`
+	TotalBuffers  string        `name:"total-buffers" default:"2GiB" help:"Like --user-buffers, for all users together."`
 }
 
 // Bounds of the per-user memory flags: a user's connections start with
@@ -68,6 +70,15 @@ func (c *serveCmd) Validate() error {
 	if n, err := size.Parse(c.UserBuffers); err != nil || n < minUserBuffers {
 		return fmt.Errorf("--user-buffers: want a size of at least %s (two of the largest blocks)", size.Format(minUserBuffers))
 	}
+	for _, f := range []struct{ name, total, user string }{
+		{"--total-window", c.TotalWindow, c.UserWindow},
+		{"--total-buffers", c.TotalBuffers, c.UserBuffers},
+	} {
+		user, _ := size.Parse(f.user)
+		if n, err := size.Parse(f.total); err != nil || n < user {
+			return fmt.Errorf("%s: want a size of at least the per-user one (%s)", f.name, size.Format(user))
+		}
+	}
 	return nil
 }
 
@@ -90,8 +101,11 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	}
 	window, _ := size.Parse(c.UserWindow)
 	bufs, _ := size.Parse(c.UserBuffers)
+	totalWindow, _ := size.Parse(c.TotalWindow)
+	totalBufs, _ := size.Parse(c.TotalBuffers)
 	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge,
-		MaxGroupConns: c.MaxConns, MaxUserWindow: uint64(window), MaxUserBuffers: bufs}
+		MaxGroupConns: c.MaxConns, MaxUserWindow: uint64(window), MaxUserBuffers: bufs,
+		MaxTotalWindow: uint64(totalWindow), MaxTotalBuffers: totalBufs}
 	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams, srv.AllowWindowIncrease)
 	if err != nil {
 		return err

@@ -237,8 +237,9 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, via *link, atte
 
 // Get downloads remote to local. If local is an existing directory the file
 // keeps its name inside it. Data arrives in LOCAL.qftp-part with a journal
-// LOCAL.qftp-part.meta, so that an interrupted download resumes with the
-// blocks it has, if the remote file is unchanged; the file appears under
+// LOCAL.qftp-part.meta (for a file under resumeMin only with ResumeAlways),
+// so that an interrupted download resumes with the blocks it has, if the
+// remote file is unchanged; the file appears under
 // its final name only when complete and verified. An existing file is
 // replaced only with opt.Force.
 func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOptions) (TransferResult, error) {
@@ -287,6 +288,12 @@ type localPartial struct {
 func (p *localPartial) start(hdr journalHeader, journal bool) error {
 	if hdr.Size > maxFileSize || blocks.Count(hdr.Size, hdr.BS) > maxBlocks {
 		return fmt.Errorf("server announces a file of %d bytes", hdr.Size)
+	}
+	if !journal && p.meta != nil {
+		// A journal file left by an earlier try: not wanted now.
+		_ = p.meta.Close()
+		_ = os.Remove(p.meta.Name())
+		p.meta = nil
 	}
 	if p.data == nil {
 		np, err := openLocalPartial(p.local, true, journal)

@@ -27,6 +27,18 @@ func TestLocalPartialWithoutJournal(t *testing.T) {
 	if err := p.j.add(0, [32]byte{1}); err != nil || len(p.j.have) != 1 {
 		t.Fatalf("in-memory journal: %v %v", err, p.j.have)
 	}
+	// A journal file already open from an earlier try is dropped too.
+	r := &localPartial{local: filepath.Join(filepath.Dir(local), "h")}
+	defer r.close()
+	if err := r.start(journalHeader{Path: "/h", Size: 100 << 20, BS: 256 << 10}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.start(journalHeader{Path: "/h", Size: 100, BS: 256 << 10}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(r.local + ".qftp-part.meta"); !errors.Is(err, fs.ErrNotExist) || r.meta != nil {
+		t.Fatalf("journal file after a small start: %v", err)
+	}
 	// With a journal, the file is there.
 	q := &localPartial{local: filepath.Join(filepath.Dir(local), "g")}
 	defer q.close()

@@ -55,7 +55,8 @@ type Server struct {
 	MaxUserBuffers int64
 	// MaxTotalWindow and MaxTotalBuffers bound the same for all users
 	// together, so that many users at once cannot exhaust the server's
-	// memory. Zero means 2 GiB each.
+	// memory. Zero means 2 GiB each; a value below the per-user bound
+	// counts as that bound.
 	MaxTotalWindow  uint64
 	MaxTotalBuffers int64
 	// TestHookTamper, if set, may change each block the server sends after

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -60,8 +61,9 @@ func (c *Client) closeIdleExtras() {
 // itself (see autoWidth), up to TransferOptions.MaxConnections.
 const ConnectionsAuto = -1
 
-// join opens one more connection into this session with its token.
-func (c *Client) join(ctx context.Context) (*link, error) {
+// join opens one more connection into this session with its token, and
+// returns it with the token it used.
+func (c *Client) join(ctx context.Context) (*link, []byte, error) {
 	c.mu.Lock()
 	tok := c.token
 	c.mu.Unlock()
@@ -74,12 +76,12 @@ func (c *Client) join(ctx context.Context) (*link, error) {
 	}
 	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		return nil, nil, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
 	}
 	ctrl, err := qc.OpenStreamSync(dctx)
 	if err != nil {
 		_ = qc.CloseWithError(transport.ConnNoError, "")
-		return nil, transport.Explain(err)
+		return nil, nil, transport.Explain(err)
 	}
 	// The answer is awaited only as long as ctx lasts: a transfer that
 	// finished must not wait on a join.
@@ -96,11 +98,11 @@ func (c *Client) join(ctx context.Context) (*link, error) {
 		if err == nil {
 			err = resp.Err
 		}
-		return nil, fmt.Errorf("join session: %w", loginErr(err))
+		return nil, nil, fmt.Errorf("join session: %w", loginErr(err))
 	}
 	l := &link{qc: qc, ctrl: ctrl, pending: make(map[uint64]*pendingCall), done: make(chan struct{})}
 	go l.readLoop()
-	return l, nil
+	return l, tok, nil
 }
 
 // Widen makes the session have n connections (at least 1), opening the
@@ -130,7 +132,7 @@ func (c *Client) Widen(ctx context.Context, n int) (int, error) {
 	var firstErr error
 	for range missing {
 		wg.Go(func() {
-			l, err := c.join(ctx)
+			l, tok, err := c.join(ctx)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -140,12 +142,14 @@ func (c *Client) Widen(ctx context.Context, n int) (int, error) {
 				return
 			}
 			c.mu.Lock()
-			closed := c.closed
-			if !closed {
+			// A reconnection while we joined made a new session: this
+			// connection belongs to the old one, which the server ends.
+			stale := c.closed || !bytes.Equal(tok, c.token)
+			if !stale {
 				c.extra = append(c.extra, l)
 			}
 			c.mu.Unlock()
-			if closed {
+			if stale {
 				_ = l.close()
 			}
 		})

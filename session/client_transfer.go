@@ -19,6 +19,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/zeebo/blake3"
 
+	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
 	"github.com/qftp/qftp/transport/blocks"
@@ -41,6 +42,11 @@ const (
 // resumeMin is the size below which an upload does not ask the server for
 // a partial copy: sending such a file whole costs about as much as asking.
 const resumeMin = 4 << 20
+
+// preallocMin is the size from which a transfer preallocates its file's
+// disk space (fsjail.Preallocate); below it the extra call costs more
+// than it saves.
+const preallocMin = 1 << 20
 
 // TransferOptions tune one Get or Put.
 type TransferOptions struct {
@@ -309,9 +315,32 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 	if err := p.data.Truncate(0); err != nil {
 		return err
 	}
+	if err := p.reserveDisk(hdr.Size); err != nil {
+		// Nothing is kept yet: leave no partial files behind.
+		p.close()
+		_ = os.Remove(p.data.Name())
+		if p.meta != nil {
+			_ = os.Remove(p.meta.Name())
+		}
+		p.data, p.meta = nil, nil
+		return err
+	}
 	p.mu.Lock()
 	p.j, p.done = j, 0
 	p.mu.Unlock()
+	return nil
+}
+
+// reserveDisk preallocates the download's disk space, so that a full disk
+// shows before the data moves rather than after; blocks already written
+// keep their place.
+func (p *localPartial) reserveDisk(n int64) error {
+	if n < preallocMin {
+		return nil
+	}
+	if err := fsjail.Preallocate(p.data, 0, n); err != nil {
+		return fmt.Errorf("no room for %s at %s: %w", size.Format(n), p.local, err)
+	}
 	return nil
 }
 
@@ -387,6 +416,9 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 			}
 			if j.hdr.Path == res.Remote && j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && (opt.BlockSize == 0 || j.hdr.BS == opt.BlockSize) {
 				if kept, err = j.verify(p.data); err != nil {
+					return err
+				}
+				if err := p.reserveDisk(j.hdr.Size); err != nil {
 					return err
 				}
 				p.j = j

@@ -406,6 +406,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", quotaError(vp, req.Size-up.curSize(), u.Quota, u.Used))
 		return
 	case writeErr != nil:
+		// Let go first, so that the budget reserved ahead is back in
+		// the ledger when the client hears of the error (a df then
+		// counts only what is on disk).
+		release()
 		c.refuse(str, "put", writeErr)
 		return
 	default:

@@ -64,6 +64,9 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 				return nil, err
 			}
 			up.j = j
+			// Space a crash left preallocated past the data goes (see
+			// reserve); it was never counted.
+			_ = p.Data.Truncate(up.size)
 			return up, nil
 		}
 	}
@@ -143,19 +146,28 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 	// reserve outside the stream's lifetime so that the count stays true.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	n := need
 	if ahead := min(reserveAhead, up.j.hdr.Size-up.size-up.budget); ahead > need {
 		if err := users.Reserve(ctx, name, ahead); err == nil {
+			n = 0
 			up.budget += ahead
-			return nil
 		}
 	}
-	if err := users.Reserve(ctx, name, need); err != nil {
-		if errors.Is(err, userdb.ErrQuota) {
-			return errQuota
+	if n > 0 {
+		if err := users.Reserve(ctx, name, n); err != nil {
+			if errors.Is(err, userdb.ErrQuota) {
+				return errQuota
+			}
+			return err
 		}
-		return err
+		up.budget += n
 	}
-	up.budget += need
+	// The disk space follows the ledger: what is reserved there is
+	// preallocated (a full disk fails here, before the block is
+	// written), and close frees what was not written.
+	if up.j.hdr.Size >= preallocMin {
+		return fsjail.Preallocate(up.p.Data, up.size, up.budget)
+	}
 	return nil
 }
 
@@ -285,6 +297,9 @@ func (up *upload) closeFiles() {
 func (up *upload) close(ctx context.Context) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	if !up.closed && up.budget > 0 {
+		_ = up.p.Data.Truncate(up.size) // frees the space preallocated past it
+	}
 	up.closeFiles()
 	up.c.release(ctx, up.budget)
 	up.budget = 0

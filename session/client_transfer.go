@@ -800,9 +800,9 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	if opt.Progress != nil {
 		opt.Progress(done, fileSize) // the starting point, before any data
 	}
-	ds := make([]blocks.Digest, blocks.Count(fileSize, bs))
+	ds := &digests{ds: make([]blocks.Digest, blocks.Count(fileSize, bs))}
 	for idx, d := range have {
-		ds[idx] = d
+		ds.ds[idx] = d
 	}
 	// A file with nothing missing (or empty) still needs its commit: the
 	// empty range at offset 0 does it.
@@ -840,9 +840,30 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 			return err
 		}
 	}
-	fd := blocks.FileDigest(fileSize, ds)
-	res.Bytes, res.Digest = fileSize, fd
+	res.Bytes, res.Digest = fileSize, ds.file(fileSize)
 	return nil
+}
+
+// digests holds a put's block digests. The copies of a striped upload's
+// pieces fill it at once (the endgame runs two copies of one piece; both
+// read the same blocks).
+type digests struct {
+	mu sync.Mutex
+	ds []blocks.Digest
+}
+
+// set records the digests of the blocks from index first on.
+func (d *digests) set(first int64, sent []blocks.Digest) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	copy(d.ds[first:], sent)
+}
+
+// file returns the file digest of a file of size bytes.
+func (d *digests) file(size int64) blocks.Digest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return blocks.FileDigest(size, d.ds)
 }
 
 // alreadyThere reports whether the remote file is the local one (same
@@ -917,7 +938,7 @@ func (c *Client) resumeQuery(ctx context.Context, l *link, remote string, fileSi
 
 // putRange sends one range of the file; with commit it also asks the
 // server to publish the file, sending the file digest.
-func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, fresh, commit bool, ds []blocks.Digest, account func(n int64)) error {
+func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, fresh, commit bool, ds *digests, account func(n int64)) error {
 	fileSize := fi.Size()
 	str, stop, err := l.openTransfer(ctx)
 	if err != nil {
@@ -951,7 +972,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 		return readReply(err)
 	}
 	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, opt.TestHookTamper, account)
-	copy(ds[off/bs:], sent)
+	ds.set(off/bs, sent)
 	if err != nil {
 		var se *blocks.SourceError
 		if errors.As(err, &se) {
@@ -978,7 +999,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 	}
 	tr := transport.Trailer{Bytes: length}
 	if commit {
-		fd := blocks.FileDigest(fileSize, ds)
+		fd := ds.file(fileSize)
 		tr.Digest = fd[:]
 	}
 	if err := transport.WriteFrame(str, &tr); err != nil {

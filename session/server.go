@@ -250,6 +250,7 @@ type uploadSlot struct {
 	ready  chan struct{} // closed once up is set (or opening failed)
 	refs   int
 	done   chan struct{} // closed when the last holder let go
+	let    chan struct{} // closed (and replaced) when any holder lets go
 }
 
 // acquireUpload gives the stream the upload to vp: a new one, or the
@@ -268,7 +269,7 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			if s.uploads == nil {
 				s.uploads = make(map[string]*uploadSlot)
 			}
-			slot = &uploadSlot{grp: c.grp, hdr: hdr, excl: excl, cancel: []func(){cancel}, refs: 1, ready: make(chan struct{}), done: make(chan struct{})}
+			slot = &uploadSlot{grp: c.grp, hdr: hdr, excl: excl, cancel: []func(){cancel}, refs: 1, ready: make(chan struct{}), done: make(chan struct{}), let: make(chan struct{})}
 			s.uploads[key] = slot
 			s.mu.Unlock()
 			var up *upload
@@ -325,14 +326,33 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 
 var errBusy = &transport.Error{Code: transport.CodeBusy, Msg: "another upload to this file is running"}
 
-// uploadStreams returns how many streams hold the upload to vp of user.
-func (s *Server) uploadStreams(user, vp string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if slot := s.uploads[user+"\x00"+vp]; slot != nil {
-		return slot.refs
+// uploadStreams returns how many streams hold the upload to vp of user,
+// once no more than one does or after wait, whichever comes first. A
+// commit waits so: the other copy of a piece that the client's endgame
+// ran ends when that client's reset reaches us on its own connection.
+func (s *Server) uploadStreams(ctx context.Context, user, vp string, wait time.Duration) int {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		slot := s.uploads[user+"\x00"+vp]
+		if slot == nil || slot.refs <= 1 {
+			s.mu.Unlock()
+			if slot == nil {
+				return 0
+			}
+			return 1
+		}
+		n, let := slot.refs, slot.let
+		s.mu.Unlock()
+		select {
+		case <-let:
+		case <-t.C:
+			return n
+		case <-ctx.Done():
+			return n
+		}
 	}
-	return 0
 }
 
 func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context) func() {
@@ -341,6 +361,8 @@ func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context
 		once.Do(func() {
 			s.mu.Lock()
 			slot.refs--
+			close(slot.let)
+			slot.let = make(chan struct{})
 			last := slot.refs == 0
 			if last && s.uploads[key] == slot {
 				delete(s.uploads, key)

@@ -245,16 +245,13 @@ func (st *stripeState) take(ctx context.Context, l *link) (p *piece, off, n int6
 			return p, p.off, p.n, pctx, true
 		}
 		// Endgame: help the piece, running elsewhere, with most left.
-		// Only where a second copy can skip what the first stored
-		// (downloads): an upload's would resend whole pieces, compete
-		// with the first copies for the link, and leave streams that
-		// the commit must wait for.
+		// A download's second copy skips what the first stored; an
+		// upload's sends the whole piece again (pieces are small at the
+		// widths where this matters), and the server stores each block
+		// once.
 		var best *piece
 		var bestOff, bestN int64
 		for _, q := range st.running {
-			if st.left == nil {
-				break
-			}
 			if q.done || len(q.copies) != 1 {
 				continue
 			}

@@ -11,73 +11,92 @@ import (
 )
 
 // A connection that never finishes its pieces: once the queue is empty,
-// the other connection runs second copies of them (only what the first
-// copy lacks), the stalled copies are canceled, and every piece is done
-// exactly once.
+// the other connection runs second copies of them (a download's only what
+// the first copy lacks, an upload's the whole piece), the stalled copies
+// are canceled, and every piece is done exactly once.
 func TestStripeEndgame(t *testing.T) {
 	t.Parallel()
 	const bs = 1024
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	c := &Client{log: slog.New(slog.DiscardHandler)}
-	slow := &link{done: make(chan struct{})}
-	fast := &link{done: make(chan struct{})}
-	var (
-		mu       sync.Mutex
-		done     []int64 // piece starts completed by fast
-		seconds  []int64 // offsets of second copies
-		canceled int
-	)
-	// A second copy skips the first half block the stalled copy "has".
-	left := func(off, n int64) (int64, int64) { return off + bs/2, n - bs/2 }
-	// fast starts only once slow holds a piece on each of its streams.
-	slowHolds := make(chan struct{})
-	var held int
-	fn := func(ctx context.Context, l *link, off, n int64) error {
-		if l == slow {
-			mu.Lock()
-			if held++; held == streamsPerLink {
-				close(slowHolds)
+	for _, tc := range []struct {
+		name string
+		skip int64 // what left says the first copy has
+	}{
+		{"get", bs / 2},
+		{"put", 0}, // no left func
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			c := &Client{log: slog.New(slog.DiscardHandler)}
+			slow := &link{done: make(chan struct{})}
+			fast := &link{done: make(chan struct{})}
+			var (
+				mu        sync.Mutex
+				done      []int64            // piece starts completed by fast
+				slowHeld  = map[int64]bool{} // piece starts slow ran
+				slowCalls int
+				seconds   int // second copies of them, each of what left says
+				canceled  int
+			)
+			var left func(off, n int64) (int64, int64)
+			if tc.skip > 0 {
+				left = func(off, n int64) (int64, int64) { return off + tc.skip, n - tc.skip }
 			}
-			mu.Unlock()
-			<-ctx.Done()
+			// fast starts only once slow holds a piece on each of its streams.
+			slowHolds := make(chan struct{})
+			fn := func(ctx context.Context, l *link, off, n int64) error {
+				if l == slow {
+					mu.Lock()
+					slowHeld[off-off%bs] = true // a second copy starts inside the piece
+					if slowCalls++; slowCalls == streamsPerLink {
+						close(slowHolds)
+					}
+					mu.Unlock()
+					<-ctx.Done()
+					mu.Lock()
+					canceled++
+					mu.Unlock()
+					return ctx.Err()
+				}
+				select {
+				case <-slowHolds:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if start := off - tc.skip; slowHeld[start] {
+					if n != bs-tc.skip {
+						t.Errorf("second copy of %d runs %d+%d", start, off, n)
+					}
+					seconds++
+					off = start
+				}
+				done = append(done, off)
+				return nil
+			}
+			err := c.stripe(ctx, []*link{slow, fast}, [][2]int64{{0, 16 * bs}}, bs, nil, left, fn)
+			if err != nil {
+				t.Fatal(err)
+			}
 			mu.Lock()
-			canceled++
-			mu.Unlock()
-			return ctx.Err()
-		}
-		select {
-		case <-slowHolds:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if off%bs != 0 {
-			seconds = append(seconds, off)
-			off -= bs / 2
-		}
-		done = append(done, off)
-		return nil
-	}
-	err := c.stripe(ctx, []*link{slow, fast}, [][2]int64{{0, 16 * bs}}, bs, nil, left, fn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	slices.Sort(done)
-	want := []int64{}
-	for off := int64(0); off < 16*bs; off += bs {
-		want = append(want, off)
-	}
-	if !slices.Equal(done, want) {
-		t.Fatalf("pieces done %v, want each of %v once", done, want)
-	}
-	// At least the pieces slow held were finished by second copies, and
-	// every stalled copy was canceled.
-	if len(seconds) < streamsPerLink || canceled != held {
-		t.Fatalf("%d second copies (%v), %d of %d stalled copies canceled", len(seconds), seconds, canceled, held)
+			defer mu.Unlock()
+			slices.Sort(done)
+			want := []int64{}
+			for off := int64(0); off < 16*bs; off += bs {
+				want = append(want, off)
+			}
+			if !slices.Equal(done, want) {
+				t.Fatalf("pieces done %v, want each of %v once", done, want)
+			}
+			// At least the pieces slow held first were finished by second
+			// copies (slow may also run second copies of fast's pieces),
+			// and every stalled copy was canceled.
+			if seconds < streamsPerLink || canceled != slowCalls {
+				t.Fatalf("%d second copies, %d of %d stalled copies canceled", seconds, canceled, slowCalls)
+			}
+		})
 	}
 }
 
@@ -149,5 +168,27 @@ func TestJudgeStep(t *testing.T) {
 		if v != tc.want || f != tc.factor {
 			t.Errorf("%s: got verdict %d factor %d, want %d, %d", tc.name, v, f, tc.want, tc.factor)
 		}
+	}
+}
+
+// A commit waits for the other streams of its shared upload to let go
+// (the endgame's canceled copy, whose reset comes on another connection),
+// and gives up after its wait.
+func TestUploadStreamsWait(t *testing.T) {
+	t.Parallel()
+	s := &Server{}
+	const key = "ann\x00/f"
+	slot := &uploadSlot{refs: 2, done: make(chan struct{}), let: make(chan struct{})}
+	s.uploads = map[string]*uploadSlot{key: slot}
+	if n := s.uploadStreams(t.Context(), "ann", "/f", time.Millisecond); n != 2 {
+		t.Fatalf("with the other stream holding on: %d streams", n)
+	}
+	other := s.releaseUpload(key, slot, t.Context())
+	go other()
+	if n := s.uploadStreams(t.Context(), "ann", "/f", time.Minute); n != 1 {
+		t.Fatalf("after the other stream let go: %d streams", n)
+	}
+	if n := s.uploadStreams(t.Context(), "bob", "/f", time.Minute); n != 0 {
+		t.Fatalf("no upload: %d streams", n)
 	}
 }

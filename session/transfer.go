@@ -440,7 +440,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	reply := transport.TransferReply{Size: req.Size, Mtime: req.Mtime, Offset: req.Offset, Length: req.Length, BlockSize: bs}
 	if req.Commit {
-		if n := c.srv.uploadStreams(c.user.Name, vp); n > 1 {
+		if n := c.srv.uploadStreams(ctx, c.user.Name, vp, 10*time.Second); n > 1 {
 			c.refuse(str, "put", userError(transport.CodeBusy, vp, fmt.Sprintf("commit while %d other streams still send ranges", n-1)))
 			return
 		}

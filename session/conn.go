@@ -185,9 +185,17 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		return false
 	}
 	c.user = u
+	grp, err := c.srv.newGroup(c)
+	if err != nil {
+		log.Warn("login refused", "err", err)
+		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeBusy, Msg: err.Error()}})
+		_ = ctrl.Close()
+		_ = c.qc.CloseWithError(transport.ConnNoError, err.Error())
+		return false
+	}
 	c.setCwd("/")
 	c.ulog = log
-	c.grp = c.srv.newGroup(c)
+	c.grp = grp
 	c.srv.trackWindow(c.qc, u.Name)
 	close(c.authed)
 	log.Info("login", "client", req.Client)

@@ -40,8 +40,34 @@ func (s *Server) maxGroupConns() int {
 	return s.MaxGroupConns
 }
 
-// newGroup starts the session of a connection that just logged in.
-func (s *Server) newGroup(c *conn) *group {
+func (s *Server) maxUserConns() int {
+	if s.MaxUserConns <= 0 {
+		return 512
+	}
+	return s.MaxUserConns
+}
+
+// claimUserConn counts one more connection of user's sessions, unless
+// that would pass MaxUserConns. leaveGroup gives it back.
+func (s *Server) claimUserConn(user string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.userConns[user]; n >= s.maxUserConns() {
+		return fmt.Errorf("too many connections for user %s (at most %d in all sessions); end another session", user, s.maxUserConns())
+	}
+	if s.userConns == nil {
+		s.userConns = make(map[string]int)
+	}
+	s.userConns[user]++
+	return nil
+}
+
+// newGroup starts the session of a connection that just logged in, if
+// the user may have one more connection.
+func (s *Server) newGroup(c *conn) (*group, error) {
+	if err := s.claimUserConn(c.user.Name); err != nil {
+		return nil, err
+	}
 	tok := make([]byte, 32)
 	_, _ = rand.Read(tok)
 	g := &group{token: tok, user: c.user, primary: c, members: map[*conn]bool{c: true}}
@@ -51,7 +77,7 @@ func (s *Server) newGroup(c *conn) *group {
 	}
 	s.groups[string(tok)] = g
 	s.mu.Unlock()
-	return g
+	return g, nil
 }
 
 var errBadToken = errors.New("no such session (it ended, or the token is wrong)")
@@ -86,6 +112,9 @@ func (s *Server) joinGroup(token []byte, user string, c *conn) (*group, error) {
 	if len(g.members) >= limit {
 		return nil, fmt.Errorf("too many connections for this session (at most %d)", limit)
 	}
+	if err := s.claimUserConn(user); err != nil {
+		return nil, err
+	}
 	g.members[c] = true
 	return g, nil
 }
@@ -94,6 +123,11 @@ func (s *Server) joinGroup(token []byte, user string, c *conn) (*group, error) {
 // leaves, the session ends: its token stops working and the connections
 // that joined it are closed.
 func (s *Server) leaveGroup(g *group, c *conn) {
+	s.mu.Lock()
+	if s.userConns[g.user.Name]--; s.userConns[g.user.Name] <= 0 {
+		delete(s.userConns, g.user.Name)
+	}
+	s.mu.Unlock()
 	g.mu.Lock()
 	delete(g.members, c)
 	var rest []*conn

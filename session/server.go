@@ -48,6 +48,11 @@ type Server struct {
 	// MaxGroupConns bounds the connections of one session (the login's
 	// and those that join it with its token). Zero means 64.
 	MaxGroupConns int
+	// MaxUserConns bounds the connections of all of one user's sessions
+	// together (each holds QUIC state and a 1 MiB initial window that
+	// the window budgets do not count). A login or join beyond it is
+	// refused. Zero means 512.
+	MaxUserConns int
 	// MaxUserBuffers bounds the block buffers that all of one user's
 	// running transfers hold on the server (each holds up to two
 	// blocks, see blocks.Memory); a transfer beyond it is refused as
@@ -73,6 +78,7 @@ type Server struct {
 	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running uploads
 	userLocks map[string]*sync.Mutex
 	groups    map[string]*group              // by token
+	userConns map[string]int                 // connections of each user's sessions
 	limiters  map[string]*rate.Limiter       // per-user rate caps
 	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs   *semaphore.Weighted            // the budget of all users together

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/qftp/qftp/session/userdb"
 )
 
 // A connection that never finishes its pieces: once the queue is empty,
@@ -190,5 +192,36 @@ func TestUploadStreamsWait(t *testing.T) {
 	}
 	if n := s.uploadStreams(t.Context(), "bob", "/f", time.Minute); n != 0 {
 		t.Fatalf("no upload: %d streams", n)
+	}
+}
+
+// Each connection that leaves its session gives its place under
+// MaxUserConns back.
+func TestUserConnsReleased(t *testing.T) {
+	t.Parallel()
+	s := &Server{MaxUserConns: 2}
+	ann := func() *conn { return &conn{user: userdb.User{Name: "ann"}} }
+	c1, c2 := ann(), ann()
+	g1, err := s.newGroup(c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := s.newGroup(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.newGroup(ann()); err == nil {
+		t.Fatal("a third session over a cap of 2")
+	}
+	if _, err := s.newGroup(&conn{user: userdb.User{Name: "bob"}}); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	s.leaveGroup(g1, c1)
+	if _, err := s.newGroup(ann()); err != nil {
+		t.Fatalf("after one left: %v", err)
+	}
+	s.leaveGroup(g2, c2)
+	if n := s.userConns["ann"]; n != 1 {
+		t.Fatalf("ann has %d connections counted, want 1", n)
 	}
 }

@@ -234,6 +234,31 @@ func TestPerUserConnectionCap(t *testing.T) {
 	}
 }
 
+// The server caps the connections of all of one user's sessions together:
+// joins and then logins beyond it are refused with a message that says
+// so, and other users are not affected.
+func TestUserConnectionsCap(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t, func(s *session.Server) { s.MaxUserConns = 3 })
+	ts.AddUser("cap", "pw")
+	c := ts.Login(t, "cap", "pw")
+	n, err := c.Widen(t.Context(), 5)
+	if n != 3 || err == nil || !strings.Contains(err.Error(), "too many connections for user cap (at most 3 in all sessions)") {
+		t.Fatalf("widen to 5 with a cap of 3: %d, %v", n, err)
+	}
+	if _, err := ts.Dial(t, "cap", "pw"); err == nil || !strings.Contains(err.Error(), "too many connections for user cap") {
+		t.Fatalf("a second session over the cap: %v", err)
+	}
+	other, _ := ts.User(t, "other")
+	if _, err := other.Widen(t.Context(), 3); err != nil {
+		t.Fatalf("another user's connections: %v", err)
+	}
+	// The first session still works.
+	if _, err := c.Df(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A batch with a fixed number of connections spreads its files over them.
 func TestBatchOverConnections(t *testing.T) {
 	t.Parallel()

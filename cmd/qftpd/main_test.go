@@ -106,6 +106,7 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"serve", "--cert", "/nonexistent"}, "nonexistent"},
 		{[]string{"serve", "--default-quota", "huge"}, "--default-quota"},
 		{[]string{"serve", "--max-streams", "0"}, "--max-streams"},
+		{[]string{"serve", "--user-connections", "0"}, "--user-connections must be between 1 and 65536"},
 		{[]string{"serve", "--listen", "not an address"}, "listen"},
 		{[]string{"serve", "--user-window", "1MiB"}, "--user-window: want a size of at least 16 MiB"},
 		{[]string{"serve", "--user-buffers", "lots"}, "--user-buffers"},

@@ -34,6 +34,7 @@ type serveCmd struct {
 	Demo          bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
 	MaxStreams    int64         `name:"max-streams" default:"256" help:"Concurrent transfers one connection may run."`
 	MaxConns      int           `name:"max-connections" default:"128" help:"Connections one session may stripe over (1: no striping)."`
+	UserConns     int           `name:"user-connections" default:"512" help:"Connections all of one user's sessions may have together; a login or join beyond it is refused."`
 	UserWindow    string        `name:"user-window" default:"512MiB" help:"Flow-control window all of one user's connections may grow to together (memory QUIC may buffer for the user)."`
 	UserBuffers   string        `name:"user-buffers" default:"544MiB" help:"Block buffers all of one user's running transfers may hold; a transfer beyond it is refused as busy and retried by the client."`
 	TotalWindow   string        `name:"total-window" default:"2GiB" help:"Like --user-window, for all users together."`
@@ -60,6 +61,9 @@ func (c *serveCmd) Validate() error {
 	}
 	if c.MaxConns < 1 || c.MaxConns > 1024 {
 		return errors.New("--max-connections must be between 1 and 1024")
+	}
+	if c.UserConns < 1 || c.UserConns > 1<<16 {
+		return errors.New("--user-connections must be between 1 and 65536")
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 4096 {
 		return errors.New("--max-streams must be between 1 and 4096")
@@ -104,7 +108,7 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	totalWindow, _ := size.Parse(c.TotalWindow)
 	totalBufs, _ := size.Parse(c.TotalBuffers)
 	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge,
-		MaxGroupConns: c.MaxConns, MaxUserWindow: uint64(window), MaxUserBuffers: bufs,
+		MaxGroupConns: c.MaxConns, MaxUserConns: c.UserConns, MaxUserWindow: uint64(window), MaxUserBuffers: bufs,
 		MaxTotalWindow: uint64(totalWindow), MaxTotalBuffers: totalBufs}
 	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams, srv.AllowWindowIncrease)
 	if err != nil {

@@ -316,12 +316,13 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 		return err
 	}
 	if err := p.reserveDisk(hdr.Size); err != nil {
-		// Nothing is kept yet: leave no partial files behind.
-		p.close()
+		// Nothing is kept yet: leave no partial files behind (removed
+		// while still locked, so no other download takes them first).
 		_ = os.Remove(p.data.Name())
 		if p.meta != nil {
 			_ = os.Remove(p.meta.Name())
 		}
+		p.close()
 		p.data, p.meta = nil, nil
 		return err
 	}

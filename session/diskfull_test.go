@@ -68,7 +68,9 @@ func diskFull(t *testing.T, dir string) {
 		if err := syscall.Mount("tmpfs", m, "tmpfs", 0, "size=32m"); err != nil {
 			t.Skipf("mount tmpfs: %v", err)
 		}
-		defer syscall.Unmount(m, syscall.MNT_DETACH)
+		// Registered first, so it runs after the server's and the
+		// temp dirs' cleanups.
+		t.Cleanup(func() { _ = syscall.Unmount(m, syscall.MNT_DETACH) })
 	}
 	const mib = 1 << 20
 	ts := sessiontest.Start(t) // its data and homes are on srvDir (TMPDIR)

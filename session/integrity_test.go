@@ -46,6 +46,28 @@ func used(t *testing.T, ts *sessiontest.Server, name string) (ledger, disk int64
 	return u.Used, n
 }
 
+// A striped upload of a file that fits the quota with little to spare:
+// every range stream checks the quota as it joins, with the bytes the
+// upload already reserved counted as its own.
+func TestQuotaStripedNearlyFull(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, _ := ts.User(t, "nina")
+	setQuota(t, ts, "nina", 20*mib)
+	src := filepath.Join(t.TempDir(), "big")
+	sessiontest.WriteFile(t, src, randomBytes(t, 18*mib))
+	res, err := c.Put(t.Context(), src, "big", session.TransferOptions{Connections: 4})
+	if err != nil {
+		t.Fatalf("put of 18 MiB with 20 MiB of quota: %v", err)
+	}
+	if res.Links < 2 {
+		t.Fatalf("the upload was not striped (%d connections)", res.Links)
+	}
+	if l, d := used(t, ts, "nina"); l != 18*mib || d != 18*mib {
+		t.Fatalf("ledger %d, disk %d", l, d)
+	}
+}
+
 func setQuota(t *testing.T, ts *sessiontest.Server, name string, q int64) {
 	t.Helper()
 	if err := ts.Users.SetQuota(context.Background(), name, q); err != nil {

@@ -110,6 +110,9 @@ func (up *upload) write(ctx context.Context, b blocks.Block) error {
 func (up *upload) store(ctx context.Context, b blocks.Block) error {
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	if d, ok := up.j.have[b.Index]; ok && d == b.Digest {
+		return nil // the other copy of an endgame piece stored it
+	}
 	end := b.Offset + int64(len(b.Data))
 	grow := max(end-up.size, 0)
 	if grow > up.budget {
@@ -128,9 +131,6 @@ func (up *upload) store(ctx context.Context, b blocks.Block) error {
 	}
 	up.budget -= grow
 	up.size = max(up.size, end)
-	if d, ok := up.j.have[b.Index]; ok && d == b.Digest {
-		return nil // a block sent again: the journal has it already
-	}
 	if err := up.j.add(b.Index, b.Digest); err != nil {
 		return err
 	}
@@ -149,25 +149,29 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 	n := need
 	if ahead := min(reserveAhead, up.j.hdr.Size-up.size-up.budget); ahead > need {
 		if err := users.Reserve(ctx, name, ahead); err == nil {
-			n = 0
-			up.budget += ahead
+			n = ahead
 		}
 	}
-	if n > 0 {
+	if n == need {
 		if err := users.Reserve(ctx, name, n); err != nil {
 			if errors.Is(err, userdb.ErrQuota) {
 				return errQuota
 			}
 			return err
 		}
-		up.budget += n
 	}
 	// The disk space follows the ledger: what is reserved there is
 	// preallocated (a full disk fails here, before the block is
 	// written), and close frees what was not written.
 	if up.j.hdr.Size >= preallocMin {
-		return fsjail.Preallocate(up.p.Data, up.size, up.budget)
+		if err := fsjail.Preallocate(up.p.Data, up.size, up.budget+n); err != nil {
+			// Not ours after all: the other ranges of the upload may
+			// go on and must not find the quota taken.
+			up.c.release(ctx, n)
+			return err
+		}
 	}
+	up.budget += n
 	return nil
 }
 

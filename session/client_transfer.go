@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -824,9 +825,14 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 			opt.Progress(min(d, fileSize), fileSize)
 		}
 	}
+	// A striped upload names itself, so that the server refuses a range
+	// that arrives after the commit (an endgame copy we canceled).
+	var id []byte
 	if links := c.stripeLinks(ctx, l, opt, res, fileSize-kept); len(links) > 1 || c.autoStripe(opt, fileSize-kept) {
+		id = make([]byte, 16)
+		_, _ = rand.Read(id)
 		err := c.stripe(ctx, links, ranges, bs, c.autoFor(opt, res, &mu, false), nil, func(ctx context.Context, l *link, off, n int64) error {
-			return c.putRange(ctx, l, f, fi, opt, res, off, n, bs, false, false, ds, account)
+			return c.putRange(ctx, l, f, fi, opt, res, off, n, bs, id, false, false, ds, account)
 		})
 		if err != nil {
 			return err
@@ -836,7 +842,7 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	}
 	for i, r := range ranges {
 		last := i == len(ranges)-1
-		err := c.putRange(ctx, l, f, fi, opt, res, r[0], r[1], bs, fresh && i == 0, last, ds, account)
+		err := c.putRange(ctx, l, f, fi, opt, res, r[0], r[1], bs, id, fresh && i == 0, last, ds, account)
 		if err != nil {
 			return err
 		}
@@ -939,7 +945,7 @@ func (c *Client) resumeQuery(ctx context.Context, l *link, remote string, fileSi
 
 // putRange sends one range of the file; with commit it also asks the
 // server to publish the file, sending the file digest.
-func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, fresh, commit bool, ds *digests, account func(n int64)) error {
+func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileInfo, opt TransferOptions, res *TransferResult, off, length, bs int64, id []byte, fresh, commit bool, ds *digests, account func(n int64)) error {
 	fileSize := fi.Size()
 	str, stop, err := l.openTransfer(ctx)
 	if err != nil {
@@ -968,7 +974,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 		return nil
 	}
 	hdr := transport.TransferRequest{Op: transport.OpPut, Path: res.Remote, Offset: off, Length: length, Size: fileSize,
-		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit}
+		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit, Upload: id}
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,6 +211,7 @@ func TestBadTransferHeader(t *testing.T) {
 		{"hash unknown algo", transport.TransferRequest{Op: transport.OpHash, Path: "/f", Algo: "md5"}, transport.CodeUnsupported},
 		{"put escape", transport.TransferRequest{Op: transport.OpPut, Path: "/../g", Size: 1, Length: 1}, transport.CodePermission},
 		{"put root", transport.TransferRequest{Op: transport.OpPut, Path: "/", Size: 1, Length: 1}, transport.CodeIsDir},
+		{"put long upload ID", transport.TransferRequest{Op: transport.OpPut, Path: "/g", Size: 1, Length: 1, Upload: make([]byte, 33)}, transport.CodeInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -253,6 +255,52 @@ func TestBadTransferHeader(t *testing.T) {
 	var tr transport.Trailer
 	if err := transport.ReadFrame(str, &tr); err != nil || tr.Bytes != 4096 || tr.Digest != nil {
 		t.Fatalf("trailer %+v, %v", tr, err)
+	}
+}
+
+// A range of a striped upload that arrives after its commit (the client's
+// canceled endgame copy, late on a slow connection) is refused, and leaves
+// no new partial upload behind, even with force.
+func TestPutRangeAfterCommit(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, _ := ts.User(t, "pia")
+	const half = 2 << 20 // a file of 4 MiB keeps its journal between streams
+	data := randomBytes(t, 2*half)
+	id := []byte("0123456789abcdef")
+	put := func(off, n int64, commit bool) transport.TransferReply {
+		t.Helper()
+		str, err := session.OpenRawStream(t.Context(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := transport.TransferRequest{Op: transport.OpPut, Path: "/f", Size: int64(len(data)), Offset: off, Length: n, BlockSize: 1 << 16, Force: true, Commit: commit, Upload: id}
+		if err := transport.WriteFrame(str, &req); err != nil {
+			t.Fatal(err)
+		}
+		// A refused stream may be reset before all of this is written.
+		if _, err := blocks.Send(str, bytes.NewReader(data[off:off+n]), off, n, 1<<16, nil, nil); err == nil {
+			_ = transport.WriteFrame(str, &transport.Trailer{Bytes: n})
+		}
+		var reply transport.TransferReply
+		if err := transport.ReadFrame(str, &reply); err != nil {
+			t.Fatal(err)
+		}
+		_ = str.Close()
+		return reply
+	}
+	if r := put(0, half, false); r.Err != nil {
+		t.Fatalf("first range: %v", r.Err)
+	}
+	if r := put(half, half, true); r.Err != nil {
+		t.Fatalf("last range and commit: %v", r.Err)
+	}
+	r := put(0, half, false)
+	if r.Err == nil || r.Err.Code != transport.CodeInvalid || !strings.Contains(r.Err.Msg, "committed already") {
+		t.Fatalf("a range after the commit: %+v", r.Err)
+	}
+	if u, err := c.Df(t.Context()); err != nil || u.Used != int64(len(data)) {
+		t.Fatalf("df = %+v, %v (a new partial?)", u, err)
 	}
 }
 

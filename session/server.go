@@ -79,6 +79,7 @@ type Server struct {
 	userLocks map[string]*sync.Mutex
 	groups    map[string]*group              // by token
 	userConns map[string]int                 // connections of each user's sessions
+	committed map[string]struct{}            // IDs of striped uploads committed lately
 	limiters  map[string]*rate.Limiter       // per-user rate caps
 	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs   *semaphore.Weighted            // the budget of all users together
@@ -266,10 +267,14 @@ type uploadSlot struct {
 // that died without the server noticing yet. open creates the upload for
 // a new slot; excl asks for sole use (a resume check, open nil). release
 // lets go; the last to let go closes the upload.
-func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr journalHeader, excl bool, cancel func(), open func() (*upload, error)) (*upload, func(), error) {
+func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr journalHeader, id []byte, excl bool, cancel func(), open func() (*upload, error)) (*upload, func(), error) {
 	key := c.user.Name + "\x00" + vp
 	for range 3 {
 		s.mu.Lock()
+		if _, done := s.committed[string(id)]; done && len(id) > 0 {
+			s.mu.Unlock()
+			return nil, nil, errCommitted
+		}
 		slot := s.uploads[key]
 		if slot == nil {
 			if s.uploads == nil {
@@ -331,6 +336,12 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 }
 
 var errBusy = &transport.Error{Code: transport.CodeBusy, Msg: "another upload to this file is running"}
+
+// errCommitted refuses a range of an upload that is already published:
+// the second copy of an endgame piece, canceled by the client, whose
+// request arrived only after the commit. Taken in, it would start a new
+// partial upload that nobody finishes.
+var errCommitted = &transport.Error{Code: transport.CodeInvalid, Msg: "this upload was committed already"}
 
 // uploadStreams returns how many streams hold the upload to vp of user,
 // once no more than one does or after wait, whichever comes first. A
@@ -422,12 +433,23 @@ func (s *Server) forgetVerified(user, vp string) {
 
 // retireUpload stops new streams from joining the committed (or dead)
 // upload up of vp: the next one opens a fresh upload.
-func (s *Server) retireUpload(user, vp string, up *upload) {
+func (s *Server) retireUpload(user, vp string, up *upload, committed []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := user + "\x00" + vp
 	if slot := s.uploads[key]; slot != nil && slot.up == up {
 		delete(s.uploads, key)
+	}
+	if len(committed) > 0 {
+		// Late ranges come within seconds; forgetting the IDs of
+		// thousands of uploads ago bounds the memory.
+		if len(s.committed) >= 4096 {
+			clear(s.committed)
+		}
+		if s.committed == nil {
+			s.committed = make(map[string]struct{})
+		}
+		s.committed[string(committed)] = struct{}{}
 	}
 }
 

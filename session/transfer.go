@@ -258,7 +258,7 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 	var kept []int64
 	var j *journal
 	if _, err := c.jail.PartialSize(vp); err == nil {
-		_, release, err := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, true,
+		_, release, err := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, nil, true,
 			func() { str.CancelRead(transport.StreamCanceled); str.CancelWrite(transport.StreamCanceled) }, nil)
 		if err != nil {
 			c.refuse(str, "resume", err)
@@ -342,6 +342,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", err)
 		return
 	}
+	if len(req.Upload) > 32 {
+		c.refuse(str, "put", userError(transport.CodeInvalid, vp, "upload ID longer than 32 bytes"))
+		return
+	}
 	if err := c.checkDest(vp, req.Force); err != nil {
 		c.refuse(str, "put", err)
 		return
@@ -359,7 +363,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	hdr := journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}
 	// Ranges of one file from several connections of this session share
 	// one upload; anything else holding the path is taken over.
-	up, release, err := c.srv.acquireUpload(ctx, c, vp, hdr, false, func() {
+	up, release, err := c.srv.acquireUpload(ctx, c, vp, hdr, req.Upload, false, func() {
 		stop()
 		str.CancelRead(transport.StreamCanceled)
 		str.CancelWrite(transport.StreamCanceled)
@@ -447,7 +451,11 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			return
 		}
 		fd, err := up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
-		c.srv.retireUpload(c.user.Name, vp, up)
+		var done []byte
+		if err == nil {
+			done = req.Upload
+		}
+		c.srv.retireUpload(c.user.Name, vp, up, done)
 		if err != nil {
 			c.refuse(str, "put", err)
 			return

@@ -104,6 +104,7 @@ type TransferRequest struct {
 	BlockSize int64  `cbor:"bs,omitempty"`     // get, put, resume: block size; 0 means blocks.For(the file's size)
 	Fresh     bool   `cbor:"fresh,omitempty"`  // put: discard any partial upload to Path first
 	Commit    bool   `cbor:"commit,omitempty"` // put: this range completes the file; publish it
+	Upload    []byte `cbor:"upload,omitempty"` // put: the client's random ID of this upload (1-32 bytes), the same on all its ranges
 	Algo      string `cbor:"algo,omitempty"`   // hash: AlgoBLAKE3 (default) or AlgoSHA256
 }
 

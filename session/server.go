@@ -79,7 +79,7 @@ type Server struct {
 	userLocks map[string]*sync.Mutex
 	groups    map[string]*group              // by token
 	userConns map[string]int                 // connections of each user's sessions
-	committed map[string]struct{}            // IDs of striped uploads committed lately
+	committed map[string]struct{}            // user and ID of striped uploads committed lately
 	limiters  map[string]*rate.Limiter       // per-user rate caps
 	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs   *semaphore.Weighted            // the budget of all users together
@@ -271,7 +271,7 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 	key := c.user.Name + "\x00" + vp
 	for range 3 {
 		s.mu.Lock()
-		if _, done := s.committed[string(id)]; done && len(id) > 0 {
+		if _, done := s.committed[c.user.Name+"\x00"+string(id)]; done && len(id) > 0 {
 			s.mu.Unlock()
 			return nil, nil, errCommitted
 		}
@@ -449,7 +449,7 @@ func (s *Server) retireUpload(user, vp string, up *upload, committed []byte) {
 		if s.committed == nil {
 			s.committed = make(map[string]struct{})
 		}
-		s.committed[string(committed)] = struct{}{}
+		s.committed[user+"\x00"+string(committed)] = struct{}{}
 	}
 }
 

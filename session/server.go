@@ -299,6 +299,17 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			}
 			return up, release, nil
 		}
+		if slot.refs == 0 {
+			// Its last holder is closing it: wait, then start anew.
+			done := slot.done
+			s.mu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			continue
+		}
 		if !excl && !slot.excl && slot.grp == c.grp && slot.hdr == hdr {
 			slot.refs++
 			slot.cancel = append(slot.cancel, cancel)
@@ -381,15 +392,20 @@ func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context
 			close(slot.let)
 			slot.let = make(chan struct{})
 			last := slot.refs == 0
-			if last && s.uploads[key] == slot {
-				delete(s.uploads, key)
-			}
 			up := slot.up
 			s.mu.Unlock()
 			if last {
+				// The slot stays while the files close: a stream that
+				// came meanwhile would find the partial still locked
+				// (flock) and be refused as busy. It waits instead.
 				if up != nil {
 					up.close(ctx)
 				}
+				s.mu.Lock()
+				if s.uploads[key] == slot {
+					delete(s.uploads, key)
+				}
+				s.mu.Unlock()
 				close(slot.done)
 			}
 		})

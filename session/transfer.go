@@ -375,15 +375,15 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	defer release()
 	ctx = uctx
 
-	// Fail before any byte if the file cannot fit. The bytes reserved
-	// ahead for this upload (by another range of it) are in Used and
-	// are its own; the writes check the quota exactly.
-	if need := req.Size - up.curSize(); need > 0 {
-		if budget := up.curBudget(); u.Quota > 0 && need > u.Quota-u.Used+budget {
-			up.discard(ctx)
-			c.refuse(str, "put", quotaError(vp, need, u.Quota, u.Used-budget))
-			return
-		}
+	// Fail before any byte if the file cannot fit (the writes check the
+	// quota exactly).
+	if need, quota, used, ok, err := up.fits(ctx); err != nil {
+		c.refuse(str, "put", err)
+		return
+	} else if !ok {
+		up.discard(ctx)
+		c.refuse(str, "put", quotaError(vp, need, quota, used))
+		return
 	}
 
 	var writeErr error

@@ -253,18 +253,30 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	return fd, nil
 }
 
+// fits reports whether the whole file fits the user's quota: need more
+// bytes, with quota-used free. What the upload holds (its data and the
+// bytes reserved ahead, both in the ledger's used) counts as its own. The
+// ledger is read under up.mu, so that the upload's other streams cannot
+// turn reservation into data between the two reads; a user snapshot taken
+// before joining a striped upload was off by what its ranges did since,
+// and refused uploads that fit.
+func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, err error) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	u, err := up.c.srv.Users.Get(ctx, up.c.user.Name)
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	need = up.j.hdr.Size - up.size
+	others := u.Used - up.size - up.budget
+	return need, u.Quota, others + up.size, u.Quota <= 0 || need <= 0 || others+up.j.hdr.Size <= u.Quota, nil
+}
+
 // curSize returns the size of the partial's data.
 func (up *upload) curSize() int64 {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	return up.size
-}
-
-// curBudget returns the bytes reserved ahead.
-func (up *upload) curBudget() int64 {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	return up.budget
 }
 
 // discard removes the partial upload and releases its bytes.

@@ -79,7 +79,7 @@ type Server struct {
 	userLocks map[string]*sync.Mutex
 	groups    map[string]*group              // by token
 	userConns map[string]int                 // connections of each user's sessions
-	committed map[string]struct{}            // user and ID of striped uploads committed lately
+	committed [2]map[string]struct{}         // user and ID of striped uploads committed lately (see wasCommitted)
 	limiters  map[string]*rate.Limiter       // per-user rate caps
 	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs   *semaphore.Weighted            // the budget of all users together
@@ -271,7 +271,7 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 	key := c.user.Name + "\x00" + vp
 	for range 3 {
 		s.mu.Lock()
-		if _, done := s.committed[c.user.Name+"\x00"+string(id)]; done && len(id) > 0 {
+		if s.wasCommitted(c.user.Name, id) {
 			s.mu.Unlock()
 			return nil, nil, errCommitted
 		}
@@ -305,6 +305,8 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			s.mu.Unlock()
 			select {
 			case <-done:
+			case <-time.After(10 * time.Second):
+				return nil, nil, errBusy
 			case <-ctx.Done():
 				return nil, nil, ctx.Err()
 			}
@@ -457,16 +459,34 @@ func (s *Server) retireUpload(user, vp string, up *upload, committed []byte) {
 		delete(s.uploads, key)
 	}
 	if len(committed) > 0 {
-		// Late ranges come within seconds; forgetting the IDs of
-		// thousands of uploads ago bounds the memory.
-		if len(s.committed) >= 4096 {
-			clear(s.committed)
+		// Late ranges come within seconds: two generations of at most
+		// committedGen IDs each keep at least the last committedGen.
+		if len(s.committed[0]) >= committedGen {
+			s.committed[1], s.committed[0] = s.committed[0], nil
 		}
-		if s.committed == nil {
-			s.committed = make(map[string]struct{})
+		if s.committed[0] == nil {
+			s.committed[0] = make(map[string]struct{})
 		}
-		s.committed[user+"\x00"+string(committed)] = struct{}{}
+		s.committed[0][user+"\x00"+string(committed)] = struct{}{}
 	}
+}
+
+// committedGen is how many committed upload IDs one generation holds.
+const committedGen = 4096
+
+// wasCommitted reports whether user's upload id was committed lately.
+// s.mu must be held.
+func (s *Server) wasCommitted(user string, id []byte) bool {
+	if len(id) == 0 {
+		return false
+	}
+	key := user + "\x00" + string(id)
+	for _, gen := range s.committed {
+		if _, ok := gen[key]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) isVerified(user, vp string) bool {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -223,5 +224,30 @@ func TestUserConnsReleased(t *testing.T) {
 	s.leaveGroup(g2, c2)
 	if n := s.userConns["ann"]; n != 1 {
 		t.Fatalf("ann has %d connections counted, want 1", n)
+	}
+}
+
+// The server remembers at least the last committedGen committed upload
+// IDs of each user, however many came before.
+func TestCommittedIDsRemembered(t *testing.T) {
+	t.Parallel()
+	s := &Server{}
+	id := func(i int) []byte { return []byte(fmt.Sprintf("id-%08d", i)) }
+	const n = 3*committedGen + 10
+	for i := range n {
+		s.retireUpload("ann", "/f", nil, id(i))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := n - committedGen; i < n; i++ {
+		if !s.wasCommitted("ann", id(i)) {
+			t.Fatalf("forgot upload %d of the last %d", i, committedGen)
+		}
+	}
+	if s.wasCommitted("bob", id(n-1)) || s.wasCommitted("ann", nil) {
+		t.Fatal("another user's ID, or no ID, counts as committed")
+	}
+	if s.wasCommitted("ann", id(0)) {
+		t.Fatal("memory not bounded: the first ID is still there")
 	}
 }

@@ -451,11 +451,16 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			return
 		}
 		fd, err := up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
-		var done []byte
-		if err == nil {
-			done = req.Upload
+		// A commit that published or discarded the upload retires it:
+		// the next put to the path starts anew. One that failed with
+		// the partial kept (and its files open and locked) leaves it
+		// to its holders, so that the next stream joins or waits.
+		switch {
+		case err == nil:
+			c.srv.retireUpload(c.user.Name, vp, up, req.Upload)
+		case up.isClosed():
+			c.srv.retireUpload(c.user.Name, vp, up, nil)
 		}
-		c.srv.retireUpload(c.user.Name, vp, up, done)
 		if err != nil {
 			c.refuse(str, "put", err)
 			return

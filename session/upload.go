@@ -272,6 +272,14 @@ func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, e
 	return need, u.Quota, others + up.size, u.Quota <= 0 || need <= 0 || others+up.j.hdr.Size <= u.Quota, nil
 }
 
+// isClosed reports whether the upload's files are closed (committed or
+// discarded).
+func (up *upload) isClosed() bool {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return up.closed
+}
+
 // curSize returns the size of the partial's data.
 func (up *upload) curSize() int64 {
 	up.mu.Lock()

@@ -376,14 +376,17 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	ctx = uctx
 
 	// Fail before any byte if the file cannot fit (the writes check the
-	// quota exactly).
-	if need, quota, used, ok, err := up.fits(ctx); err != nil {
-		c.refuse(str, "put", err)
-		return
-	} else if !ok {
-		up.discard(ctx)
-		c.refuse(str, "put", quotaError(vp, need, quota, used))
-		return
+	// quota exactly). The user read at the stream's start settles the
+	// common case; a refusal is confirmed with the ledger as it is now.
+	if u.Quota > 0 && !up.fitsIn(u) {
+		if need, quota, used, ok, err := up.fits(ctx); err != nil {
+			c.refuse(str, "put", err)
+			return
+		} else if !ok {
+			up.discard(ctx)
+			c.refuse(str, "put", quotaError(vp, need, quota, used))
+			return
+		}
 	}
 
 	var writeErr error

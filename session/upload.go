@@ -272,6 +272,15 @@ func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, e
 	return need, u.Quota, others + up.size, u.Quota <= 0 || need <= 0 || others+up.j.hdr.Size <= u.Quota, nil
 }
 
+// fitsIn is fits with a user read earlier: it errs towards yes (what
+// the upload holds now counts as its own even if u predates it), so only
+// its no needs fits to confirm.
+func (up *upload) fitsIn(u userdb.User) bool {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	return u.Used-up.size-up.budget+up.j.hdr.Size <= u.Quota
+}
+
 // isClosed reports whether the upload's files are closed (committed or
 // discarded).
 func (up *upload) isClosed() bool {

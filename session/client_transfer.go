@@ -271,11 +271,27 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 		return err
 	})
 	if err != nil {
+		dropUnresumable(local)
 		return res, opError("get", remote, err)
 	}
 	res.Links = max(res.Links, 1)
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// dropUnresumable removes the partial download of local if it has no
+// journal (a small file, which the next get fetches whole) and no other
+// download holds it: a failed get leaves nothing it could not resume.
+func dropUnresumable(local string) {
+	if _, err := os.Lstat(local + ".qftp-part.meta"); err == nil {
+		return
+	}
+	p, err := openLocalPartial(local, false, false)
+	if err != nil {
+		return // none, or another download's
+	}
+	_ = os.Remove(p.data.Name())
+	p.close()
 }
 
 // localPartial is a download in progress.

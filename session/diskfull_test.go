@@ -124,6 +124,34 @@ func diskFull(t *testing.T, dir string) {
 	if ents, err := os.ReadDir(cliDir); err != nil || len(ents) != 1 {
 		t.Fatalf("client dir after the failed get: %v, %v", ents, err)
 	}
+	// A file too small to preallocate fails as it writes.
+	sessiontest.WriteFile(t, filepath.Join(home, "small"), bytes.Repeat([]byte("s"), 900<<10))
+	fill, err := os.Create(filepath.Join(cliDir, "fill"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 64 { // tmpfs: fill it to within a few pages
+		if _, err := fill.Write(make([]byte, 256<<10)); err != nil {
+			break
+		}
+	}
+	for {
+		if _, err := fill.Write(make([]byte, 4096)); err != nil {
+			break
+		}
+	}
+	_ = fill.Close()
+	_, err = c.Get(ctx, "small", filepath.Join(cliDir, "small"), session.TransferOptions{})
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("small get to a full disk: %v", err)
+	}
+	// It has no journal to resume from: nothing of it stays.
+	if ents, err := os.ReadDir(cliDir); err != nil || len(ents) != 2 {
+		t.Fatalf("client dir after the failed small get: %v, %v", ents, err)
+	}
+	if err := os.Remove(filepath.Join(cliDir, "fill")); err != nil {
+		t.Fatal(err)
+	}
 
 	// The server serves on, and the space comes back with the partial.
 	if err := c.Remove(ctx, "a"); err != nil {

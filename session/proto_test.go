@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -301,6 +302,39 @@ func TestPutRangeAfterCommit(t *testing.T) {
 	}
 	if u, err := c.Df(t.Context()); err != nil || u.Used != int64(len(data)) {
 		t.Fatalf("df = %+v, %v (a new partial?)", u, err)
+	}
+}
+
+// A put of a file too small to have a journal leaves nothing behind when
+// its client gives up midway: there would be nothing to resume from, and
+// the partial would hold quota until the sweep.
+func TestSmallPutInterrupted(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "quin")
+	str, err := session.OpenRawStream(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1 << 20
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpPut, Path: "/s", Size: size, Length: size, BlockSize: 1 << 16, Fresh: true, Commit: true}); err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(t, size/2)
+	if _, err := blocks.Send(str, bytes.NewReader(data), 0, size/2, 1<<16, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	str.CancelWrite(transport.StreamCanceled)
+	// The server resets its side once it is done with the upload.
+	var reply transport.TransferReply
+	if err := transport.ReadFrame(str, &reply); err == nil {
+		t.Fatalf("reply to an interrupted put: %+v", reply)
+	}
+	if u, err := c.Df(t.Context()); err != nil || u.Used != 0 {
+		t.Fatalf("df = %+v, %v", u, err)
+	}
+	if ents, err := os.ReadDir(home); err != nil || len(ents) != 0 {
+		t.Fatalf("home after the interrupted put: %v, %v", ents, err)
 	}
 }
 

@@ -417,17 +417,27 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	case writeErr != nil:
 		// Let go first, so that the budget reserved ahead is back in
 		// the ledger when the client hears of the error (a df then
-		// counts only what is on disk).
+		// counts only what is on disk). Without a journal there is
+		// nothing to resume: the partial goes too.
+		if !up.journaled() {
+			up.discard(ctx)
+		}
 		release()
 		c.refuse(str, "put", writeErr)
 		return
 	default:
 		var se *quic.StreamError
 		if errors.As(err, &se) || ctx.Err() != nil {
-			// The partial stays for the client to resume.
+			// The partial stays for the client to resume, if it has a
+			// journal to resume from. Both before our reset, which
+			// tells the client we are done with the upload.
 			up.mu.Lock()
 			written := up.written
 			up.mu.Unlock()
+			if !up.journaled() {
+				up.discard(ctx)
+			}
+			release()
 			c.ulog.Info("put interrupted", "vpath", vp, "bytes", written)
 			str.CancelWrite(transport.StreamCanceled)
 			return

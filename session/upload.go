@@ -281,6 +281,10 @@ func (up *upload) fitsIn(u userdb.User) bool {
 	return u.Used-up.size-up.budget+up.j.hdr.Size <= u.Quota
 }
 
+// journaled reports whether the upload keeps a journal file, so that a
+// later put can resume it (files of resumeMin or more).
+func (up *upload) journaled() bool { return up.p.Meta != nil }
+
 // isClosed reports whether the upload's files are closed (committed or
 // discarded).
 func (up *upload) isClosed() bool {

@@ -290,8 +290,7 @@ func dropUnresumable(local string) {
 	if err != nil {
 		return // none, or another download's
 	}
-	_ = os.Remove(p.data.Name())
-	p.close()
+	p.remove()
 }
 
 // localPartial is a download in progress.
@@ -333,14 +332,7 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 		return err
 	}
 	if err := p.reserveDisk(hdr.Size); err != nil {
-		// Nothing is kept yet: leave no partial files behind (removed
-		// while still locked, so no other download takes them first).
-		_ = os.Remove(p.data.Name())
-		if p.meta != nil {
-			_ = os.Remove(p.meta.Name())
-		}
-		p.close()
-		p.data, p.meta = nil, nil
+		p.remove() // nothing is kept yet
 		return err
 	}
 	p.mu.Lock()
@@ -360,6 +352,17 @@ func (p *localPartial) reserveDisk(n int64) error {
 		return fmt.Errorf("no room for %s at %s: %w", size.Format(n), p.local, err)
 	}
 	return nil
+}
+
+// remove deletes the partial's files, while still holding their lock so
+// that no other download takes them first, and closes them.
+func (p *localPartial) remove() {
+	_ = os.Remove(p.data.Name())
+	if p.meta != nil {
+		_ = os.Remove(p.meta.Name())
+	}
+	p.close()
+	p.data, p.meta = nil, nil
 }
 
 func (p *localPartial) close() {

@@ -374,6 +374,15 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	defer release()
 	ctx = uctx
+	// letGo ends this stream's hold on the upload early, so that the
+	// ledger is settled before the client hears of a failure. Without a
+	// journal there is nothing to resume: the partial goes too.
+	letGo := func() {
+		if !up.journaled() {
+			up.discard(ctx)
+		}
+		release()
+	}
 
 	// Fail before any byte if the file cannot fit (the writes check the
 	// quota exactly). The user read at the stream's start settles the
@@ -415,29 +424,19 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		c.refuse(str, "put", quotaError(vp, req.Size-up.curSize(), u.Quota, u.Used))
 		return
 	case writeErr != nil:
-		// Let go first, so that the budget reserved ahead is back in
-		// the ledger when the client hears of the error (a df then
-		// counts only what is on disk). Without a journal there is
-		// nothing to resume: the partial goes too.
-		if !up.journaled() {
-			up.discard(ctx)
-		}
-		release()
+		letGo() // a df right after the error counts only what is on disk
 		c.refuse(str, "put", writeErr)
 		return
 	default:
 		var se *quic.StreamError
 		if errors.As(err, &se) || ctx.Err() != nil {
 			// The partial stays for the client to resume, if it has a
-			// journal to resume from. Both before our reset, which
-			// tells the client we are done with the upload.
+			// journal. Let go before our reset, which tells the client
+			// we are done with the upload.
 			up.mu.Lock()
 			written := up.written
 			up.mu.Unlock()
-			if !up.journaled() {
-				up.discard(ctx)
-			}
-			release()
+			letGo()
 			c.ulog.Info("put interrupted", "vpath", vp, "bytes", written)
 			str.CancelWrite(transport.StreamCanceled)
 			return

@@ -267,9 +267,8 @@ func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, e
 	if err != nil {
 		return 0, 0, 0, false, err
 	}
-	need = up.j.hdr.Size - up.size
-	others := u.Used - up.size - up.budget
-	return need, u.Quota, others + up.size, u.Quota <= 0 || need <= 0 || others+up.j.hdr.Size <= u.Quota, nil
+	need, used, ok = up.fitsLocked(u)
+	return need, u.Quota, used, ok, nil
 }
 
 // fitsIn is fits with a user read earlier: it errs towards yes (what
@@ -278,7 +277,16 @@ func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, e
 func (up *upload) fitsIn(u userdb.User) bool {
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	return u.Used-up.size-up.budget+up.j.hdr.Size <= u.Quota
+	_, _, ok := up.fitsLocked(u)
+	return ok
+}
+
+// fitsLocked is the verdict of fits for the ledger as u has it; up.mu is
+// held.
+func (up *upload) fitsLocked(u userdb.User) (need, used int64, ok bool) {
+	need = up.j.hdr.Size - up.size
+	others := u.Used - up.size - up.budget
+	return need, others + up.size, u.Quota <= 0 || need <= 0 || others+up.j.hdr.Size <= u.Quota
 }
 
 // journaled reports whether the upload keeps a journal file, so that a

@@ -41,6 +41,7 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 
 bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -j 1/4/16, striping through a lossy relay; then the qftp-bench table
 	$(GO) test -run='^$$' -bench='BareQUIC|PutGet|SmallFiles' -benchtime=3x ./session/
+	$(GO) test -run='^$$' -bench='LoopbackRatio' -benchtime=9x ./session/
 	$(GO) test -run='^$$' -bench='LossyGet' -benchtime=1x ./session/
 	$(GO) run ./cmd/qftp-bench --size 64M --files 500
 

@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -18,10 +20,34 @@ import (
 
 const benchFileSize = 256 << 20
 
+// reportCPU reports the CPU time the whole process (client and server
+// alike) spent per GiB moved since start: both ends share the cores, so
+// this cost is what bounds the rate on loopback.
+func reportCPU(b *testing.B, start time.Duration, bytes int64) {
+	if start == 0 || bytes == 0 {
+		return
+	}
+	b.ReportMetric((processCPU()-start).Seconds()/(float64(bytes)/(1<<30)), "cpu-s/GiB")
+}
+
 // BenchmarkBareQUIC is the reference: one quic-go stream over loopback
 // with the same configuration, moving benchFileSize bytes from memory to
 // memory, in the same process.
 func BenchmarkBareQUIC(b *testing.B) {
+	send := startBare(b)
+	b.SetBytes(benchFileSize)
+	b.ResetTimer()
+	cpu := processCPU()
+	for range b.N {
+		send()
+	}
+	reportCPU(b, cpu, int64(b.N)*benchFileSize)
+}
+
+// startBare starts a bare quic-go server that discards what it reads,
+// connects to it, and returns a function that sends benchFileSize bytes
+// from memory on a new stream. Everything stops when b ends.
+func startBare(b *testing.B) func() {
 	dir := b.TempDir()
 	cert, leaf, _, err := certs.LoadOrCreate(dir)
 	if err != nil {
@@ -34,12 +60,12 @@ func BenchmarkBareQUIC(b *testing.B) {
 		b.Fatal(err)
 	}
 	tr := &quic.Transport{Conn: udp}
-	defer func() { _ = tr.Close(); _ = udp.Close() }()
+	b.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
 	ln, err := transport.ListenTransport(tr, cert, 4, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	b.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
 			qc, err := ln.Accept(context.Background())
@@ -63,11 +89,9 @@ func BenchmarkBareQUIC(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer qc.CloseWithError(0, "")
+	b.Cleanup(func() { _ = qc.CloseWithError(0, "") })
 	buf := make([]byte, 256<<10)
-	b.SetBytes(benchFileSize)
-	b.ResetTimer()
-	for range b.N {
+	return func() {
 		str, err := qc.OpenStreamSync(b.Context())
 		if err != nil {
 			b.Fatal(err)
@@ -82,13 +106,16 @@ func BenchmarkBareQUIC(b *testing.B) {
 	}
 }
 
-// BenchmarkPutGet measures qftp put and get of one benchFileSize file over
-// loopback: disk to disk, hashing and verification included.
-func BenchmarkPutGet(b *testing.B) {
+// startQftp starts a qftp server with a user and a benchFileSize file in
+// both places, logs in, and returns functions that put and get it: disk to
+// disk, hashing and verification included. get reads a copy of its own, so
+// that it can run alone.
+func startQftp(b *testing.B) (put, get func()) {
 	ts := sessiontest.Start(b)
 	ts.AddUser("bench", "pw")
 	c := ts.Login(b, "bench", "pw")
-	src := filepath.Join(b.TempDir(), "src")
+	dir := b.TempDir()
+	src := filepath.Join(dir, "src")
 	f, err := os.Create(src)
 	if err != nil {
 		b.Fatal(err)
@@ -101,25 +128,81 @@ func BenchmarkPutGet(b *testing.B) {
 		_, _ = f.Write(chunk)
 	}
 	_ = f.Close()
-	// get reads its own copy, so that it can run alone (-bench PutGet/get).
 	if err := os.Link(src, filepath.Join(ts.HomeDir, "bench", "g")); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("put", func(b *testing.B) {
-		b.SetBytes(benchFileSize)
-		for range b.N {
-			if _, err := c.Put(b.Context(), src, "f", session.TransferOptions{Force: true}); err != nil {
-				b.Fatal(err)
-			}
+	dst := filepath.Join(dir, "dst")
+	put = func() {
+		if _, err := c.Put(b.Context(), src, "f", session.TransferOptions{Force: true}); err != nil {
+			b.Fatal(err)
 		}
-	})
-	b.Run("get", func(b *testing.B) {
-		b.SetBytes(benchFileSize)
-		dst := filepath.Join(b.TempDir(), "dst")
-		for range b.N {
-			if _, err := c.Get(b.Context(), "g", dst, session.TransferOptions{Force: true}); err != nil {
-				b.Fatal(err)
-			}
+	}
+	get = func() {
+		if _, err := c.Get(b.Context(), "g", dst, session.TransferOptions{Force: true}); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
+	return put, get
+}
+
+// BenchmarkPutGet measures qftp put and get of one benchFileSize file over
+// loopback.
+func BenchmarkPutGet(b *testing.B) {
+	put, get := startQftp(b)
+	for _, t := range []struct {
+		name string
+		run  func()
+	}{{"put", put}, {"get", get}} {
+		b.Run(t.name, func(b *testing.B) {
+			b.SetBytes(benchFileSize)
+			cpu := processCPU()
+			for range b.N {
+				t.run()
+			}
+			reportCPU(b, cpu, int64(b.N)*benchFileSize)
+		})
+	}
+}
+
+// BenchmarkLoopbackRatio measures the target ratios directly: each round
+// runs a bare quic-go stream, a get and a put back to back (in rotating
+// order), and the reported ratios are the medians of the rounds' own
+// ratios. Rates on a shared VM swing by a fifth between runs a minute
+// apart; runs seconds apart swing together, so their ratio is steadier.
+// Run it with -benchtime 9x or more.
+func BenchmarkLoopbackRatio(b *testing.B) {
+	bare := startBare(b)
+	put, get := startQftp(b)
+	runs := []func(){bare, get, put}
+	var getRatios, putRatios []float64
+	var total [3]time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		var d [3]time.Duration
+		for k := range runs {
+			j := (i + k) % len(runs)
+			t0 := time.Now()
+			runs[j]()
+			d[j] = time.Since(t0)
+			total[j] += d[j]
+		}
+		getRatios = append(getRatios, d[0].Seconds()/d[1].Seconds())
+		putRatios = append(putRatios, d[0].Seconds()/d[2].Seconds())
+	}
+	b.StopTimer()
+	mb := float64(b.N) * benchFileSize / 1e6
+	b.ReportMetric(mb/total[0].Seconds(), "bare-MB/s")
+	b.ReportMetric(mb/total[1].Seconds(), "get-MB/s")
+	b.ReportMetric(mb/total[2].Seconds(), "put-MB/s")
+	b.ReportMetric(median(getRatios), "get/bare")
+	b.ReportMetric(median(putRatios), "put/bare")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

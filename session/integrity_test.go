@@ -68,6 +68,43 @@ func TestQuotaStripedNearlyFull(t *testing.T) {
 	}
 }
 
+// A put that replaces a large file holds the old one open across the
+// rename and closes it after the reply: the new content is in place, the
+// ledger counts only it, and once the server is idle no descriptor of the
+// replaced file stays open.
+func TestPutReplacesLargeFile(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "rosa")
+	setQuota(t, ts, "rosa", 8*mib)
+	local := t.TempDir()
+	for i, v := range []byte{'a', 'b', 'c'} {
+		src := filepath.Join(local, string(v))
+		sessiontest.WriteFile(t, src, bytes.Repeat([]byte{v}, 3*mib+i))
+		if _, err := c.Put(t.Context(), src, "big", session.TransferOptions{Force: true}); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		if got := sessiontest.ReadFile(t, filepath.Join(home, "big")); !bytes.Equal(got, bytes.Repeat([]byte{v}, 3*mib+i)) {
+			t.Fatalf("put %d: wrong content", i)
+		}
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "rosa"); l != 3*mib+2 || d != 3*mib+2 {
+		t.Fatalf("ledger %d, disk %d", l, d)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd to check for descriptors left open")
+	}
+	for _, fd := range fds {
+		if target, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); strings.HasPrefix(target, filepath.Join(home, "big")) && target != filepath.Join(home, "big") {
+			t.Errorf("descriptor %s still open on %s", fd.Name(), target)
+		}
+	}
+}
+
 func setQuota(t *testing.T, ts *sessiontest.Server, name string, q int64) {
 	t.Helper()
 	if err := ts.Users.SetQuota(context.Background(), name, q); err != nil {

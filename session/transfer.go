@@ -457,12 +457,14 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	reply := transport.TransferReply{Size: req.Size, Mtime: req.Mtime, Offset: req.Offset, Length: req.Length, BlockSize: bs}
+	var replaced io.Closer // a file the commit replaced, freed after the reply
 	if req.Commit {
 		if n := c.srv.uploadStreams(ctx, c.user.Name, vp, 10*time.Second); n > 1 {
 			c.refuse(str, "put", userError(transport.CodeBusy, vp, fmt.Sprintf("commit while %d other streams still send ranges", n-1)))
 			return
 		}
-		fd, err := up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
+		var fd blocks.Digest
+		fd, replaced, err = up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
 		// A commit that published or discarded the upload retires it:
 		// the next put to the path starts anew. One that failed with
 		// the partial kept (and its files open and locked) leaves it
@@ -484,6 +486,9 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	// This stream is done with the upload: a commit from another
 	// connection must not wait for our client's FIN.
 	release()
+	if replaced != nil {
+		_ = replaced.Close()
+	}
 	c.awaitClientDone(str)
 	if req.Commit {
 		c.logTransfer("put", vp, req.Size, start)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"sync"
 	"time"
@@ -175,9 +176,19 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 	return nil
 }
 
+// holdReplacedMin is the size from which a file that a put replaces is
+// held open across the rename and closed after the reply: freeing the
+// blocks of a file that was synced to disk is the slow part of replacing
+// it (45 ms for 256 MiB on ext4 on this project's test VM, mostly
+// waiting), and a rename that drops the last reference does it before it
+// returns, here under the user's lock. (The client's replaced files were
+// never synced; freeing them took 12 ms of CPU, which holding them would
+// only move.)
+const holdReplacedMin = 1 << 20
+
 // commit publishes a complete upload: every block verified, the file
 // digest equal to the client's (if it sent one).
-func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, force bool, mtimeNs int64) (blocks.Digest, error) {
+func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, force bool, mtimeNs int64) (_ blocks.Digest, replaced io.Closer, _ error) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	// The connection that opened a striped upload may be gone; the one
@@ -186,15 +197,15 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	hdr := up.j.hdr
 	ds, err := up.j.complete()
 	if err != nil {
-		return blocks.Digest{}, userError(transport.CodeProtocol, up.vp, "commit of an incomplete upload: "+err.Error())
+		return blocks.Digest{}, nil, userError(transport.CodeProtocol, up.vp, "commit of an incomplete upload: "+err.Error())
 	}
 	fd := blocks.FileDigest(hdr.Size, ds)
 	if clientDigest != nil && !bytes.Equal(clientDigest, fd[:]) {
 		up.discardLocked(ctx)
-		return fd, userError(transport.CodeIntegrity, up.vp, "file digest does not match the client's; upload discarded")
+		return fd, nil, userError(transport.CodeIntegrity, up.vp, "file digest does not match the client's; upload discarded")
 	}
 	if up.size != hdr.Size {
-		return fd, userError(transport.CodeProtocol, up.vp, fmt.Sprintf("upload has %d bytes, want %d", up.size, hdr.Size))
+		return fd, nil, userError(transport.CodeProtocol, up.vp, fmt.Sprintf("upload has %d bytes, want %d", up.size, hdr.Size))
 	}
 	var mtime time.Time
 	if mtimeNs != 0 {
@@ -202,10 +213,10 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	}
 	finished, err := up.p.Finish()
 	if err != nil {
-		return fd, err
+		return fd, nil, err
 	}
 	if err := up.p.Data.Sync(); err != nil {
-		return fd, err
+		return fd, nil, err
 	}
 	journaled := up.p.Meta != nil
 	// A new name (the common case, and all of a tree upload) needs no
@@ -218,10 +229,10 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 		err := up.c.jail.CommitPartial(up.vp, false, finished, journaled, mtime)
 		if err == nil {
 			up.c.srv.forgetVerified(up.c.user.Name, up.vp)
-			return fd, nil
+			return fd, nil, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
-			return fd, err
+			return fd, nil, err
 		}
 	}
 	mu := up.c.srv.userLock(up.c.user.Name)
@@ -230,27 +241,37 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	var old int64
 	switch fi, err := up.c.jail.Lstat(up.vp); {
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return fd, err
+		return fd, nil, err
 	case err != nil: // the common case: a new file
 	case fi.Mode().IsRegular():
 		if !force {
-			return fd, &fs.PathError{Op: "put", Path: up.vp, Err: fs.ErrExist}
+			return fd, nil, &fs.PathError{Op: "put", Path: up.vp, Err: fs.ErrExist}
 		}
 		old = fi.Size()
 	default:
 		// A directory, or a symlink that may lead to one.
 		if err := up.c.checkDest(up.vp, force); err != nil {
-			return fd, err
+			return fd, nil, err
+		}
+	}
+	// Held open, the replaced file is freed when the caller closes it
+	// after replying (see holdReplacedMin).
+	if old >= holdReplacedMin {
+		if f, _, err := up.c.jail.Open(up.vp); err == nil {
+			replaced = f
 		}
 	}
 	up.closeFiles()
 	if err := up.c.jail.CommitPartial(up.vp, force, finished, journaled, mtime); err != nil {
-		return fd, err
+		if replaced != nil {
+			_ = replaced.Close()
+		}
+		return fd, nil, err
 	}
 	// The partial's bytes now are the file's; the replaced file's go.
 	up.c.release(ctx, old)
 	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
-	return fd, nil
+	return fd, replaced, nil
 }
 
 // fits reports whether the whole file fits the user's quota: need more

@@ -30,6 +30,7 @@ type conn struct {
 	ulog   *slog.Logger // log with the user name
 	grp    *group       // the session this connection belongs to
 	authed chan struct{}
+	unpend func() // ends the count of this connection as awaiting login
 
 	mu  sync.Mutex
 	cwd string // virtual working directory
@@ -63,6 +64,7 @@ func (c *conn) run() {
 	c.authed = make(chan struct{})
 	var wg sync.WaitGroup
 	defer func() {
+		c.unpend()
 		// Closing is idempotent; it unblocks the accept loop and transfers.
 		_ = c.qc.CloseWithError(transport.ConnNoError, "")
 		wg.Wait()
@@ -198,6 +200,7 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 	c.grp = grp
 	c.srv.trackWindow(c.qc, u.Name)
 	close(c.authed)
+	c.unpend()
 	log.Info("login", "client", req.Client)
 	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version, Token: c.grp.token}); err != nil {
 		return false
@@ -230,6 +233,7 @@ func (c *conn) join(ctrl *quic.Stream, req *transport.Request) bool {
 	c.setCwd("/")
 	c.ulog = c.log.With("user", g.user.Name)
 	close(c.authed)
+	c.unpend()
 	c.ulog.Debug("joined session", "conns", g.size())
 	return transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version}) == nil
 }

@@ -189,6 +189,51 @@ func TestLoginTimeout(t *testing.T) {
 	}
 }
 
+// Connections that have not logged in yet are bounded, from one address
+// and in all: one beyond is refused as busy with the reason, and a login
+// frees its place at once.
+func TestPendingLogins(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opt  func(*session.Server)
+		want string
+	}{
+		{"per address", func(s *session.Server) { s.MaxAddrPending = 2 }, "login as pat: server busy: too many connections from 127.0.0.1 awaiting login (at most 2); try again shortly"},
+		{"in all", func(s *session.Server) { s.MaxPending = 2 }, "login as pat: server busy: too many connections awaiting login (at most 2); try again shortly"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := sessiontest.Start(t, tc.opt)
+			ts.AddUser("pat", "pw")
+			// Two connections that say nothing hold both places.
+			first, _ := rawConn(t, ts), rawConn(t, ts)
+			_, err := ts.Dial(t, "pat", "pw")
+			var we *transport.Error
+			if !errors.As(err, &we) || we.Code != transport.CodeBusy || err.Error() != tc.want {
+				t.Fatalf("third connection: %v, want busy: %q", err, tc.want)
+			}
+			// The first logs in; its place is free before it hears so.
+			ctrl, err := first.OpenStreamSync(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := transport.WriteFrame(ctrl, &transport.Request{ID: 1, Op: transport.OpLogin, User: "pat", Password: "pw"}); err != nil {
+				t.Fatal(err)
+			}
+			var resp transport.Response
+			if err := transport.ReadFrame(ctrl, &resp); err != nil || resp.Err != nil {
+				t.Fatalf("login: %v %v", err, resp.Err)
+			}
+			c, err := ts.Dial(t, "pat", "pw")
+			if err != nil {
+				t.Fatalf("after a login freed a place: %v", err)
+			}
+			_ = c.Close()
+		})
+	}
+}
+
 func TestBadTransferHeader(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)

@@ -58,6 +58,11 @@ type Server struct {
 	// blocks, see blocks.Memory); a transfer beyond it is refused as
 	// busy, and the client tries again. Zero means 544 MiB.
 	MaxUserBuffers int64
+	// MaxPending bounds the connections that have not logged in or
+	// joined a session yet, and MaxAddrPending those of them from one
+	// address; a connection beyond either is closed at once as busy.
+	// Zero means 1024 and 128.
+	MaxPending, MaxAddrPending int
 	// MaxTotalWindow and MaxTotalBuffers bound the same for all users
 	// together, so that many users at once cannot exhaust the server's
 	// memory. Zero means 2 GiB each; a value below the per-user bound
@@ -68,22 +73,24 @@ type Server struct {
 	// it was hashed: tests use it to corrupt data on purpose.
 	TestHookTamper func(vpath string, off int64, b []byte)
 
-	mu        sync.Mutex
-	ln        *quic.Listener
-	sessions  map[*conn]struct{}
-	draining  bool
-	active    int           // transfers in progress, all sessions
-	idle      chan struct{} // if not nil, closed when active drops to 0
-	wg        sync.WaitGroup
-	uploads   map[string]*uploadSlot // user + "\x00" + vpath of running uploads
-	userLocks map[string]*sync.Mutex
-	groups    map[string]*group              // by token
-	userConns map[string]int                 // connections of each user's sessions
-	committed [2]map[string]struct{}         // user and ID of striped uploads committed lately (see wasCommitted)
-	limiters  map[string]*rate.Limiter       // per-user rate caps
-	buffers   map[string]*semaphore.Weighted // per-user block buffer budgets
-	allBufs   *semaphore.Weighted            // the budget of all users together
-	verified  map[string]bool                // partial uploads whose journal this process wrote or checked
+	mu         sync.Mutex
+	ln         *quic.Listener
+	sessions   map[*conn]struct{}
+	draining   bool
+	active     int           // transfers in progress, all sessions
+	idle       chan struct{} // if not nil, closed when active drops to 0
+	wg         sync.WaitGroup
+	uploads    map[string]*uploadSlot // user + "\x00" + vpath of running uploads
+	userLocks  map[string]*sync.Mutex
+	groups     map[string]*group // by token
+	userConns  map[string]int    // connections of each user's sessions
+	pending    map[string]int    // connections awaiting login, by remote address
+	pendingAll int
+	committed  [2]map[string]struct{}         // user and ID of striped uploads committed lately (see wasCommitted)
+	limiters   map[string]*rate.Limiter       // per-user rate caps
+	buffers    map[string]*semaphore.Weighted // per-user block buffer budgets
+	allBufs    *semaphore.Weighted            // the budget of all users together
+	verified   map[string]bool                // partial uploads whose journal this process wrote or checked
 
 	stopJanitor context.CancelFunc
 	win         windows
@@ -147,6 +154,14 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 			_ = qc.CloseWithError(transport.ConnShutdown, "server shutting down")
 			continue
 		}
+		unpend, err := s.claimPendingLocked(remoteHost(qc.RemoteAddr()))
+		if err != nil {
+			s.mu.Unlock()
+			c.log.Warn("connection refused", "err", err)
+			_ = qc.CloseWithError(transport.ConnBusy, err.Error())
+			continue
+		}
+		c.unpend = unpend
 		s.sessions[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()

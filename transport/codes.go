@@ -15,6 +15,7 @@ const (
 	ConnLoginTimeout quic.ApplicationErrorCode = 0x4 // no login in time
 	ConnInternal     quic.ApplicationErrorCode = 0x5
 	ConnStalled      quic.ApplicationErrorCode = 0x6 // client: nothing arrived for too long, taken for dead
+	ConnBusy         quic.ApplicationErrorCode = 0x7 // too many connections awaiting login; try again shortly
 )
 
 // Stream error codes (RESET_STREAM / STOP_SENDING).
@@ -46,6 +47,7 @@ var connCodeText = map[quic.ApplicationErrorCode]string{
 	ConnLoginTimeout: "login timed out",
 	ConnInternal:     "internal server error",
 	ConnStalled:      "connection stalled",
+	ConnBusy:         "server busy",
 }
 
 // Explain turns QUIC stream and connection errors carrying qftp codes into
@@ -73,9 +75,12 @@ func Explain(err error) error {
 		if ae.ErrorMessage != "" && ae.ErrorMessage != txt {
 			txt += ": " + ae.ErrorMessage
 		}
-		if ae.ErrorCode == ConnAuthFailed {
+		switch ae.ErrorCode {
+		case ConnAuthFailed:
 			// Branchable like a refused login: errors.Is(err, ErrAuth).
 			return &Error{Code: CodeAuth, Msg: txt}
+		case ConnBusy:
+			return &Error{Code: CodeBusy, Msg: txt}
 		}
 		return &ExplainedError{Text: txt, Err: err}
 	}

@@ -107,6 +107,8 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"serve", "--default-quota", "huge"}, "--default-quota"},
 		{[]string{"serve", "--max-streams", "0"}, "--max-streams"},
 		{[]string{"serve", "--user-connections", "0"}, "--user-connections must be between 1 and 65536"},
+		{[]string{"serve", "--pending-logins", "0"}, "--pending-logins must be between 1 and 1048576"},
+		{[]string{"serve", "--pending-logins", "10", "--pending-per-address", "11"}, "--pending-per-address must be between 1 and --pending-logins"},
 		{[]string{"serve", "--listen", "not an address"}, "listen"},
 		{[]string{"serve", "--user-window", "1MiB"}, "--user-window: want a size of at least 16 MiB"},
 		{[]string{"serve", "--user-buffers", "lots"}, "--user-buffers"},

@@ -35,6 +35,8 @@ type serveCmd struct {
 	MaxStreams    int64         `name:"max-streams" default:"256" help:"Concurrent transfers one connection may run."`
 	MaxConns      int           `name:"max-connections" default:"128" help:"Connections one session may stripe over (1: no striping)."`
 	UserConns     int           `name:"user-connections" default:"512" help:"Connections all of one user's sessions may have together; a login or join beyond it is refused."`
+	Pending       int           `name:"pending-logins" default:"1024" help:"Connections that may wait for their login or join to complete, from all addresses; one beyond is refused as busy."`
+	AddrPending   int           `name:"pending-per-address" default:"128" help:"Like --pending-logins, from one IP address."`
 	UserWindow    string        `name:"user-window" default:"512MiB" help:"Flow-control window all of one user's connections may grow to together (memory QUIC may buffer for the user)."`
 	UserBuffers   string        `name:"user-buffers" default:"544MiB" help:"Block buffers all of one user's running transfers may hold; a transfer beyond it is refused as busy and retried by the client."`
 	TotalWindow   string        `name:"total-window" default:"2GiB" help:"Like --user-window, for all users together."`
@@ -64,6 +66,12 @@ func (c *serveCmd) Validate() error {
 	}
 	if c.UserConns < 1 || c.UserConns > 1<<16 {
 		return errors.New("--user-connections must be between 1 and 65536")
+	}
+	if c.Pending < 1 || c.Pending > 1<<20 {
+		return errors.New("--pending-logins must be between 1 and 1048576")
+	}
+	if c.AddrPending < 1 || c.AddrPending > c.Pending {
+		return errors.New("--pending-per-address must be between 1 and --pending-logins")
 	}
 	if c.MaxStreams < 1 || c.MaxStreams > 4096 {
 		return errors.New("--max-streams must be between 1 and 4096")
@@ -108,7 +116,7 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	totalWindow, _ := size.Parse(c.TotalWindow)
 	totalBufs, _ := size.Parse(c.TotalBuffers)
 	srv := &session.Server{Users: users, HomeDir: g.homeDir(), Logger: g.log, Version: "qftpd " + version, PartialMaxAge: c.PartialMaxAge,
-		MaxGroupConns: c.MaxConns, MaxUserConns: c.UserConns, MaxUserWindow: uint64(window), MaxUserBuffers: bufs,
+		MaxGroupConns: c.MaxConns, MaxUserConns: c.UserConns, MaxPending: c.Pending, MaxAddrPending: c.AddrPending, MaxUserWindow: uint64(window), MaxUserBuffers: bufs,
 		MaxTotalWindow: uint64(totalWindow), MaxTotalBuffers: totalBufs}
 	ln, err := transport.Listen(c.Listen, cert, c.MaxStreams, srv.AllowWindowIncrease)
 	if err != nil {

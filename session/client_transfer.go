@@ -90,6 +90,10 @@ type TransferOptions struct {
 	// that round trip on the control stream, which runs one request at a
 	// time, made a tree of small files slower to get than to put.
 	listedSmall bool
+	// rehash asks the server for digests of the data as it reads it now,
+	// not ones it remembers: set on every try after the first, since a
+	// block that did not verify may have been sent a stale digest.
+	rehash bool
 }
 
 // Limiter paces data: WaitN blocks until n bytes may pass.
@@ -415,6 +419,7 @@ func openLocalPartial(local string, create, journal bool) (*localPartial, error)
 }
 
 func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool) error {
+	opt.rehash = !first
 	// Files of a partial download appear only once the server has
 	// answered: a get of a missing file leaves nothing behind.
 	p, err := openLocalPartial(local, false, true)
@@ -579,7 +584,7 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 		str.CancelWrite(transport.StreamCanceled)
 		return nil, err
 	}
-	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: res.Remote, Offset: off, Length: length, BlockSize: bs}); err != nil {
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpGet, Path: res.Remote, Offset: off, Length: length, BlockSize: bs, Rehash: opt.rehash}); err != nil {
 		return fail(streamErr(ctx, err))
 	}
 	var reply transport.TransferReply
@@ -997,7 +1002,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}
-	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, opt.TestHookTamper, account)
+	sent, err := blocks.Send(str, io.NewSectionReader(f, off, length), off, length, bs, blocks.SendOptions{Tamper: opt.TestHookTamper, Progress: account})
 	ds.set(off/bs, sent)
 	if err != nil {
 		var se *blocks.SourceError

@@ -32,3 +32,23 @@ func ControlRequests(c *Client) uint64 {
 // SetStallAfter sets how long a striped transfer's connection may receive
 // nothing before it is closed as dead.
 func SetStallAfter(c *Client, d time.Duration) { c.stallAfter = d }
+
+// TrustDigestsAfter makes s keep the digests of files whose ctime is at
+// least d old (instead of digestTrustAge), so that tests need not wait.
+func TrustDigestsAfter(s *Server, d time.Duration) { s.digestTrust = d }
+
+// DigestCacheHits returns how many blocks s sent with a remembered digest.
+func DigestCacheHits(s *Server) int64 { return s.digests.hits.Load() }
+
+// SpoilDigestCache makes every digest s remembers wrong, as a change that
+// kept the file's stamp would.
+func SpoilDigestCache(s *Server) {
+	s.digests.mu.Lock()
+	defer s.digests.mu.Unlock()
+	for _, el := range s.digests.entries {
+		e := el.Value.(*digestEntry)
+		for i := range e.ds {
+			e.ds[i][0] ^= 1
+		}
+	}
+}

@@ -317,6 +317,61 @@ func TestIntegrityGet(t *testing.T) {
 	}
 }
 
+// A file downloaded again unchanged is sent with the digests its first
+// download computed. A change that keeps size and mtime is seen by its
+// ctime; digests that are wrong all the same (a change within one tick of
+// the file system's clock) cost a retry with fresh ones, never wrong data.
+func TestDigestCache(t *testing.T) {
+	t.Parallel()
+	if _, ok := fsjail.StampOf(statOf(t, t.TempDir())); !ok {
+		t.Skip("no file stamps on this platform: nothing is cached")
+	}
+	ts := sessiontest.Start(t, func(s *session.Server) { session.TrustDigestsAfter(s, time.Nanosecond) })
+	c, home := ts.User(t, "di")
+	remote := filepath.Join(home, "f")
+	data := randomBytes(t, 3*mib+5)
+	sessiontest.WriteFile(t, remote, data)
+	n := blocks.Count(int64(len(data)), blocks.For(int64(len(data))))
+	dst := filepath.Join(t.TempDir(), "a")
+	get := func(what string, want []byte, attempts int, hits int64) {
+		t.Helper()
+		res, err := c.Get(t.Context(), "f", dst, session.TransferOptions{Force: true})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if !bytes.Equal(sessiontest.ReadFile(t, dst), want) {
+			t.Fatalf("%s: downloaded file differs", what)
+		}
+		if res.Attempts != attempts || session.DigestCacheHits(ts.Srv) != hits {
+			t.Fatalf("%s: %d attempts, %d blocks sent with remembered digests; want %d and %d", what, res.Attempts, session.DigestCacheHits(ts.Srv), attempts, hits)
+		}
+	}
+	get("first get", data, 1, 0)
+	get("second get", data, 1, n)
+
+	fi := statOf(t, remote)
+	changed := bytes.Clone(data)
+	changed[mib] ^= 1
+	sessiontest.WriteFile(t, remote, changed)
+	if err := os.Chtimes(remote, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	get("get after a change", changed, 1, n)
+
+	session.SpoilDigestCache(ts.Srv)
+	get("get with stale digests", changed, 2, 2*n)
+	get("get after the retry", changed, 1, 3*n)
+}
+
+func statOf(t *testing.T, p string) fs.FileInfo {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
+}
+
 // Kill the connection at a random point of a put and a get: the client
 // reconnects by itself, resumes, and sends only what the other side lacks.
 func TestResumeAfterKill(t *testing.T) {
@@ -615,7 +670,7 @@ func TestLedgerEdgeCases(t *testing.T) {
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := blocks.Send(str, f, 0, fi.Size(), blocks.For(fi.Size()), nil, nil); err != nil {
+	if _, err := blocks.Send(str, f, 0, fi.Size(), blocks.For(fi.Size()), blocks.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: fi.Size()}); err != nil {

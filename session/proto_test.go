@@ -325,7 +325,7 @@ func TestPutRangeAfterCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A refused stream may be reset before all of this is written.
-		if _, err := blocks.Send(str, bytes.NewReader(data[off:off+n]), off, n, 1<<16, nil, nil); err == nil {
+		if _, err := blocks.Send(str, bytes.NewReader(data[off:off+n]), off, n, 1<<16, blocks.SendOptions{}); err == nil {
 			_ = transport.WriteFrame(str, &transport.Trailer{Bytes: n})
 		}
 		var reply transport.TransferReply
@@ -366,7 +366,7 @@ func TestSmallPutInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := randomBytes(t, size/2)
-	if _, err := blocks.Send(str, bytes.NewReader(data), 0, size/2, 1<<16, nil, nil); err != nil {
+	if _, err := blocks.Send(str, bytes.NewReader(data), 0, size/2, 1<<16, blocks.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	str.CancelWrite(transport.StreamCanceled)

@@ -91,6 +91,9 @@ type Server struct {
 	buffers    map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs    *semaphore.Weighted            // the budget of all users together
 	verified   map[string]bool                // partial uploads whose journal this process wrote or checked
+	digests    digestCache                    // block digests of files sent lately
+	// digestTrust replaces digestTrustAge in tests (0: that).
+	digestTrust time.Duration
 
 	stopJanitor context.CancelFunc
 	win         windows
@@ -103,6 +106,13 @@ func (s *Server) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return s.Logger
+}
+
+func (s *Server) digestTrustAge() time.Duration {
+	if s.digestTrust > 0 {
+		return s.digestTrust
+	}
+	return digestTrustAge
 }
 
 func (s *Server) loginTimeout() time.Duration {

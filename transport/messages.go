@@ -106,6 +106,7 @@ type TransferRequest struct {
 	Commit    bool   `cbor:"commit,omitempty"` // put: this range completes the file; publish it
 	Upload    []byte `cbor:"upload,omitempty"` // put: the client's random ID of this upload (1-32 bytes), the same on all its ranges
 	Algo      string `cbor:"algo,omitempty"`   // hash: AlgoBLAKE3 (default) or AlgoSHA256
+	Rehash    bool   `cbor:"rehash,omitempty"` // get: digests of the data as read now, none remembered (a retry after blocks did not verify)
 }
 
 // TransferReply is the server's frame on a transfer stream: for get, before

@@ -152,13 +152,25 @@ func buffers(n, bs int64) (free chan []byte, count int, release func()) {
 	}
 }
 
+// SendOptions are Send's optional hooks.
+type SendOptions struct {
+	// Known, if not nil, returns the digest of block idx if the caller
+	// knows it already (from an earlier read of the same unchanged file),
+	// so that Send need not hash it. The receiver verifies every block
+	// all the same: a wrong digest costs a retry, never wrong data.
+	Known func(idx int64) (Digest, bool)
+	// Tamper, if not nil, may change a block after it was hashed (tests
+	// use it to corrupt data on purpose).
+	Tamper func(off int64, b []byte)
+	// Progress, if not nil, gets the bytes of each block sent.
+	Progress func(int64)
+}
+
 // Send writes n bytes of the file read from r, which starts at file offset
 // off (a multiple of bs), to w: each block's bytes followed by its digest.
 // The next blocks are read and hashed while one is being written.
-// tamper, if not nil, may change a block after it was hashed (tests use it
-// to corrupt data on purpose). progress, if not nil, gets the bytes sent.
 // It returns the digests of the blocks sent.
-func Send(w io.Writer, r io.Reader, off, n, bs int64, tamper func(off int64, b []byte), progress func(int64)) ([]Digest, error) {
+func Send(w io.Writer, r io.Reader, off, n, bs int64, opt SendOptions) ([]Digest, error) {
 	if bs <= 0 || bs > MaxSize || off%bs != 0 || n < 0 {
 		return nil, fmt.Errorf("blocks: bad send arguments (offset %d, block size %d)", off, bs)
 	}
@@ -192,9 +204,15 @@ func Send(w io.Writer, r io.Reader, off, n, bs int64, tamper func(off int64, b [
 				full <- filled{err: &SourceError{Err: err}}
 				return
 			}
-			d := Sum(b)
-			if tamper != nil {
-				tamper(off+read, b)
+			d, ok := Digest{}, false
+			if opt.Known != nil {
+				d, ok = opt.Known((off + read) / bs)
+			}
+			if !ok {
+				d = Sum(b)
+			}
+			if opt.Tamper != nil {
+				opt.Tamper(off+read, b)
 			}
 			full <- filled{b: append(b, d[:]...)}
 			read += m
@@ -212,8 +230,8 @@ func Send(w io.Writer, r io.Reader, off, n, bs int64, tamper func(off int64, b [
 			return ds, err
 		}
 		free <- f.b[:cap(f.b)]
-		if progress != nil {
-			progress(m)
+		if opt.Progress != nil {
+			opt.Progress(m)
 		}
 	}
 	return ds, nil

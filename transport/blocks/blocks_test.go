@@ -17,7 +17,7 @@ func TestSendReceive(t *testing.T) {
 		data := make([]byte, n)
 		_, _ = rand.Read(data)
 		var wire bytes.Buffer
-		ds, err := Send(&wire, bytes.NewReader(data), 0, n, bs, nil, nil)
+		ds, err := Send(&wire, bytes.NewReader(data), 0, n, bs, SendOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestReceiveFindsCorruption(t *testing.T) {
 			b[17] ^= 1
 		}
 	}
-	if _, err := Send(&wire, bytes.NewReader(data), 0, int64(len(data)), bs, tamper, nil); err != nil {
+	if _, err := Send(&wire, bytes.NewReader(data), 0, int64(len(data)), bs, SendOptions{Tamper: tamper}); err != nil {
 		t.Fatal(err)
 	}
 	var good []int64
@@ -77,7 +77,7 @@ func TestOffsetRange(t *testing.T) {
 	data := make([]byte, 1000)
 	_, _ = rand.Read(data)
 	var wire bytes.Buffer
-	if _, err := Send(&wire, bytes.NewReader(data[300:750]), 300, 450, bs, nil, nil); err != nil {
+	if _, err := Send(&wire, bytes.NewReader(data[300:750]), 300, 450, bs, SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var idx []int64
@@ -93,7 +93,7 @@ func TestOffsetRange(t *testing.T) {
 	if !slices.Equal(idx, []int64{3, 4, 5, 6, 7}) {
 		t.Fatalf("indices %v", idx)
 	}
-	if _, err := Send(&wire, bytes.NewReader(data), 150, 10, bs, nil, nil); err == nil {
+	if _, err := Send(&wire, bytes.NewReader(data), 150, 10, bs, SendOptions{}); err == nil {
 		t.Fatal("unaligned offset accepted")
 	}
 }

@@ -27,10 +27,10 @@ type conn struct {
 	// Set once by login, before authed is closed; read-only afterwards.
 	user   userdb.User
 	jail   *fsjail.Jail
-	ulog   *slog.Logger // log with the user name
-	grp    *group       // the session this connection belongs to
-	authed chan struct{}
-	unpend func() // ends the count of this connection as awaiting login
+	ulog   *slog.Logger  // log with the user name
+	grp    *group        // the session this connection belongs to
+	authed chan struct{} // closed once logged in (made by Serve)
+	unpend func()        // ends the count of this connection as awaiting login
 
 	mu  sync.Mutex
 	cwd string // virtual working directory
@@ -61,7 +61,6 @@ func (c *conn) isAuthed() bool {
 // goroutine and every transfer goroutine and waits for them.
 func (c *conn) run() {
 	ctx := c.qc.Context()
-	c.authed = make(chan struct{})
 	var wg sync.WaitGroup
 	defer func() {
 		c.unpend()

@@ -52,3 +52,7 @@ func SpoilDigestCache(s *Server) {
 		}
 	}
 }
+
+// CheckSessions runs the server's periodic check for sessions whose user
+// was deleted or whose password was changed, now.
+func CheckSessions(s *Server) { s.checkSessions(context.Background()) }

@@ -21,6 +21,7 @@ import (
 	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
 	"github.com/qftp/qftp/transport/blocks"
 )
@@ -772,16 +773,44 @@ func TestUserRate(t *testing.T) {
 }
 
 // A user deleted while logged in is logged out at their next transfer.
-func TestDeletedUserLoggedOut(t *testing.T) {
+// A user deleted, or whose password was changed, since login is logged
+// out: at the next transfer, and by the server's periodic check in a
+// session that only sends control requests. Other changes log nobody out.
+func TestRevokedSessionsEnd(t *testing.T) {
 	t.Parallel()
-	ts := sessiontest.Start(t)
-	c, home := ts.User(t, "gone")
-	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("x"))
-	if err := ts.Users.Delete(context.Background(), "gone"); err != nil {
-		t.Fatal(err)
-	}
-	_, err := c.Get(t.Context(), "f", filepath.Join(t.TempDir(), "f"), session.TransferOptions{})
-	if !errors.Is(err, transport.ErrAuth) {
-		t.Fatalf("get after delete: %v", err)
+	for _, tc := range []struct {
+		name   string
+		change func(ctx context.Context, u *userdb.Store) error
+		why    string // "" for a change that ends no session
+	}{
+		{"delete", func(ctx context.Context, u *userdb.Store) error { return u.Delete(ctx, "ann") }, "user no longer exists"},
+		{"passwd", func(ctx context.Context, u *userdb.Store) error { return u.SetPassword(ctx, "ann", "new") }, "password changed since login; log in again"},
+		{"quota", func(ctx context.Context, u *userdb.Store) error { return u.SetQuota(ctx, "ann", 1<<30) }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := sessiontest.Start(t)
+			home := ts.AddUser("ann", "pw")
+			sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("x"))
+			mover, lister := ts.Login(t, "ann", "pw"), ts.Login(t, "ann", "pw")
+			if err := tc.change(t.Context(), ts.Users); err != nil {
+				t.Fatal(err)
+			}
+			_, err := mover.Get(t.Context(), "f", filepath.Join(t.TempDir(), "f"), session.TransferOptions{})
+			if tc.why == "" {
+				if err != nil {
+					t.Fatalf("get: %v", err)
+				}
+			} else if !errors.Is(err, transport.ErrAuth) || !strings.Contains(err.Error(), tc.why) {
+				t.Fatalf("get: %v, want an authentication error saying %q", err, tc.why)
+			}
+			session.CheckSessions(ts.Srv)
+			// The lister's connection was closed; its reconnection logs in
+			// with the old password, which no longer works.
+			_, err = lister.List(t.Context(), "/")
+			if tc.why == "" && err != nil || tc.why != "" && !errors.Is(err, transport.ErrAuth) {
+				t.Fatalf("list after the check: %v", err)
+			}
+		})
 	}
 }

@@ -140,11 +140,15 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 	}
 	jctx, stopJanitor := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopJanitor = stopJanitor
-	s.wg.Add(1)
+	s.wg.Add(2)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		s.janitor(jctx, time.Hour)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.watchUsers(jctx, userCheckEvery)
 	}()
 	for {
 		qc, err := ln.Accept(ctx)
@@ -157,7 +161,7 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		c := &conn{srv: s, qc: qc, log: s.logger().With("remote", qc.RemoteAddr().String())}
+		c := &conn{srv: s, qc: qc, log: s.logger().With("remote", qc.RemoteAddr().String()), authed: make(chan struct{})}
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()

@@ -50,12 +50,13 @@ func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 	}
 	_ = str.SetReadDeadline(time.Time{})
 	// The user as the store has them now: a quota or rate changed since
-	// login applies, and a user deleted since login is logged out.
+	// login applies, and a user deleted, or whose password was changed,
+	// since login is logged out.
 	u, err := c.srv.Users.Get(ctx, c.user.Name)
-	if errors.Is(err, userdb.ErrNotFound) {
-		c.refuse(str, "transfer", userError(transport.CodeAuth, "", "this user no longer exists"))
-		c.ulog.Warn("user deleted: closing the session")
-		_ = c.qc.CloseWithError(transport.ConnAuthFailed, "user no longer exists")
+	if why := revoked(c.user, u, err); why != "" {
+		c.refuse(str, "transfer", userError(transport.CodeAuth, "", why))
+		c.ulog.Warn("closing the session", "reason", why)
+		_ = c.qc.CloseWithError(transport.ConnAuthFailed, why)
 		return
 	}
 	if err != nil {

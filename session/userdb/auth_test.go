@@ -177,6 +177,50 @@ func TestSetPassword(t *testing.T) {
 	}
 }
 
+// Credential is the same whichever way a user is read, changes with every
+// SetPassword (the same password too: a new salt) and with nothing else.
+func TestCredential(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openStore(t, newPath(t))
+	mustAdd(t, s, "alice", "pw", 0)
+	cred := func() uint64 {
+		t.Helper()
+		g, err := s.Get(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.Authenticate(ctx, "alice", "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.List(ctx)
+		if err != nil || len(l) != 1 {
+			t.Fatal(l, err)
+		}
+		if g.Credential == 0 || a.Credential != g.Credential || l[0].Credential != g.Credential {
+			t.Fatalf("credentials differ: get %x, authenticate %x, list %x", g.Credential, a.Credential, l[0].Credential)
+		}
+		return g.Credential
+	}
+	first := cred()
+	if err := s.SetQuota(ctx, "alice", 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRate(ctx, "alice", 5); err != nil {
+		t.Fatal(err)
+	}
+	if c := cred(); c != first {
+		t.Fatal("quota or rate changed the credential")
+	}
+	if err := s.SetPassword(ctx, "alice", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if c := cred(); c == first {
+		t.Fatal("setting the password kept the credential")
+	}
+}
+
 func TestConcurrentAuthenticate(t *testing.T) {
 	t.Parallel()
 	s, err := Open(newPath(t), Options{Params: cheap, MaxConcurrentHashes: 3})

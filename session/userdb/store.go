@@ -15,7 +15,9 @@ package userdb
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -80,6 +82,15 @@ type User struct {
 	// the server's limit.
 	MaxConns int
 	Created  time.Time // when Add ran, UTC, whole seconds
+	// Credential changes whenever the password is set (it is a digest of
+	// the stored hash, which a new salt makes new even for the same
+	// password): a session compares it with the one it logged in with.
+	Credential uint64
+}
+
+func credentialOf(hash string) uint64 {
+	sum := sha256.Sum256([]byte(hash))
+	return binary.LittleEndian.Uint64(sum[:8])
 }
 
 // Store is a handle on the user database file. It is safe for concurrent
@@ -453,6 +464,7 @@ func (s *Store) lookup(ctx context.Context, name string) (User, string, error) {
 		return User{}, "", err
 	}
 	u.Created = time.Unix(created, 0).UTC()
+	u.Credential = credentialOf(hash)
 	return u, hash, nil
 }
 
@@ -460,7 +472,7 @@ func (s *Store) lookup(ctx context.Context, name string) (User, string, error) {
 // slice if there are none.
 func (s *Store) List(ctx context.Context) ([]User, error) {
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT name, quota, used, rate, max_conns, created FROM users ORDER BY name`)
+		`SELECT name, password_hash, quota, used, rate, max_conns, created FROM users ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -469,12 +481,14 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	for rows.Next() {
 		var (
 			u       User
+			hash    string
 			created int64
 		)
-		if err := rows.Scan(&u.Name, &u.Quota, &u.Used, &u.Rate, &u.MaxConns, &created); err != nil {
+		if err := rows.Scan(&u.Name, &hash, &u.Quota, &u.Used, &u.Rate, &u.MaxConns, &created); err != nil {
 			return nil, fmt.Errorf("list users: %w", err)
 		}
 		u.Created = time.Unix(created, 0).UTC()
+		u.Credential = credentialOf(hash)
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {

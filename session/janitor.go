@@ -101,8 +101,9 @@ func (s *Server) sweepOnce(ctx context.Context) {
 	}
 }
 
-// janitor sweeps old partial uploads every interval until ctx ends.
-func (s *Server) janitor(ctx context.Context, interval time.Duration) {
+// every runs fn every interval until ctx ends: the server's janitor
+// (old partial uploads) and its check of logged-in users.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -110,7 +111,7 @@ func (s *Server) janitor(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.sweepOnce(ctx)
+			fn(ctx)
 		}
 	}
 }

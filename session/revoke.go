@@ -28,24 +28,10 @@ func revoked(was, now userdb.User, err error) string {
 	return ""
 }
 
-// watchUsers ends, every interval until ctx ends, the sessions that
-// revoked says may not go on: transfers check at their start, but a
-// session that only lists, moves or removes files would go on otherwise.
-func (s *Server) watchUsers(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.checkSessions(ctx)
-		}
-	}
-}
-
 // checkSessions closes every connection whose session may not go on,
-// reading each logged-in user once.
+// reading each logged-in user once. The server runs it every
+// userCheckEvery: transfers check their user as they start, but a session
+// that only lists, moves or removes files would go on otherwise.
 func (s *Server) checkSessions(ctx context.Context) {
 	s.mu.Lock()
 	byUser := make(map[string][]*conn)

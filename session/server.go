@@ -144,11 +144,11 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		s.janitor(jctx, time.Hour)
+		every(jctx, time.Hour, s.sweepOnce)
 	}()
 	go func() {
 		defer s.wg.Done()
-		s.watchUsers(jctx, userCheckEvery)
+		every(jctx, userCheckEvery, s.checkSessions)
 	}()
 	for {
 		qc, err := ln.Accept(ctx)

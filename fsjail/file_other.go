@@ -5,7 +5,6 @@ package fsjail
 import (
 	"os"
 	"syscall"
-	"time"
 )
 
 const (
@@ -17,8 +16,8 @@ const (
 // rename an open file, so its Name and errors carry the host path.
 func withName(f *os.File, _ string) (*os.File, error) { return f, nil }
 
-// tryLock is a no-op where advisory locks are not used.
-func tryLock(f *os.File) error { return nil }
+// TryLock is a no-op where advisory locks are not used.
+func TryLock(f *os.File) error { return nil }
 
 // finishFile reports that the caller must set the mode by path.
 func finishFile(f *os.File) (bool, error) { return false, nil }

@@ -53,9 +53,9 @@ func withName(f *os.File, vpath string) (*os.File, error) {
 	return os.NewFile(uintptr(nfd), vpath), nil
 }
 
-// tryLock takes an exclusive advisory lock on f without waiting; it fails
-// with ErrBusy if another descriptor holds one.
-func tryLock(f *os.File) error {
+// TryLock takes an exclusive advisory lock on f without waiting; it fails
+// with ErrBusy if another descriptor holds one. (A no-op outside Unix.)
+func TryLock(f *os.File) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err

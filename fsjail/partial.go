@@ -93,7 +93,7 @@ func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool
 	if df, err = regularNamed(df, dataV); err != nil {
 		return nil, false, pathError(op, vpath, err)
 	}
-	if err := tryLock(df); err != nil {
+	if err := TryLock(df); err != nil {
 		_ = df.Close()
 		return nil, false, pathError(op, vpath, err)
 	}
@@ -128,7 +128,7 @@ func (j *Jail) OpenExistingPartial(vpath string) (*Partial, error) {
 	if df, err = regularNamed(df, dataV); err != nil {
 		return nil, pathError(op, vpath, err)
 	}
-	if err := tryLock(df); err != nil {
+	if err := TryLock(df); err != nil {
 		_ = df.Close()
 		return nil, pathError(op, vpath, err)
 	}
@@ -246,7 +246,7 @@ func (j *Jail) sweepOne(rel string, fi fs.FileInfo) int64 {
 	}
 	defer f.Close()
 	// An upload resuming right now holds the lock: leave it.
-	if tryLock(f) != nil {
+	if TryLock(f) != nil {
 		return 0
 	}
 	now, err := f.Stat()

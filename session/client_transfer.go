@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -399,9 +398,9 @@ func openLocalPartial(local string, create, journal bool) (*localPartial, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(data.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := fsjail.TryLock(data); err != nil {
 		_ = data.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if errors.Is(err, fsjail.ErrBusy) {
 			return nil, fmt.Errorf("another download to %s is running", local)
 		}
 		return nil, err

@@ -150,7 +150,7 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		return false
 	}
 	log := c.log.With("user", req.User)
-	addr := remoteHost(c.qc.RemoteAddr())
+	addr := addrKey(c.qc.RemoteAddr())
 	if wait := c.srv.loginBlocked(addr); wait > 0 {
 		log.Warn("login refused: too many failures from this address", "wait", wait.Round(time.Second))
 		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed: too many failed logins; try again later"}})

@@ -78,9 +78,9 @@ func (dc *digestCache) known(st fsjail.Stamp, bs int64) func(idx int64) (blocks.
 }
 
 // add records the digests ds of the blocks from index first on, read from
-// the file with stamp st in blocks of bs. An entry for another version of
-// the file is replaced.
-func (dc *digestCache) add(st fsjail.Stamp, bs, first int64, ds []blocks.Digest) {
+// the file with stamp st in blocks of bs, except those that skip (if not
+// nil) marks. An entry for another version of the file is replaced.
+func (dc *digestCache) add(st fsjail.Stamp, bs, first int64, ds []blocks.Digest, skip []bool) {
 	n := blocks.Count(st.Size, bs)
 	if n == 0 || n*int64(len(blocks.Digest{})+1) > maxDigestBytes/4 || first < 0 || first+int64(len(ds)) > n {
 		return
@@ -110,6 +110,9 @@ func (dc *digestCache) add(st fsjail.Stamp, bs, first int64, ds []blocks.Digest)
 		}
 	}
 	for i, d := range ds {
+		if i < len(skip) && skip[i] {
+			continue
+		}
 		e.ds[first+int64(i)] = d
 		e.have[first+int64(i)] = true
 	}

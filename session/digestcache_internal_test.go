@@ -21,12 +21,20 @@ func TestDigestCacheBounds(t *testing.T) {
 	if dc.known(a, bs) != nil {
 		t.Fatal("empty cache knows a file")
 	}
-	dc.add(a, bs, 2, ds(3))
+	dc.add(a, bs, 2, ds(3), nil)
 	k := dc.known(a, bs)
 	for idx, want := range []bool{false, false, true, true, true, false} {
 		if _, ok := k(int64(idx)); ok != want {
 			t.Errorf("block %d known: %v, want %v", idx, ok, want)
 		}
+	}
+	// Digests marked as skipped (sent from the cache) are not recorded.
+	dc.add(a, bs, 6, ds(2), []bool{true, false})
+	if _, ok := k(6); ok {
+		t.Fatal("skipped digest recorded")
+	}
+	if _, ok := k(7); !ok {
+		t.Fatal("digest after a skipped one not recorded")
 	}
 	changed := a
 	changed.Ctime++
@@ -34,18 +42,18 @@ func TestDigestCacheBounds(t *testing.T) {
 		t.Fatal("another version or block size is known")
 	}
 	// A range past the file's end is not recorded.
-	dc.add(a, bs, 9, ds(2))
+	dc.add(a, bs, 9, ds(2), nil)
 	if _, ok := k(9); ok {
 		t.Fatal("range past the end recorded")
 	}
 	// A newer version replaces the entry.
-	dc.add(changed, bs, 0, ds(1))
+	dc.add(changed, bs, 0, ds(1), nil)
 	if dc.known(a, bs) != nil || len(dc.entries) != 1 {
 		t.Fatal("old version kept")
 	}
 	// A file whose digests would take more than a quarter is not kept.
 	big := stamp(2, (maxDigestBytes/4/33+1)*bs)
-	dc.add(big, bs, 0, ds(1))
+	dc.add(big, bs, 0, ds(1), nil)
 	if dc.known(big, bs) != nil {
 		t.Fatal("huge file cached")
 	}
@@ -54,10 +62,10 @@ func TestDigestCacheBounds(t *testing.T) {
 	dc = digestCache{}
 	per := int64(maxDigestBytes / 4 / 33)
 	for ino := uint64(10); ino < 14; ino++ {
-		dc.add(stamp(ino, per*bs), bs, 0, ds(1))
+		dc.add(stamp(ino, per*bs), bs, 0, ds(1), nil)
 	}
 	dc.known(stamp(10, per*bs), bs)
-	dc.add(stamp(14, per*bs), bs, 0, ds(1))
+	dc.add(stamp(14, per*bs), bs, 0, ds(1), nil)
 	if dc.bytes > maxDigestBytes {
 		t.Fatalf("%d bytes held, bound %d", dc.bytes, maxDigestBytes)
 	}

@@ -93,11 +93,12 @@ func (s *Server) joinGroup(token []byte, user string, c *conn) (*group, error) {
 	if g == nil || subtle.ConstantTimeCompare(g.token, token) != 1 || g.user.Name != user {
 		return nil, errBadToken
 	}
-	// A user deleted since the login adds no more connections.
+	// A user deleted, or whose password changed, since the login adds
+	// no more connections.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	u, err := s.Users.Get(ctx, user)
 	cancel()
-	if err != nil {
+	if err != nil || revoked(g.user, u, nil) != "" {
 		return nil, errBadToken
 	}
 	limit := s.maxGroupConns()

@@ -796,6 +796,10 @@ func TestRevokedSessionsEnd(t *testing.T) {
 			if err := tc.change(t.Context(), ts.Users); err != nil {
 				t.Fatal(err)
 			}
+			// A join with the session's token is refused at once.
+			if n, err := mover.Widen(t.Context(), 2); tc.why == "" && (err != nil || n != 2) || tc.why != "" && (err == nil || n != 1) {
+				t.Fatalf("join after the change: %d connections, %v", n, err)
+			}
 			_, err := mover.Get(t.Context(), "f", filepath.Join(t.TempDir(), "f"), session.TransferOptions{})
 			if tc.why == "" {
 				if err != nil {

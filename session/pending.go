@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Connections that have not logged in or joined a session yet are outside
@@ -50,4 +51,18 @@ func (s *Server) claimPendingLocked(addr string) (func(), error) {
 			delete(s.pending, addr)
 		}
 	}), nil
+}
+
+// refusedPendingLocked counts a connection refused for a pending cap and
+// says whether to log it now, with how many were refused since the last
+// time: a flood logs a line every 10 s, not one per connection. s.mu must
+// be held.
+func (s *Server) refusedPendingLocked() (int, bool) {
+	s.refused++
+	if now := time.Now(); now.Sub(s.refusedLog) >= 10*time.Second {
+		n := s.refused
+		s.refused, s.refusedLog = 0, now
+		return n, true
+	}
+	return 0, false
 }

@@ -84,8 +84,10 @@ type Server struct {
 	userLocks  map[string]*sync.Mutex
 	groups     map[string]*group // by token
 	userConns  map[string]int    // connections of each user's sessions
-	pending    map[string]int    // connections awaiting login, by remote address
+	pending    map[string]int    // connections awaiting login, by addrKey
 	pendingAll int
+	refused    int                            // connections refused for pending caps, not yet logged
+	refusedLog time.Time                      // when that was last logged
 	committed  [2]map[string]struct{}         // user and ID of striped uploads committed lately (see wasCommitted)
 	limiters   map[string]*rate.Limiter       // per-user rate caps
 	buffers    map[string]*semaphore.Weighted // per-user block buffer budgets
@@ -168,10 +170,13 @@ func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
 			_ = qc.CloseWithError(transport.ConnShutdown, "server shutting down")
 			continue
 		}
-		unpend, err := s.claimPendingLocked(remoteHost(qc.RemoteAddr()))
+		unpend, err := s.claimPendingLocked(addrKey(qc.RemoteAddr()))
 		if err != nil {
+			refused, logNow := s.refusedPendingLocked()
 			s.mu.Unlock()
-			c.log.Warn("connection refused", "err", err)
+			if logNow {
+				c.log.Warn("connection refused", "err", err, "refused since last logged", refused)
+			}
 			_ = qc.CloseWithError(transport.ConnBusy, err.Error())
 			continue
 		}
@@ -549,10 +554,17 @@ func EnsureHome(homeDir, name string) (string, error) {
 	return dir, nil
 }
 
-// remoteHost is the address part of a remote address, for logs.
-func remoteHost(a net.Addr) string {
-	if ua, ok := a.(*net.UDPAddr); ok {
-		return ua.IP.String()
+// addrKey names the source that per-address limits (the login guard,
+// connections awaiting login) count a remote address against: an IPv4
+// address, or an IPv6 address's /64, which one host usually has whole, so
+// that it cannot get around a limit by changing addresses.
+func addrKey(a net.Addr) string {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return a.String()
 	}
-	return a.String()
+	if ip4 := ua.IP.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return (&net.IPNet{IP: ua.IP.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }

@@ -143,6 +143,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	var opt blocks.SendOptions
+	var remembered []bool // by block of the range: sent with a remembered digest
 	// Digests kept from an earlier get of this version of the file spare
 	// hashing it again; a client whose blocks did not verify asks for
 	// digests of the data as it is now (see digestCache).
@@ -153,7 +154,17 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	case req.Rehash:
 		c.srv.digests.drop(st)
 	default:
-		opt.Known = c.srv.digests.known(st, bs)
+		if known := c.srv.digests.known(st, bs); known != nil {
+			// Only digests hashed now go back into the cache: a wrong
+			// one served from it must not be written back (and kept
+			// fresh) after a rehash dropped it.
+			remembered = make([]bool, blocks.Count(n, bs))
+			opt.Known = func(idx int64) (blocks.Digest, bool) {
+				d, ok := known(idx)
+				remembered[idx-off/bs] = ok
+				return d, ok
+			}
+		}
 	}
 	if h := c.srv.TestHookTamper; h != nil {
 		opt.Tamper = func(off int64, b []byte) { h(vp, off, b) }
@@ -186,7 +197,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	if now, ok := fsjail.StampOf(now); keep && ok && now == st {
-		c.srv.digests.add(st, bs, off/bs, ds)
+		c.srv.digests.add(st, bs, off/bs, ds, remembered)
 	}
 	cs := c.qc.ConnectionStats()
 	tr := transport.Trailer{Bytes: n, Sent: cs.PacketsSent, Lost: cs.PacketsLost}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"runtime"
 	"sync"
 	"time"
 
@@ -255,8 +256,9 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 		}
 	}
 	// Held open, the replaced file is freed when the caller closes it
-	// after replying (see holdReplacedMin).
-	if old >= holdReplacedMin {
+	// after replying (see holdReplacedMin). Windows refuses to rename
+	// over a file held open.
+	if old >= holdReplacedMin && runtime.GOOS != "windows" {
 		if f, _, err := up.c.jail.Open(up.vp); err == nil {
 			replaced = f
 		}

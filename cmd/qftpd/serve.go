@@ -36,7 +36,7 @@ type serveCmd struct {
 	MaxConns      int           `name:"max-connections" default:"128" help:"Connections one session may stripe over (1: no striping)."`
 	UserConns     int           `name:"user-connections" default:"512" help:"Connections all of one user's sessions may have together; a login or join beyond it is refused."`
 	Pending       int           `name:"pending-logins" default:"1024" help:"Connections that may wait for their login or join to complete, from all addresses; one beyond is refused as busy."`
-	AddrPending   int           `name:"pending-per-address" default:"128" help:"Like --pending-logins, from one IP address."`
+	AddrPending   int           `name:"pending-per-address" default:"128" help:"Like --pending-logins, from one IPv4 address or IPv6 /64."`
 	UserWindow    string        `name:"user-window" default:"512MiB" help:"Flow-control window all of one user's connections may grow to together (memory QUIC may buffer for the user)."`
 	UserBuffers   string        `name:"user-buffers" default:"544MiB" help:"Block buffers all of one user's running transfers may hold; a transfer beyond it is refused as busy and retried by the client."`
 	TotalWindow   string        `name:"total-window" default:"2GiB" help:"Like --user-window, for all users together."`

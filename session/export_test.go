@@ -56,3 +56,7 @@ func SpoilDigestCache(s *Server) {
 // CheckSessions runs the server's periodic check for sessions whose user
 // was deleted or whose password was changed, now.
 func CheckSessions(s *Server) { s.checkSessions(context.Background()) }
+
+// SetPaceHook makes s call f before a rate-capped put paces a received
+// block.
+func SetPaceHook(s *Server, f func(vpath string, off int64)) { s.testHookPace = f }

@@ -234,6 +234,54 @@ func TestPendingLogins(t *testing.T) {
 	}
 }
 
+// A put the client gives up on while the server paces it under the user's
+// rate cap lets go at once, not after the block's time at that rate: a
+// striped upload's endgame copy that lost must not hold up the commit.
+func TestCanceledPutStopsPacing(t *testing.T) {
+	t.Parallel()
+	paced := make(chan struct{}, 1)
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		session.SetPaceHook(s, func(string, int64) {
+			select {
+			case paced <- struct{}{}:
+			default:
+			}
+		})
+	})
+	c, _ := ts.User(t, "ria")
+	// At 64 KiB/s, once the 1 MiB burst is used, the rest of a 2 MiB block
+	// waits 16 s.
+	if err := ts.Users.SetRate(t.Context(), "ria", 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	const bs = 2 << 20
+	str, err := session.OpenRawStream(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteFrame(str, &transport.TransferRequest{Op: transport.OpPut, Path: "/slow", Length: 2 * bs, Size: 2 * bs, BlockSize: bs, Mtime: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		_, _ = blocks.Send(str, bytes.NewReader(randomBytes(t, 2*bs)), 0, 2*bs, bs, blocks.SendOptions{})
+	}()
+	select {
+	case <-paced:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server paced no block")
+	}
+	str.CancelWrite(transport.StreamCanceled)
+	str.CancelRead(transport.StreamCanceled)
+	<-sent
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := ts.Srv.WaitIdle(ctx); err != nil {
+		t.Fatalf("the canceled put still runs: %v", err)
+	}
+}
+
 func TestBadTransferHeader(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)

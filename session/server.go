@@ -96,6 +96,9 @@ type Server struct {
 	digests    digestCache                    // block digests of files sent lately
 	// digestTrust replaces digestTrustAge in tests (0: that).
 	digestTrust time.Duration
+	// testHookPace, if set, is called before a rate-capped put paces a
+	// received block (tests).
+	testHookPace func(vpath string, off int64)
 
 	stopJanitor context.CancelFunc
 	win         windows

@@ -170,7 +170,9 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		opt.Tamper = func(off int64, b []byte) { h(vp, off, b) }
 	}
 	if lim := c.srv.userLimiter(u); lim != nil {
-		opt.Progress = func(n int64) { pace(ctx, lim, n) }
+		pctx, stopPacing := paceCtx(ctx, str)
+		defer stopPacing()
+		opt.Progress = func(n int64) { pace(pctx, lim, n) }
 	}
 	ds, err := blocks.Send(str, io.NewSectionReader(f, off, n), off, n, bs, opt)
 	release() // the buffers are free again; the rest is the trailer and the wait for the client
@@ -428,9 +430,14 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 
 	var writeErr error
 	lim := c.srv.userLimiter(u)
+	pctx, stopPacing := paceCtx(ctx, str)
+	defer stopPacing()
 	err = blocks.Receive(str, req.Offset, req.Length, bs, func(b blocks.Block) error {
 		if lim != nil {
-			pace(ctx, lim, int64(len(b.Data)))
+			if h := c.srv.testHookPace; h != nil {
+				h(vp, b.Offset)
+			}
+			pace(pctx, lim, int64(len(b.Data)))
 		}
 		if !b.OK {
 			return nil // not stored; the client sends it again
@@ -521,6 +528,18 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	if req.Commit {
 		c.logTransfer("put", vp, req.Size, start)
 	}
+}
+
+// paceCtx returns the context to pace a transfer on str with: it ends
+// with ctx, and as soon as str's send side is closed or stopped, which a
+// client that gives up on the transfer does (an endgame copy that lost, a
+// canceled get): such a transfer then stops waiting in the rate limiter
+// at once, instead of holding its buffers, and a put its upload, for up
+// to a block's time at the user's rate.
+func paceCtx(ctx context.Context, str *quic.Stream) (context.Context, func()) {
+	pctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(str.Context(), cancel)
+	return pctx, func() { stop(); cancel() }
 }
 
 // checkDest refuses a put whose destination is a directory, or an existing

@@ -204,25 +204,48 @@ func TestPendingLogins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ts := sessiontest.Start(t, tc.opt)
+			ts := sessiontest.Start(t, tc.opt, func(s *session.Server) { s.LoginTimeout = time.Minute })
 			ts.AddUser("pat", "pw")
-			// Two connections that say nothing hold both places.
-			first, _ := rawConn(t, ts), rawConn(t, ts)
+			var login bytes.Buffer
+			if err := transport.WriteFrame(&login, &transport.Request{ID: 1, Op: transport.OpLogin, User: "pat", Password: "pw"}); err != nil {
+				t.Fatal(err)
+			}
+			// Two connections that have begun their login frames hold both
+			// places. Each waits until the server has refused a stream it
+			// opened before login: then the server has surely counted it.
+			awaiting := func() *quic.Stream {
+				qc := rawConn(t, ts)
+				ctrl, err := qc.OpenStreamSync(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ctrl.Write(login.Bytes()[:1]); err != nil {
+					t.Fatal(err)
+				}
+				str, err := qc.OpenStreamSync(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = str.Write([]byte{0})
+				var se *quic.StreamError
+				if _, err := io.ReadAll(str); !errors.As(err, &se) || se.ErrorCode != transport.StreamNotAuthenticated {
+					t.Fatalf("stream before login: %v", err)
+				}
+				return ctrl
+			}
+			first := awaiting()
+			awaiting()
 			_, err := ts.Dial(t, "pat", "pw")
 			var we *transport.Error
 			if !errors.As(err, &we) || we.Code != transport.CodeBusy || err.Error() != tc.want {
 				t.Fatalf("third connection: %v, want busy: %q", err, tc.want)
 			}
 			// The first logs in; its place is free before it hears so.
-			ctrl, err := first.OpenStreamSync(t.Context())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := transport.WriteFrame(ctrl, &transport.Request{ID: 1, Op: transport.OpLogin, User: "pat", Password: "pw"}); err != nil {
+			if _, err := first.Write(login.Bytes()[1:]); err != nil {
 				t.Fatal(err)
 			}
 			var resp transport.Response
-			if err := transport.ReadFrame(ctrl, &resp); err != nil || resp.Err != nil {
+			if err := transport.ReadFrame(first, &resp); err != nil || resp.Err != nil {
 				t.Fatalf("login: %v %v", err, resp.Err)
 			}
 			c, err := ts.Dial(t, "pat", "pw")

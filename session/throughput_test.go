@@ -120,29 +120,26 @@ func startQftp(b *testing.B) (put, get, getCold func(), ts *sessiontest.Server) 
 	c := ts.Login(b, "bench", "pw")
 	dir := b.TempDir()
 	src := filepath.Join(dir, "src")
-	f, err := os.Create(src)
-	if err != nil {
-		b.Fatal(err)
-	}
+	// The cold get's file is a copy, not a link: changing its ctime must
+	// leave g's alone.
+	cold := filepath.Join(ts.HomeDir, "bench", "cold")
 	chunk := make([]byte, 1<<20)
 	for i := range chunk {
 		chunk[i] = byte(i*31 + 7)
 	}
-	for range benchFileSize / len(chunk) {
-		_, _ = f.Write(chunk)
+	for _, p := range []string{src, cold} {
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range benchFileSize / len(chunk) {
+			_, _ = f.Write(chunk)
+		}
+		_ = f.Close()
 	}
-	_ = f.Close()
 	if err := os.Link(src, filepath.Join(ts.HomeDir, "bench", "g")); err != nil {
 		b.Fatal(err)
 	}
-	// The cold get's file is a copy, not a link: changing its ctime must
-	// leave g's alone.
-	cold := filepath.Join(ts.HomeDir, "bench", "cold")
-	data, err := os.ReadFile(src)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sessiontest.WriteFile(b, cold, data)
 	dst := filepath.Join(dir, "dst")
 	put = func() {
 		if _, err := c.Put(b.Context(), src, "f", session.TransferOptions{Force: true}); err != nil {

@@ -430,8 +430,12 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 
 	var writeErr error
 	lim := c.srv.userLimiter(u)
-	pctx, stopPacing := paceCtx(ctx, str)
-	defer stopPacing()
+	pctx := ctx
+	if lim != nil {
+		var stopPacing func()
+		pctx, stopPacing = paceCtx(ctx, str)
+		defer stopPacing()
+	}
 	err = blocks.Receive(str, req.Offset, req.Length, bs, func(b blocks.Block) error {
 		if lim != nil {
 			if h := c.srv.testHookPace; h != nil {

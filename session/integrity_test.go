@@ -364,6 +364,54 @@ func TestDigestCache(t *testing.T) {
 	get("get after the retry", changed, 1, 3*n)
 }
 
+// The server keeps the digests it computed while receiving a put, so the
+// file's first get need not hash it; like digests from a get, they are
+// used only once the file's ctime is old enough.
+func TestDigestsFromPut(t *testing.T) {
+	t.Parallel()
+	if _, ok := fsjail.StampOf(statOf(t, t.TempDir())); !ok {
+		t.Skip("no file stamps on this platform: nothing is cached")
+	}
+	for _, tc := range []struct {
+		name     string
+		trust    time.Duration
+		remember bool
+	}{
+		{"old enough", time.Nanosecond, true},
+		{"too new", time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ts := sessiontest.Start(t, func(s *session.Server) { session.TrustDigestsAfter(s, tc.trust) })
+			c, _ := ts.User(t, "dp")
+			local := t.TempDir()
+			src, dst := filepath.Join(local, "src"), filepath.Join(local, "dst")
+			var hits int64
+			for i, data := range [][]byte{randomBytes(t, 3*mib+5), randomBytes(t, 3*mib+5)} {
+				// The second put replaces the first file (a new inode):
+				// the get must not be sent the first one's digests.
+				sessiontest.WriteFile(t, src, data)
+				if _, err := c.Put(t.Context(), src, "f", session.TransferOptions{Force: true}); err != nil {
+					t.Fatal(err)
+				}
+				res, err := c.Get(t.Context(), "f", dst, session.TransferOptions{Force: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(sessiontest.ReadFile(t, dst), data) || res.Attempts != 1 {
+					t.Fatalf("put %d: downloaded file differs or took %d attempts", i, res.Attempts)
+				}
+				if tc.remember {
+					hits += blocks.Count(int64(len(data)), blocks.For(int64(len(data))))
+				}
+				if got := session.DigestCacheHits(ts.Srv); got != hits {
+					t.Fatalf("put %d: %d blocks sent with remembered digests, want %d", i, got, hits)
+				}
+			}
+		})
+	}
+}
+
 func statOf(t *testing.T, p string) fs.FileInfo {
 	t.Helper()
 	fi, err := os.Stat(p)

@@ -153,7 +153,8 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	case !stamped:
 	case req.Rehash:
 		c.srv.digests.drop(st)
-	default:
+	case keep:
+		// (Digests a put left are trusted only from the same age.)
 		if known := c.srv.digests.known(st, bs); known != nil {
 			// Only digests hashed now go back into the cache: a wrong
 			// one served from it must not be written back (and kept

@@ -219,6 +219,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	if err := up.p.Data.Sync(); err != nil {
 		return fd, nil, err
 	}
+	ours, oursOK := up.stamp()
 	journaled := up.p.Meta != nil
 	// A new name (the common case, and all of a tree upload) needs no
 	// user lock: committed without replacing, it displaced nothing whose
@@ -230,6 +231,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 		err := up.c.jail.CommitPartial(up.vp, false, finished, journaled, mtime)
 		if err == nil {
 			up.c.srv.forgetVerified(up.c.user.Name, up.vp)
+			up.learn(ours, oursOK, ds, mtimeNs)
 			return fd, nil, nil
 		}
 		if !errors.Is(err, fs.ErrExist) {
@@ -273,7 +275,40 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	// The partial's bytes now are the file's; the replaced file's go.
 	up.c.release(ctx, old)
 	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
+	up.learn(ours, oursOK, ds, mtimeNs)
 	return fd, replaced, nil
+}
+
+// stamp returns the partial's stamp (its inode is the committed file's),
+// or false where there are none.
+func (up *upload) stamp() (fsjail.Stamp, bool) {
+	fi, err := up.p.Data.Stat()
+	if err != nil {
+		return fsjail.Stamp{}, false
+	}
+	return fsjail.StampOf(fi)
+}
+
+// learn gives the server's digest cache the block digests ds of the file
+// just committed, so that its first get need not hash it: the server
+// hashed every block as it arrived. They are filed under the stamp the
+// file has now, and only if that is still our inode with the size and the
+// mtime that the commit gave it (a writer in between would have changed
+// the mtime to its own time). A get uses them only once the file's ctime
+// is digestTrustAge old, as it would digests it hashed itself.
+func (up *upload) learn(ours fsjail.Stamp, ok bool, ds []blocks.Digest, mtimeNs int64) {
+	if !ok || mtimeNs == 0 {
+		return
+	}
+	fi, err := up.c.jail.Lstat(up.vp)
+	if err != nil {
+		return
+	}
+	st, ok := fsjail.StampOf(fi)
+	if !ok || st.Dev != ours.Dev || st.Ino != ours.Ino || st.Size != up.j.hdr.Size || st.Mtime != mtimeNs {
+		return
+	}
+	up.c.srv.digests.add(st, up.j.hdr.BS, 0, ds, nil)
 }
 
 // fits reports whether the whole file fits the user's quota: need more

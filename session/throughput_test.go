@@ -196,15 +196,17 @@ func BenchmarkLoopbackRatio(b *testing.B) {
 	runs := []func(){bare, get, getCold, put}
 	ratios := make([][]float64, len(runs))
 	total := make([]time.Duration, len(runs))
+	cpu := make([]time.Duration, len(runs)) // process CPU time during each kind of run
 	b.ResetTimer()
 	for i := range b.N {
 		d := make([]time.Duration, len(runs))
 		for k := range runs {
 			j := (i + k) % len(runs)
-			t0 := time.Now()
+			t0, c0 := time.Now(), processCPU()
 			runs[j]()
 			d[j] = time.Since(t0)
 			total[j] += d[j]
+			cpu[j] += processCPU() - c0
 		}
 		for j := range runs {
 			ratios[j] = append(ratios[j], d[0].Seconds()/d[j].Seconds())
@@ -220,6 +222,12 @@ func BenchmarkLoopbackRatio(b *testing.B) {
 	mb := float64(b.N) * benchFileSize / 1e6
 	for j, name := range names {
 		b.ReportMetric(mb/total[j].Seconds(), name+"-MB/s")
+		if cpu[j] > 0 {
+			// Cores busy: below 2 on two cores, the run waited on
+			// something other than CPU.
+			b.ReportMetric(cpu[j].Seconds()/total[j].Seconds(), name+"-cores")
+			b.ReportMetric(cpu[j].Seconds()/(float64(b.N)*benchFileSize/(1<<30)), name+"-cpu-s/GiB")
+		}
 		if j > 0 {
 			b.ReportMetric(median(ratios[j]), name+"/bare")
 		}

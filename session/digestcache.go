@@ -118,12 +118,25 @@ func (dc *digestCache) add(st fsjail.Stamp, bs, first int64, ds []blocks.Digest,
 	}
 }
 
-// drop forgets the file with stamp st's inode, whatever version.
-func (dc *digestCache) drop(st fsjail.Stamp) {
+// drop forgets the digests of n blocks of bs from index first of the file
+// with stamp st, and everything kept of its inode in another version or
+// block size. A striped download's ranges each ask for fresh digests
+// when retried; dropping only their own blocks keeps what another range
+// has just hashed.
+func (dc *digestCache) drop(st fsjail.Stamp, bs, first, n int64) {
 	dc.mu.Lock()
 	defer dc.mu.Unlock()
-	if el := dc.entries[keyOf(st)]; el != nil {
+	el := dc.entries[keyOf(st)]
+	if el == nil {
+		return
+	}
+	e := el.Value.(*digestEntry)
+	if e.stamp != st || e.bs != bs {
 		dc.removeLocked(el)
+		return
+	}
+	for i := max(first, 0); i < min(first+n, int64(len(e.have))); i++ {
+		e.have[i] = false
 	}
 }
 

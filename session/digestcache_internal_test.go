@@ -72,9 +72,23 @@ func TestDigestCacheBounds(t *testing.T) {
 	if dc.known(stamp(11, per*bs), bs) != nil || dc.known(stamp(10, per*bs), bs) == nil || dc.known(stamp(14, per*bs), bs) == nil {
 		t.Fatal("evicted another entry than the least recently used")
 	}
-	// drop forgets whatever version.
-	dc.drop(stamp(14, 1))
+	// drop forgets whatever version, and of the same version only the
+	// blocks asked for.
+	dc.drop(stamp(14, 1), bs, 0, 1)
 	if dc.known(stamp(14, per*bs), bs) != nil {
 		t.Fatal("dropped entry kept")
+	}
+	dc = digestCache{}
+	dc.add(a, bs, 0, ds(10), nil)
+	dc.drop(a, bs, 3, 4)
+	k = dc.known(a, bs)
+	for idx := range int64(10) {
+		if _, ok := k(idx); ok != (idx < 3 || idx >= 7) {
+			t.Errorf("after dropping blocks 3-6, block %d known: %v", idx, ok)
+		}
+	}
+	dc.drop(a, 2*bs, 0, 1)
+	if dc.known(a, bs) != nil {
+		t.Fatal("entry of another block size kept")
 	}
 }

@@ -152,7 +152,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	switch {
 	case !stamped:
 	case req.Rehash:
-		c.srv.digests.drop(st)
+		c.srv.digests.drop(st, bs, off/bs, blocks.Count(n, bs))
 	case keep:
 		// (Digests a put left are trusted only from the same age.)
 		if known := c.srv.digests.known(st, bs); known != nil {

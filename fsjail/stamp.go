@@ -10,7 +10,9 @@ import "io/fs"
 // as the previous one may leave the change time as it was. Callers that
 // remember something about a file by its stamp trust it only for files
 // whose change time was well in the past when they looked (see
-// session's digest cache).
+// session's digest cache), or accept that risk. (Linux 6.13 and later
+// give ext4, xfs, btrfs and tmpfs fine-grained change times once a
+// stamp has been read, which closes it there.)
 type Stamp struct {
 	Dev, Ino     uint64
 	Size         int64

@@ -10,19 +10,25 @@ import (
 	"github.com/qftp/qftp/transport/blocks"
 )
 
-// digestCache remembers the block digests of files the server has sent,
-// by the file's stamp (inode, size, mtime and ctime), so that a file
-// downloaded again unchanged is not hashed again: on loopback hashing
-// is a tenth of a get's CPU on the server's side.
+// digestCache remembers the block digests of files the server has sent or
+// received, by the file's stamp (inode, size, mtime and ctime), so that a
+// file downloaded again unchanged, or after its upload, is not hashed
+// again: on loopback hashing is a tenth of a get's CPU on the server's
+// side.
 //
 // A stamp may stay the same across a change made within the same tick of
-// the file system's clock as the change before it. So digests are kept
+// the file system's clock as the change before it. So a get keeps digests
 // only for a file whose ctime was at least digestTrustAge old when its
-// blocks were read: any later change gives it a newer ctime. What is left
-// (a writer through a shared mapping, which updates times lazily; a clock
-// set back) costs no wrong data: the client verifies every block against
-// the digest it is sent, and asks again with Rehash, which bypasses and
-// drops the entry, when one does not verify.
+// blocks were read: any later change gives it a newer ctime. A put's
+// digests are filed under the stamp just after the commit, if the mtime
+// is still the one the commit set; a change in that same tick that also
+// restored the mtime would go unseen (on file systems with coarse change
+// times). Gets use digests of either kind only for a file whose ctime is
+// digestTrustAge old. What is left (that; a writer through a shared
+// mapping, which updates times lazily; a clock set back) costs no wrong
+// data: the client verifies every block against the digest it is sent,
+// and asks again with Rehash, which bypasses and drops the entry, when
+// one does not verify.
 type digestCache struct {
 	mu      sync.Mutex
 	entries map[fileKey]*list.Element // of *digestEntry
@@ -46,8 +52,14 @@ const (
 	// to be kept: far beyond any file system's timestamp granularity.
 	digestTrustAge = 2 * time.Second
 	// maxDigestBytes bounds the cache: 16 MiB of digests cover 128 GiB
-	// of files in 256 KiB blocks. One file may use a quarter of it.
+	// of files in 256 KiB blocks. One file may use a quarter of it. Each
+	// entry counts entryOverhead bytes more (its map slot, list element
+	// and headers), so that a tree of small files cannot fill the heap.
 	maxDigestBytes = 16 << 20
+	entryOverhead  = 256
+	// minDigestFile is the size below which a file's digests are not
+	// kept: hashing it again costs less than remembering it.
+	minDigestFile = 1 << 20
 )
 
 func keyOf(st fsjail.Stamp) fileKey { return fileKey{st.Dev, st.Ino} }
@@ -82,7 +94,7 @@ func (dc *digestCache) known(st fsjail.Stamp, bs int64) func(idx int64) (blocks.
 // nil) marks. An entry for another version of the file is replaced.
 func (dc *digestCache) add(st fsjail.Stamp, bs, first int64, ds []blocks.Digest, skip []bool) {
 	n := blocks.Count(st.Size, bs)
-	if n == 0 || n*int64(len(blocks.Digest{})+1) > maxDigestBytes/4 || first < 0 || first+int64(len(ds)) > n {
+	if st.Size < minDigestFile || n*int64(len(blocks.Digest{})+1) > maxDigestBytes/4 || first < 0 || first+int64(len(ds)) > n {
 		return
 	}
 	dc.mu.Lock()
@@ -146,4 +158,6 @@ func (dc *digestCache) removeLocked(el *list.Element) {
 	dc.bytes -= entryBytes(e)
 }
 
-func entryBytes(e *digestEntry) int64 { return int64(len(e.ds)) * int64(len(blocks.Digest{})+1) }
+func entryBytes(e *digestEntry) int64 {
+	return entryOverhead + int64(len(e.ds))*int64(len(blocks.Digest{})+1)
+}

@@ -51,6 +51,11 @@ func TestDigestCacheBounds(t *testing.T) {
 	if dc.known(a, bs) != nil || len(dc.entries) != 1 {
 		t.Fatal("old version kept")
 	}
+	// Nor is a small file: hashing it again costs less.
+	dc.add(stamp(3, minDigestFile-1), bs, 0, ds(1), nil)
+	if dc.known(stamp(3, minDigestFile-1), bs) != nil {
+		t.Fatal("small file cached")
+	}
 	// A file whose digests would take more than a quarter is not kept.
 	big := stamp(2, (maxDigestBytes/4/33+1)*bs)
 	dc.add(big, bs, 0, ds(1), nil)
@@ -60,7 +65,7 @@ func TestDigestCacheBounds(t *testing.T) {
 	// Four files of a quarter each fill it; a fifth evicts the least
 	// recently used one.
 	dc = digestCache{}
-	per := int64(maxDigestBytes / 4 / 33)
+	per := int64((maxDigestBytes/4 - entryOverhead) / 33)
 	for ino := uint64(10); ino < 14; ino++ {
 		dc.add(stamp(ino, per*bs), bs, 0, ds(1), nil)
 	}

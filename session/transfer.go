@@ -144,9 +144,9 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	var opt blocks.SendOptions
 	var remembered []bool // by block of the range: sent with a remembered digest
-	// Digests kept from an earlier get of this version of the file spare
-	// hashing it again; a client whose blocks did not verify asks for
-	// digests of the data as it is now (see digestCache).
+	// Digests kept from an earlier get or the put of this version of the
+	// file spare hashing it again; a client whose blocks did not verify
+	// asks for digests of the data as it is now (see digestCache).
 	st, stamped := fsjail.StampOf(fi)
 	keep := stamped && time.Since(time.Unix(0, st.Ctime)) >= c.srv.digestTrustAge()
 	switch {

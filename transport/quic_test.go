@@ -29,11 +29,23 @@ func TestDialFamilies(t *testing.T) {
 		{"ipv6", "[::1]:0", "udp6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln, err := transport.Listen(tc.listen, cert, 4, nil)
+			// Its own transport, closed at the end (transport.Listen's
+			// lives as long as the process).
+			ua, err := net.ResolveUDPAddr("udp", tc.listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			udp, err := net.ListenUDP("udp", ua)
 			if err != nil {
 				if tc.name == "ipv6" {
 					t.Skipf("no IPv6 loopback: %v", err)
 				}
+				t.Fatal(err)
+			}
+			tr := &quic.Transport{Conn: udp}
+			t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
+			ln, err := transport.ListenTransport(tr, cert, 4, nil)
+			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = ln.Close() })

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -162,4 +163,37 @@ func FuzzReadFrame(f *testing.F) {
 		var rep TransferReply
 		_ = ReadFrame(r, &rep)
 	})
+}
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, tc := range []struct {
+		ctx  context.Context
+		addr string
+		want string // "" for an error
+	}{
+		{t.Context(), "127.0.0.1:7443", "127.0.0.1:7443"},
+		{t.Context(), "[::1]:80", "[::1]:80"},
+		{t.Context(), "[::ffff:127.0.0.1]:9", "127.0.0.1:9"},
+		{t.Context(), "[fe80::1%lo]:5", "[fe80::1%lo]:5"},
+		{canceled, "127.0.0.1:1", "127.0.0.1:1"}, // no lookup needed
+		{t.Context(), "127.0.0.1:99999", ""},
+		{t.Context(), "127.0.0.1", ""},
+		{canceled, "qftp.invalid:7443", ""},
+	} {
+		got, err := resolve(tc.ctx, tc.addr)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("resolve(%q) = %v, want an error", tc.addr, got)
+		case tc.want != "" && (err != nil || got.String() != tc.want):
+			t.Errorf("resolve(%q) = %v, %v; want %s", tc.addr, got, err, tc.want)
+		}
+	}
+	// A name with an IPv4 address resolves to it, as net.ResolveUDPAddr
+	// does (localhost has ::1 too on most systems).
+	if got, err := resolve(t.Context(), "localhost:1"); err == nil && got.IP.To4() == nil {
+		t.Errorf("localhost resolved to %v, not its IPv4 address", got)
+	}
 }

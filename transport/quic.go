@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -136,7 +137,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, er
 	// limit holds its data back, so that a client connection silent for
 	// longer than a few keep-alives is dead (see ClientKeepAlive).
 	conf.KeepAlivePeriod = ClientKeepAlive
-	ua, err := net.ResolveUDPAddr("udp", addr)
+	ua, err := resolve(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +164,38 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, er
 	// socket it was given.
 	context.AfterFunc(conn.Context(), func() { _ = udp.Close() })
 	return conn, nil
+}
+
+// resolve is net.ResolveUDPAddr (an IPv4 address first, if the name has
+// one) bounded by ctx, so that a slow name server cannot outlast the dial
+// timeout.
+func resolve(ctx context.Context, addr string) (*net.UDPAddr, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := net.DefaultResolver.LookupPort(ctx, "udp", p)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), uint16(port))), nil
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	if len(ips) == 0 {
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	pick := ips[0]
+	for _, ip := range ips {
+		if ip.Unmap().Is4() {
+			pick = ip
+			break
+		}
+	}
+	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(pick.Unmap(), uint16(port))), nil
 }
 
 // SplitHostPort splits "host", "host:port", "[v6]" or "[v6]:port", filling

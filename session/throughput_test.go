@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/quic-go/quic-go"
 
 	"github.com/qftp/qftp/certs"
 	"github.com/qftp/qftp/session"
@@ -56,19 +53,10 @@ func startBare(b *testing.B) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Its own transport, closed at the end: transport.Listen's lives as
-	// long as the process, and the benchmark runs more than once.
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	ln, err := sessiontest.Listen(b, "127.0.0.1:0", cert)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := &quic.Transport{Conn: udp}
-	b.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
-	ln, err := transport.ListenTransport(tr, cert, 4, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
 			qc, err := ln.Accept(context.Background())

@@ -11,6 +11,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/qftp/qftp/certs"
+	"github.com/qftp/qftp/session/sessiontest"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -29,26 +30,13 @@ func TestDialFamilies(t *testing.T) {
 		{"ipv6", "[::1]:0", "udp6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Its own transport, closed at the end (transport.Listen's
-			// lives as long as the process).
-			ua, err := net.ResolveUDPAddr("udp", tc.listen)
-			if err != nil {
-				t.Fatal(err)
-			}
-			udp, err := net.ListenUDP("udp", ua)
+			ln, err := sessiontest.Listen(t, tc.listen, cert)
 			if err != nil {
 				if tc.name == "ipv6" {
 					t.Skipf("no IPv6 loopback: %v", err)
 				}
 				t.Fatal(err)
 			}
-			tr := &quic.Transport{Conn: udp}
-			t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
-			ln, err := transport.ListenTransport(tr, cert, 4, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = ln.Close() })
 			ctx := t.Context()
 			accepted := make(chan *quic.Conn, 1)
 			go func() {

@@ -265,3 +265,26 @@ func NoTempFiles(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 }
+
+// Listen starts a bare QUIC listener with cert on the UDP address addr,
+// with a transport of its own that tb's end closes (transport.Listen's
+// lives as long as the process, and benchmarks start servers more than
+// once).
+func Listen(tb testing.TB, addr string, cert tls.Certificate) (*quic.Listener, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, err
+	}
+	tr := &quic.Transport{Conn: udp}
+	tb.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
+	ln, err := transport.ListenTransport(tr, cert, 4, nil)
+	if err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { _ = ln.Close() })
+	return ln, nil
+}

@@ -74,7 +74,7 @@ type Server struct {
 	TestHookTamper func(vpath string, off int64, b []byte)
 
 	mu         sync.Mutex
-	ln         *quic.Listener
+	ln         Listener
 	sessions   map[*conn]struct{}
 	draining   bool
 	active     int           // transfers in progress, all sessions
@@ -127,10 +127,17 @@ func (s *Server) loginTimeout() time.Duration {
 	return s.LoginTimeout
 }
 
+// Listener is what Serve accepts connections from: a transport.Listener or
+// a quic.Listener. Accept returns quic.ErrServerClosed once it is closed.
+type Listener interface {
+	Accept(context.Context) (*quic.Conn, error)
+	Close() error
+}
+
 // Serve accepts connections from ln until ctx is done, ln is closed or
 // Shutdown is called, and runs each in its own goroutine. It returns nil
 // after Shutdown; it does not wait for sessions (Shutdown does).
-func (s *Server) Serve(ctx context.Context, ln *quic.Listener) error {
+func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	if s.Users == nil || s.HomeDir == "" {
 		return errors.New("session: Server needs Users and HomeDir")
 	}

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
 	"testing"
@@ -82,5 +83,63 @@ func TestDialFamilies(t *testing.T) {
 			}
 			t.Errorf("the dialing socket %v stayed open after the connection closed", local)
 		})
+	}
+}
+
+// TestListenBothFamilies checks that a wildcard address listens on one
+// socket per address family (the IPv4 one takes IPv4 clients, not an
+// IPv6 socket) and that both feed Accept, and that Accept reports the
+// close.
+func TestListenBothFamilies(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, leaf, _, err := certs.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := transport.Listen(":0", cert, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.UDPAddr).Port
+	targets := []string{net.JoinHostPort("127.0.0.1", fmt.Sprint(port))}
+	switch addrs := ln.Addrs(); len(addrs) {
+	case 2:
+		if a := addrs[1].(*net.UDPAddr); a.IP.To4() != nil || a.Port != port {
+			t.Fatalf("second socket %v is not IPv6 on port %d", a, port)
+		}
+		targets = append(targets, net.JoinHostPort("::1", fmt.Sprint(port)))
+	case 1:
+		t.Log("no IPv6 here: one socket")
+	default:
+		t.Fatalf("%d sockets", len(addrs))
+	}
+	if a := ln.Addr().(*net.UDPAddr); a.IP.To4() == nil {
+		t.Fatalf("first socket %v is not IPv4", a)
+	}
+	for _, target := range targets {
+		v := &certs.Verifier{KnownHosts: certs.OpenKnownHosts(filepath.Join(t.TempDir(), "kh")), HostKey: "x:1", ServerName: "localhost", Fingerprint: certs.Fingerprint(leaf)}
+		qc, err := transport.Dial(t.Context(), target, v.TLSConfig())
+		if err != nil {
+			t.Fatalf("dial %s: %v", target, err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		srv, err := ln.Accept(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("accept from %s: %v", target, err)
+		}
+		// The server's side of an IPv4 connection is an IPv4 socket's.
+		local := srv.LocalAddr().(*net.UDPAddr)
+		remote := qc.LocalAddr().(*net.UDPAddr)
+		if (local.IP.To4() != nil) != (remote.IP.To4() != nil) {
+			t.Errorf("a client on %v reached the server's socket %v", remote, local)
+		}
+		_ = qc.CloseWithError(0, "")
+	}
+	_ = ln.Close()
+	if _, err := ln.Accept(t.Context()); !errors.Is(err, quic.ErrServerClosed) {
+		t.Fatalf("Accept after Close: %v, want quic.ErrServerClosed", err)
 	}
 }

@@ -126,7 +126,11 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 		g.log.Warn(advice)
 	}
 	fp := certs.Fingerprint(leaf)
-	g.log.Info("listening", "addr", ln.Addr().String(), "fingerprint", fp, "data", g.data)
+	addrs := make([]string, 0, 2)
+	for _, a := range ln.Addrs() {
+		addrs = append(addrs, a.String())
+	}
+	g.log.Info("listening", "addr", strings.Join(addrs, " "), "fingerprint", fp, "data", g.data)
 	if c.Demo {
 		if err := c.demo(ctx, g, users, ln.Addr(), fp); err != nil {
 			_ = ln.Close()

@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -167,33 +169,43 @@ func FuzzReadFrame(f *testing.F) {
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	canceled, cancel := context.WithCancel(t.Context())
-	cancel()
+	// A resolver whose name server never answers: names not in the
+	// hosts file take until ctx ends, and nothing leaves the machine.
+	silent := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}
 	for _, tc := range []struct {
-		ctx  context.Context
 		addr string
 		want string // "" for an error
 	}{
-		{t.Context(), "127.0.0.1:7443", "127.0.0.1:7443"},
-		{t.Context(), "[::1]:80", "[::1]:80"},
-		{t.Context(), "[::ffff:127.0.0.1]:9", "127.0.0.1:9"},
-		{t.Context(), "[fe80::1%lo]:5", "[fe80::1%lo]:5"},
-		{canceled, "127.0.0.1:1", "127.0.0.1:1"}, // no lookup needed
-		{t.Context(), "127.0.0.1:99999", ""},
-		{t.Context(), "127.0.0.1", ""},
-		{canceled, "qftp.invalid:7443", ""},
+		{"127.0.0.1:7443", "127.0.0.1:7443"},
+		{"[::1]:80", "[::1]:80"},
+		{"[::ffff:127.0.0.1]:9", "127.0.0.1:9"},
+		{"[fe80::1%lo]:5", "[fe80::1%lo]:5"},
+		{"127.0.0.1:99999", ""},
+		{"127.0.0.1", ""},
+		{"qftp.invalid:7443", ""}, // the silent name server: the deadline ends it
 	} {
-		got, err := resolve(tc.ctx, tc.addr)
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		start := time.Now()
+		got, err := resolve(ctx, silent, tc.addr)
+		cancel()
 		switch {
 		case tc.want == "" && err == nil:
 			t.Errorf("resolve(%q) = %v, want an error", tc.addr, got)
 		case tc.want != "" && (err != nil || got.String() != tc.want):
 			t.Errorf("resolve(%q) = %v, %v; want %s", tc.addr, got, err, tc.want)
 		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("resolve(%q) took %v, past its context's deadline", tc.addr, d)
+		}
 	}
 	// A name with an IPv4 address resolves to it, as net.ResolveUDPAddr
-	// does (localhost has ::1 too on most systems).
-	if got, err := resolve(t.Context(), "localhost:1"); err == nil && got.IP.To4() == nil {
+	// does (localhost, from the hosts file, has ::1 too on most systems).
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if got, err := resolve(ctx, silent, "localhost:1"); err == nil && got.IP.To4() == nil {
 		t.Errorf("localhost resolved to %v, not its IPv4 address", got)
 	}
 }

@@ -7,12 +7,9 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -50,153 +47,6 @@ func Config(maxStreams int64) *quic.Config {
 		MaxIncomingStreams:             maxStreams,
 		MaxIncomingUniStreams:          -1,
 	}
-}
-
-// Listen opens a UDP socket on addr and returns a QUIC listener that speaks
-// qftp with the given certificate. maxStreams is the number of concurrent
-// transfers one client connection may run.
-//
-// A wildcard address (":7443", "0.0.0.0:7443" or "[::]:7443") gets two
-// sockets on the port, one per address family, where Go would open one
-// dual-stack IPv6 socket: receiving IPv4 through that costs more per
-// packet (a loopback put used 1-3 % more CPU). A host without IPv6 gets
-// the IPv4 socket alone.
-//
-// allowWindow, if not nil, is asked before a connection's flow-control
-// window grows (quic-go's AllowConnectionWindowIncrease; it must not call
-// into the connection), so that a server can bound memory per user.
-//
-// The sockets live as long as the process (qftpd serves one listener);
-// closing the listener stops accepting.
-func Listen(addr string, cert tls.Certificate, maxStreams int64, allowWindow func(*quic.Conn, uint64) bool) (*Listener, error) {
-	ua, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	var udps []*net.UDPConn
-	if ua.IP == nil || ua.IP.IsUnspecified() {
-		udps, err = listenBoth(ua.Port)
-	} else {
-		var udp *net.UDPConn
-		udp, err = net.ListenUDP("udp", ua)
-		udps = []*net.UDPConn{udp}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	l := &Listener{conns: make(chan *quic.Conn), done: make(chan struct{}), errc: make(chan error, len(udps))}
-	for _, udp := range udps {
-		ln, err := ListenTransport(&quic.Transport{Conn: udp}, cert, maxStreams, allowWindow)
-		if err != nil {
-			_ = l.Close()
-			for _, u := range udps {
-				_ = u.Close()
-			}
-			return nil, fmt.Errorf("listen %s: %w", addr, err)
-		}
-		l.lns = append(l.lns, ln)
-	}
-	if len(l.lns) > 1 {
-		for _, ln := range l.lns {
-			l.wg.Go(func() { l.pump(ln) })
-		}
-	}
-	return l, nil
-}
-
-// listenBoth opens a UDP socket on port for IPv4 and one for IPv6 only
-// (port 0: the same free port for both), or the IPv4 one alone where the
-// system has no IPv6.
-func listenBoth(port int) ([]*net.UDPConn, error) {
-	for range 16 { // port 0: another program may hold the port in the other family
-		u4, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: port})
-		if err != nil {
-			return nil, err
-		}
-		u6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified, Port: u4.LocalAddr().(*net.UDPAddr).Port})
-		switch {
-		case err == nil:
-			return []*net.UDPConn{u4, u6}, nil
-		case errors.Is(err, syscall.EAFNOSUPPORT):
-			return []*net.UDPConn{u4}, nil
-		}
-		_ = u4.Close()
-		if port != 0 {
-			return nil, err
-		}
-	}
-	return nil, errors.New("found no port free for both IPv4 and IPv6")
-}
-
-// Listener accepts connections from the QUIC listeners of Listen's
-// sockets.
-type Listener struct {
-	lns   []*quic.Listener
-	conns chan *quic.Conn // from the pumps, with more than one socket
-	errc  chan error      // a pump's accept error
-	done  chan struct{}   // closed by Close
-	once  sync.Once
-	wg    sync.WaitGroup // the pumps
-}
-
-// pump hands the connections ln accepts to Accept, until ln is closed.
-func (l *Listener) pump(ln *quic.Listener) {
-	for {
-		qc, err := ln.Accept(context.Background())
-		if err != nil {
-			l.errc <- err // buffered: one per pump
-			return
-		}
-		select {
-		case l.conns <- qc:
-		case <-l.done:
-			_ = qc.CloseWithError(ConnShutdown, "server shutting down")
-			return
-		}
-	}
-}
-
-// Accept returns the next connection, quic.ErrServerClosed once the
-// listener is closed, or ctx's error.
-func (l *Listener) Accept(ctx context.Context) (*quic.Conn, error) {
-	if len(l.lns) == 1 {
-		return l.lns[0].Accept(ctx)
-	}
-	select {
-	case qc := <-l.conns:
-		return qc, nil
-	case <-l.done:
-		return nil, quic.ErrServerClosed
-	case err := <-l.errc:
-		return nil, err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// Addrs returns the addresses of the listener's sockets.
-func (l *Listener) Addrs() []net.Addr {
-	var as []net.Addr
-	for _, ln := range l.lns {
-		as = append(as, ln.Addr())
-	}
-	return as
-}
-
-// Addr returns the address of the listener's first (for a wildcard, its
-// IPv4) socket.
-func (l *Listener) Addr() net.Addr { return l.lns[0].Addr() }
-
-// Close stops accepting; connections already accepted go on.
-func (l *Listener) Close() error {
-	l.once.Do(func() {
-		close(l.done)
-		for _, ln := range l.lns {
-			_ = ln.Close()
-		}
-		l.wg.Wait()
-	})
-	return nil
 }
 
 // ResetKey derives the key of the stateless resets a server sends from its
@@ -262,7 +112,7 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, er
 	// limit holds its data back, so that a client connection silent for
 	// longer than a few keep-alives is dead (see ClientKeepAlive).
 	conf.KeepAlivePeriod = ClientKeepAlive
-	ua, err := resolve(ctx, addr)
+	ua, err := resolve(ctx, net.DefaultResolver, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -294,19 +144,19 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, er
 // resolve is net.ResolveUDPAddr (an IPv4 address first, if the name has
 // one) bounded by ctx, so that a slow name server cannot outlast the dial
 // timeout.
-func resolve(ctx context.Context, addr string) (*net.UDPAddr, error) {
+func resolve(ctx context.Context, r *net.Resolver, addr string) (*net.UDPAddr, error) {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	port, err := net.DefaultResolver.LookupPort(ctx, "udp", p)
+	port, err := r.LookupPort(ctx, "udp", p)
 	if err != nil {
 		return nil, err
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), uint16(port))), nil
 	}
-	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
 		return nil, err
 	}

@@ -126,11 +126,11 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 		g.log.Warn(advice)
 	}
 	fp := certs.Fingerprint(leaf)
-	addrs := make([]string, 0, 2)
-	for _, a := range ln.Addrs() {
-		addrs = append(addrs, a.String())
+	attrs := []any{"addr", ln.Addr().String()}
+	if as := ln.Addrs(); len(as) > 1 {
+		attrs = append(attrs, "addr6", as[1].String()) // a wildcard's IPv6 socket
 	}
-	g.log.Info("listening", "addr", strings.Join(addrs, " "), "fingerprint", fp, "data", g.data)
+	g.log.Info("listening", append(attrs, "fingerprint", fp, "data", g.data)...)
 	if c.Demo {
 		if err := c.demo(ctx, g, users, ln.Addr(), fp); err != nil {
 			_ = ln.Close()

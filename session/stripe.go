@@ -608,9 +608,16 @@ const (
 // 128 and back to 64, averaged 62 over 256 MiB).
 const cleanMax = 32
 
+// minStep is the shortest step of auto width. In the lab at 50 ms RTT
+// (256 MiB gets and puts, alternating with the 500 ms it was before),
+// 300 ms raised auto on the clean link from 72 to 81 MB/s and at 1 %
+// loss by 5-14 %, left clean puts and the 100 Mbit/s link as they were;
+// the judging rules need no more packets than that gives them.
+const minStep = 300 * time.Millisecond
+
 // minJudged is the width below which a lossy step that did not pay
 // widens all the same. A few connections at random loss each follow
-// Reno's sawtooth, so that half a second of them is a noisy sample (and
+// Reno's sawtooth, so that a step of them is a noisy sample (and
 // a new connection's first step has seen too few packets to show loss):
 // in the lab, right after a reconnection at 1 % loss, 2 connections once
 // measured less than 1 had, with "more" loss, and the transfer stayed on
@@ -710,9 +717,9 @@ func (a *autoWidth) run(ctx context.Context, c *Client, links []*link, done <-ch
 	sent0, lost0 := a.lossCounters(links)
 	sentAll, lostAll := sent0, lost0 // since the start, for small steps
 	for {
-		// A step lasts several round trips, at least half a second.
+		// A step lasts six round trips, and at least minStep.
 		rtt := links[0].qc.ConnectionStats().SmoothedRTT
-		step := max(500*time.Millisecond, 6*rtt)
+		step := max(minStep, 6*rtt)
 		select {
 		case <-ctx.Done():
 			return

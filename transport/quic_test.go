@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -16,16 +17,27 @@ import (
 	"github.com/qftp/qftp/transport"
 )
 
+// testServerCert returns a new server certificate and a function that
+// dials a server using it with transport.Dial, pinning it.
+func testServerCert(t *testing.T) (tls.Certificate, func(ctx context.Context, addr, serverName string) (*quic.Conn, error)) {
+	t.Helper()
+	cert, leaf, _, err := certs.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, func(ctx context.Context, addr, serverName string) (*quic.Conn, error) {
+		// A known-hosts file per dial: subtests dial at once.
+		v := &certs.Verifier{KnownHosts: certs.OpenKnownHosts(filepath.Join(t.TempDir(), "kh")), HostKey: "x:1", ServerName: serverName, Fingerprint: certs.Fingerprint(leaf)}
+		return transport.Dial(ctx, addr, v.TLSConfig())
+	}
+}
+
 // TestDialFamilies checks that Dial reaches a server over IPv4 and IPv6
 // from a socket of the server's family, and closes that socket with the
 // connection.
 func TestDialFamilies(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cert, leaf, _, err := certs.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, dial := testServerCert(t)
 	for _, tc := range []struct{ name, listen, network string }{
 		{"ipv4", "127.0.0.1:0", "udp4"},
 		{"ipv6", "[::1]:0", "udp6"},
@@ -47,8 +59,7 @@ func TestDialFamilies(t *testing.T) {
 				}
 			}()
 			host, _, _ := net.SplitHostPort(ln.Addr().String())
-			v := &certs.Verifier{KnownHosts: certs.OpenKnownHosts(filepath.Join(t.TempDir(), "kh")), HostKey: "x:1", ServerName: host, Fingerprint: certs.Fingerprint(leaf)}
-			qc, err := transport.Dial(ctx, ln.Addr().String(), v.TLSConfig())
+			qc, err := dial(ctx, ln.Addr().String(), host)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,11 +103,7 @@ func TestDialFamilies(t *testing.T) {
 // close.
 func TestListenBothFamilies(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	cert, leaf, _, err := certs.LoadOrCreate(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, dial := testServerCert(t)
 	ln, err := transport.Listen(":0", cert, 4, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +130,7 @@ func TestListenBothFamilies(t *testing.T) {
 		t.Fatalf("first socket %v is not IPv4", a)
 	}
 	for _, target := range targets {
-		v := &certs.Verifier{KnownHosts: certs.OpenKnownHosts(filepath.Join(t.TempDir(), "kh")), HostKey: "x:1", ServerName: "localhost", Fingerprint: certs.Fingerprint(leaf)}
-		qc, err := transport.Dial(t.Context(), target, v.TLSConfig())
+		qc, err := dial(t.Context(), target, "localhost")
 		if err != nil {
 			t.Fatalf("dial %s: %v", target, err)
 		}
@@ -153,10 +159,7 @@ func TestListenBothFamilies(t *testing.T) {
 // keeps them queued), with one socket and with two.
 func TestListenerCloseEndsQueued(t *testing.T) {
 	t.Parallel()
-	cert, leaf, _, err := certs.LoadOrCreate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, dial := testServerCert(t)
 	for _, addr := range []string{"127.0.0.1:0", ":0"} {
 		t.Run(addr, func(t *testing.T) {
 			t.Parallel()
@@ -167,8 +170,7 @@ func TestListenerCloseEndsQueued(t *testing.T) {
 			target := net.JoinHostPort("127.0.0.1", fmt.Sprint(ln.Addr().(*net.UDPAddr).Port))
 			var clients []*quic.Conn
 			for range 4 {
-				v := &certs.Verifier{KnownHosts: certs.OpenKnownHosts(filepath.Join(t.TempDir(), "kh")), HostKey: "x:1", ServerName: "localhost", Fingerprint: certs.Fingerprint(leaf)}
-				qc, err := transport.Dial(t.Context(), target, v.TLSConfig())
+				qc, err := dial(t.Context(), target, "localhost")
 				if err != nil {
 					t.Fatal(err)
 				}

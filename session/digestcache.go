@@ -62,6 +62,10 @@ const (
 	minDigestFile = 1 << 20
 )
 
+// worthRemembering reports whether the digests of a file of size bytes
+// are kept.
+func worthRemembering(size int64) bool { return size >= minDigestFile }
+
 func keyOf(st fsjail.Stamp) fileKey { return fileKey{st.Dev, st.Ino} }
 
 // known returns a lookup of the digests held for the file with stamp st
@@ -94,7 +98,7 @@ func (dc *digestCache) known(st fsjail.Stamp, bs int64) func(idx int64) (blocks.
 // nil) marks. An entry for another version of the file is replaced.
 func (dc *digestCache) add(st fsjail.Stamp, bs, first int64, ds []blocks.Digest, skip []bool) {
 	n := blocks.Count(st.Size, bs)
-	if st.Size < minDigestFile || n*int64(len(blocks.Digest{})+1) > maxDigestBytes/4 || first < 0 || first+int64(len(ds)) > n {
+	if !worthRemembering(st.Size) || n*int64(len(blocks.Digest{})+1) > maxDigestBytes/4 || first < 0 || first+int64(len(ds)) > n {
 		return
 	}
 	dc.mu.Lock()

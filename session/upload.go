@@ -280,8 +280,12 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 }
 
 // stamp returns the partial's stamp (its inode is the committed file's),
-// or false where there are none.
+// or false where there are none or its digests are not worth keeping
+// (then learn does nothing, and a small file's put costs no stat).
 func (up *upload) stamp() (fsjail.Stamp, bool) {
+	if !worthRemembering(up.j.hdr.Size) {
+		return fsjail.Stamp{}, false
+	}
 	fi, err := up.p.Data.Stat()
 	if err != nil {
 		return fsjail.Stamp{}, false

@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 DATA     ?= ./var/qftpd
 LISTEN   ?= 127.0.0.1:7443
 
-.PHONY: help build run test test-short lint vet fmt fuzz bench bench-net clean
+.PHONY: help build run test test-short lint vet fmt fuzz bench bench-net bench-fair clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -
 
 bench-net: ## as root: qftp vs scp/sftp/rsync over the shared network lab (minutes; see docs/BENCHMARKS.md)
 	bash docs/bench/netlab.sh
+
+bench-fair: ## as root, after bench-net: how qftp shares a 100 Mbit/s bottleneck with an scp (about 15 minutes)
+	bash docs/bench/fairness.sh
 
 clean: ## remove build output
 	rm -rf bin

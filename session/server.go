@@ -99,10 +99,6 @@ type Server struct {
 	// testHookPace, if set, is called before a rate-capped put paces a
 	// received block (tests).
 	testHookPace func(vpath string, off int64)
-	owed         owedReleases // releases the quota ledger refused, to retry
-	// testHookRelease, if set, runs before each release of quota; an
-	// error it returns stands for the ledger's (tests).
-	testHookRelease func(name string, n int64) error
 
 	stopJanitor context.CancelFunc
 	win         windows
@@ -164,10 +160,7 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	}()
 	go func() {
 		defer s.wg.Done()
-		every(jctx, userCheckEvery, func(ctx context.Context) {
-			s.checkSessions(ctx)
-			s.settleAllQuotas(ctx)
-		})
+		every(jctx, userCheckEvery, s.checkSessions)
 	}()
 	for {
 		qc, err := ln.Accept(ctx)

@@ -1,14 +1,11 @@
 package userdb
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 func TestReserveRelease(t *testing.T) {
@@ -115,45 +112,5 @@ func TestSettings(t *testing.T) {
 		if got, ok, err := s.Setting(ctx, SettingDefaultQuota); got != v || !ok || err != nil {
 			t.Fatalf("got %q %v %v", got, ok, err)
 		}
-	}
-}
-
-// A release that cannot get the write lock before its context ends fails
-// as ErrNotWritten and changes nothing, so that the server may make it
-// again later without counting it twice.
-func TestReleaseNotWritten(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	path := newPath(t)
-	s := openStore(t, path)
-	mustAdd(t, s, "alice", "pw", 100)
-	if err := s.Reserve(ctx, "alice", 60); err != nil {
-		t.Fatal(err)
-	}
-	// Another process holds the write lock.
-	other, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	tx, err := other.BeginTx(ctx, nil) // _txlock=immediate: takes the write lock
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	err = s.Release(short, "alice", 50)
-	if !errors.Is(err, ErrNotWritten) {
-		t.Fatalf("release under another's write lock: %v, want ErrNotWritten", err)
-	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
-	if u, _ := s.Get(ctx, "alice"); u.Used != 60 {
-		t.Fatalf("used = %d after a failed release, want 60", u.Used)
-	}
-	// A failure that may have happened is not marked.
-	if notWritten(errors.New("disk I/O error")) {
-		t.Fatal("an unknown error counts as not written")
 	}
 }

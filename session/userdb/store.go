@@ -42,10 +42,6 @@ var (
 	// or invalid user name, a wrong password and an empty password alike, so
 	// that callers cannot tell them apart.
 	ErrBadCredentials = errors.New("invalid user name or password")
-	// ErrNotWritten is matched by a failed write that certainly changed
-	// nothing (the database was busy, full, read-only or interrupted), so
-	// that doing it again later cannot count twice.
-	ErrNotWritten = errors.New("not written")
 )
 
 // errNegative is the cause for a negative quota or usage; the CLI validates
@@ -179,26 +175,6 @@ func open(path string, opts Options) (*Store, error) {
 	_, _ = rand.Read(dummy.key)
 
 	return &Store{db: db, params: p, sem: make(chan struct{}, n), dummy: dummy}, nil
-}
-
-// notWritten reports whether a failed single-statement write certainly
-// left the database as it was: SQLite rolls such a statement back when it
-// fails for these causes, and the driver reports the context's end only
-// for a statement that failed. (An I/O error may come after the commit.)
-func notWritten(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
-		sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
-		return true
-	}
-	return false
 }
 
 // isBusy reports whether err is SQLite's "database is locked".
@@ -437,9 +413,6 @@ func (s *Store) update(ctx context.Context, op, name, query string, args ...any)
 	}
 	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
-		if notWritten(err) {
-			return fmt.Errorf("%s %s: %w (%w)", op, name, err, ErrNotWritten)
-		}
 		return fmt.Errorf("%s %s: %w", op, name, err)
 	}
 	if err := oneRow(res, ErrNotFound); err != nil {

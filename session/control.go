@@ -54,6 +54,7 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 		err = c.mv(ctx, req)
 	case transport.OpDf:
 		var u userdb.User
+		c.srv.settleQuota(ctx, c.user.Name)
 		if u, err = c.srv.Users.Get(ctx, c.user.Name); err == nil {
 			resp.Quota, resp.Used = u.Quota, u.Used
 		}

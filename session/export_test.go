@@ -60,3 +60,11 @@ func CheckSessions(s *Server) { s.checkSessions(context.Background()) }
 // SetPaceHook makes s call f before a rate-capped put paces a received
 // block.
 func SetPaceHook(s *Server, f func(vpath string, off int64)) { s.testHookPace = f }
+
+// SetReleaseHook makes s call f before each release of quota; an error f
+// returns stands for the ledger's.
+func SetReleaseHook(s *Server, f func(name string, n int64) error) { s.testHookRelease = f }
+
+// SettleQuotas runs the server's periodic retry of releases the ledger
+// refused, now.
+func SettleQuotas(s *Server) { s.settleAllQuotas(context.Background()) }

@@ -164,6 +164,108 @@ func TestQuota(t *testing.T) {
 	}
 }
 
+// A release of quota that the ledger refuses (its disk full, say) is kept
+// and made once the ledger takes writes again: at the user's next quota
+// check, or by the server's periodic retry. The bytes are never counted
+// twice: a failure that may have been written is not retried, nor is one
+// that a walk of the home (rescan) has counted since.
+func TestQuotaReleaseRetried(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Pointer[error] // what the ledger's releases fail with
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		session.SetReleaseHook(s, func(string, int64) error {
+			if err := failing.Load(); err != nil {
+				return *err
+			}
+			return nil
+		})
+	})
+	c, _ := ts.User(t, "rhea")
+	setQuota(t, ts, "rhea", 10*mib)
+	ctx := t.Context()
+	six := filepath.Join(t.TempDir(), "six")
+	sessiontest.WriteFile(t, six, randomBytes(t, 6*mib))
+	check := func(when string, wantLedger, wantDisk int64) {
+		t.Helper()
+		if l, d := used(t, ts, "rhea"); l != wantLedger || d != wantDisk {
+			t.Fatalf("%s: ledger %d, disk %d; want %d, %d", when, l, d, wantLedger, wantDisk)
+		}
+	}
+	full := fmt.Errorf("database or disk is full: %w", userdb.ErrNotWritten)
+
+	if _, err := c.Put(ctx, six, "a", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(&full)
+	if err := c.Remove(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	check("rm while the ledger fails", 6*mib, 0)
+	if _, err := c.Put(ctx, six, "b", session.TransferOptions{}); !errors.Is(err, transport.ErrQuota) {
+		t.Fatalf("put while the ledger still fails: %v, want a quota refusal", err)
+	}
+	check("refused put", 6*mib, 0)
+	// The ledger works again: the next put's quota check makes the
+	// release first.
+	failing.Store(nil)
+	if _, err := c.Put(ctx, six, "b", session.TransferOptions{}); err != nil {
+		t.Fatalf("put once the ledger works: %v", err)
+	}
+	check("put after the retry", 6*mib, 6*mib)
+	session.SettleQuotas(ts.Srv) // nothing is owed: nothing changes
+	check("nothing owed", 6*mib, 6*mib)
+
+	// The periodic retry.
+	failing.Store(&full)
+	if err := c.Remove(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	session.SettleQuotas(ts.Srv)
+	check("retried while still failing", 6*mib, 0)
+	failing.Store(nil)
+	session.SettleQuotas(ts.Srv)
+	check("retried once it works", 0, 0)
+
+	// A rescan while a release is owed counts it already: the retry must
+	// not release the bytes again (that would leave "keep" uncounted).
+	keep := filepath.Join(t.TempDir(), "keep")
+	sessiontest.WriteFile(t, keep, randomBytes(t, 3*mib))
+	if _, err := c.Put(ctx, keep, "keep", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, six, "d", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(&full)
+	if err := c.Remove(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	check("rm while the ledger fails, again", 9*mib, 3*mib)
+	failing.Store(nil)
+	if _, err := session.Rescan(ctx, ts.Users, ts.HomeDir, "rhea", 0); err != nil {
+		t.Fatal(err)
+	}
+	session.SettleQuotas(ts.Srv)
+	check("retry after a rescan", 3*mib, 3*mib)
+	if err := c.Remove(ctx, "keep"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A failure that may have been written is not made again (that could
+	// count the bytes twice); the next rescan corrects the ledger.
+	if _, err := c.Put(ctx, six, "c", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unsure := errors.New("disk I/O error")
+	failing.Store(&unsure)
+	if err := c.Remove(ctx, "c"); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(nil)
+	session.SettleQuotas(ts.Srv)
+	check("after an unsure failure", 6*mib, 0)
+}
+
 // Concurrent uploads from several sessions of one user, each of which fits
 // alone, never pass the quota together; the ones stopped leave nothing.
 func TestQuotaConcurrent(t *testing.T) {

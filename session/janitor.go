@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session/userdb"
 )
 
 func (s *Server) partialMaxAge() time.Duration {
@@ -94,8 +95,8 @@ func (s *Server) sweepOnce(ctx context.Context) {
 		}
 		if freed > 0 {
 			s.logger().Info("removed old partial uploads", "user", u.Name, "bytes", freed)
-			if err := s.Users.Release(ctx, u.Name, freed); err != nil {
-				s.logger().Error("release quota", "user", u.Name, "err", err)
+			if err := s.releaseQuota(ctx, u.Name, freed); err != nil {
+				s.logger().Error("release quota", "user", u.Name, "bytes", freed, "retry", errors.Is(err, userdb.ErrNotWritten), "err", err)
 			}
 		}
 	}

@@ -99,6 +99,10 @@ type Server struct {
 	// testHookPace, if set, is called before a rate-capped put paces a
 	// received block (tests).
 	testHookPace func(vpath string, off int64)
+	owed         owedReleases // releases the quota ledger refused, to retry
+	// testHookRelease, if set, runs before each release of quota; an
+	// error it returns stands for the ledger's (tests).
+	testHookRelease func(name string, n int64) error
 
 	stopJanitor context.CancelFunc
 	win         windows
@@ -152,7 +156,7 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	}
 	jctx, stopJanitor := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopJanitor = stopJanitor
-	s.wg.Add(2)
+	s.wg.Add(3)
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
@@ -161,6 +165,10 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 	go func() {
 		defer s.wg.Done()
 		every(jctx, userCheckEvery, s.checkSessions)
+	}()
+	go func() {
+		defer s.wg.Done()
+		every(jctx, owedRetryEvery, s.settleAllQuotas)
 	}()
 	for {
 		qc, err := ln.Accept(ctx)

@@ -148,6 +148,7 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 	// reserve outside the stream's lifetime so that the count stays true.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	up.c.srv.settleQuota(ctx, name)
 	n := need
 	if ahead := min(reserveAhead, up.j.hdr.Size-up.size-up.budget); ahead > need {
 		if err := users.Reserve(ctx, name, ahead); err == nil {
@@ -325,6 +326,7 @@ func (up *upload) learn(ours fsjail.Stamp, ok bool, ds []blocks.Digest, mtimeNs 
 func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, err error) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	up.c.srv.settleQuota(ctx, up.c.user.Name)
 	u, err := up.c.srv.Users.Get(ctx, up.c.user.Name)
 	if err != nil {
 		return 0, 0, 0, false, err
@@ -438,15 +440,9 @@ func (c *conn) verifyJournal(j *journal, p *fsjail.Partial) ([]int64, error) {
 	return kept, nil
 }
 
-// release gives n bytes back to the user's ledger. It runs on cleanup
-// paths, so it does not give up when the transfer's context has ended.
+// release gives n bytes back to the user's ledger (see releaseQuota).
 func (c *conn) release(ctx context.Context, n int64) {
-	if n <= 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := c.srv.Users.Release(ctx, c.user.Name, n); err != nil {
-		c.ulog.Error("release quota", "bytes", n, "err", err)
+	if err := c.srv.releaseQuota(ctx, c.user.Name, n); err != nil {
+		c.ulog.Error("release quota", "bytes", n, "retry", errors.Is(err, userdb.ErrNotWritten), "err", err)
 	}
 }

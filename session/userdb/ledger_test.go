@@ -1,6 +1,8 @@
 package userdb
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -113,4 +115,85 @@ func TestSettings(t *testing.T) {
 			t.Fatalf("got %q %v %v", got, ok, err)
 		}
 	}
+}
+
+// A release that cannot get the write lock within busy_timeout, or whose
+// context ended before it started, fails as ErrNotWritten and changes
+// nothing, so that the server may make it again later without counting
+// it twice.
+func TestReleaseNotWritten(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := newPath(t)
+	s := openStore(t, path)
+	mustAdd(t, s, "alice", "pw", 100)
+	if err := s.Reserve(ctx, "alice", 60); err != nil {
+		t.Fatal(err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Release(canceled, "alice", 10); !errors.Is(err, ErrNotWritten) {
+		t.Fatalf("release with its context ended: %v, want ErrNotWritten", err)
+	}
+	// Another process holds the write lock.
+	other, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(ctx, nil) // _txlock=immediate: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "alice", 50); !errors.Is(err, ErrNotWritten) {
+		t.Fatalf("release under another's write lock: %v, want ErrNotWritten", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Get(ctx, "alice"); u.Used != 60 {
+		t.Fatalf("used = %d after failed releases, want 60", u.Used)
+	}
+}
+
+// ReleaseIfGen releases only while the ledger generation read before is
+// current: setting the usage from a walk, or deleting the user, starts a
+// new one.
+func TestReleaseIfGen(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openStore(t, newPath(t))
+	mustAdd(t, s, "bob", "pw", 0)
+	if err := s.Reserve(ctx, "bob", 100); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := s.LedgerGen(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseIfGen(ctx, "bob", 10, gen); err != nil {
+		t.Fatalf("release in the current generation: %v", err)
+	}
+	if err := s.SetUsed(ctx, "bob", 80); err != nil {
+		t.Fatal(err)
+	}
+	voided := func(when, gen string, want int64) {
+		t.Helper()
+		if err := s.ReleaseIfGen(ctx, "bob", 10, gen); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("release %s: %v, want ErrNotFound", when, err)
+		}
+		if u, _ := s.Get(ctx, "bob"); u.Used != want {
+			t.Fatalf("used = %d after a release %s, want %d", u.Used, when, want)
+		}
+	}
+	voided("in a past generation", gen, 80)
+	gen, _ = s.LedgerGen(ctx, "bob")
+	if err := s.Delete(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, s, "bob", "pw", 0)
+	if err := s.Reserve(ctx, "bob", 50); err != nil {
+		t.Fatal(err)
+	}
+	voided("for a deleted user's namesake", gen, 50)
 }

@@ -18,6 +18,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,6 +43,10 @@ var (
 	// or invalid user name, a wrong password and an empty password alike, so
 	// that callers cannot tell them apart.
 	ErrBadCredentials = errors.New("invalid user name or password")
+	// ErrNotWritten is matched by a failed release that certainly changed
+	// nothing (the database busy, full or read-only), so that making it
+	// again later cannot count it twice.
+	ErrNotWritten = errors.New("not written")
 )
 
 // errNegative is the cause for a negative quota or usage; the CLI validates
@@ -319,9 +324,61 @@ func (s *Store) SetMaxConns(ctx context.Context, name string, n int) error {
 }
 
 // SetUsed records that user name stores used bytes; negative is an error.
-// The error wraps ErrNotFound for an unknown user.
+// The error wraps ErrNotFound for an unknown user. It starts a new ledger
+// generation (see LedgerGen).
 func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
-	return s.setCount(ctx, "set used", name, "used", used)
+	if used < 0 {
+		return fmt.Errorf("set used %s: used %w", name, errNegative)
+	}
+	return s.newGeneration(ctx, "set used", name, `UPDATE users SET used = ? WHERE name = ?`, used, name)
+}
+
+// ledgerKey is the setting that holds user name's ledger generation. (User
+// names have no ':', so it cannot be a server-wide setting's name.)
+func ledgerKey(name string) string { return "ledger:" + name }
+
+// LedgerGen returns user name's ledger generation: a value that changes
+// whenever its usage is set from a walk of its home (SetUsed) or the user
+// is deleted. A release that failed can be made again later with
+// ReleaseIfGen and the generation read before it: if the usage was
+// measured anew since, the walk has counted the release already.
+func (s *Store) LedgerGen(ctx context.Context, name string) (string, error) {
+	gen, _, err := s.Setting(ctx, ledgerKey(name))
+	return gen, err
+}
+
+// newGeneration runs query (a write of user name's row) and gives the user
+// a new ledger generation, in one transaction.
+func (s *Store) newGeneration(ctx context.Context, op, name, query string, args ...any) (err error) {
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err == nil {
+		err = oneRow(res, ErrNotFound)
+	}
+	if err == nil {
+		gen := make([]byte, 16)
+		_, _ = rand.Read(gen)
+		_, err = tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
+			ledgerKey(name), hex.EncodeToString(gen))
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	return nil
 }
 
 // setCount stores a non-negative number in column (one of this file's
@@ -385,19 +442,73 @@ func (s *Store) Reserve(ctx context.Context, name string, n int64) error {
 }
 
 // Release subtracts n bytes from user name's usage (never below zero).
-// n <= 0 is a no-op.
+// n <= 0 is a no-op. ctx bounds only the wait for a database connection:
+// once started, the statement runs to its end (its wait for the write lock
+// is busy_timeout's), because one that ctx interrupts may have committed
+// all the same, and the caller could not tell whether to make it again.
+// The error wraps ErrNotWritten when the release certainly did not happen.
 func (s *Store) Release(ctx context.Context, name string, n int64) error {
+	return s.releaseBytes(ctx, name, n, "", false)
+}
+
+// ReleaseIfGen is Release, made only if user name's ledger generation is
+// still gen (see LedgerGen); else it fails with ErrNotFound, as for an
+// unknown user.
+func (s *Store) ReleaseIfGen(ctx context.Context, name string, n int64, gen string) error {
+	return s.releaseBytes(ctx, name, n, gen, true)
+}
+
+func (s *Store) releaseBytes(ctx context.Context, name string, n int64, gen string, ifGen bool) error {
 	if n <= 0 {
 		return nil
 	}
-	return s.update(ctx, "release", name,
-		`UPDATE users SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END WHERE name = ?`, n, n, name)
+	if err := ValidName(name); err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	query, args := `UPDATE users SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END WHERE name = ?`, []any{n, n, name}
+	if ifGen {
+		query += ` AND COALESCE((SELECT value FROM settings WHERE name = ?), '') = ?`
+		args = append(args, ledgerKey(name), gen)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("release %s: %w (%w)", name, err, ErrNotWritten) // nothing ran
+	}
+	defer conn.Close()
+	res, err := conn.ExecContext(context.Background(), query, args...)
+	if err == nil {
+		err = oneRow(res, ErrNotFound)
+	} else if notWritten(err) {
+		err = fmt.Errorf("%w (%w)", err, ErrNotWritten)
+	}
+	if err != nil {
+		return fmt.Errorf("release %s: %w", name, err)
+	}
+	return nil
+}
+
+// notWritten reports whether a statement that failed with err (not
+// interrupted: see Release) certainly left the database as it was: in WAL
+// mode SQLite reports these before it commits anything. (An I/O error, or
+// running out of memory in the checkpoint after a commit, may come after
+// it.)
+func notWritten(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
 }
 
 // Delete removes user name. The error wraps ErrNotFound for an unknown user.
-// It does not touch the user's files.
+// It does not touch the user's files. A user added again later has another
+// ledger generation.
 func (s *Store) Delete(ctx context.Context, name string) error {
-	return s.update(ctx, "delete user", name, `DELETE FROM users WHERE name = ?`, name)
+	return s.newGeneration(ctx, "delete user", name, `DELETE FROM users WHERE name = ?`, name)
 }
 
 // update runs a single-statement write on one user's row. A single

@@ -10,6 +10,7 @@ import (
 )
 
 // Verifier decides whether the client trusts a server's certificate. A
+// Fingerprint the user gave must match, whatever else holds. Then a
 // certificate that chains to Roots and is valid for ServerName is trusted
 // outright. Otherwise the server's fingerprint must match the one pinned in
 // KnownHosts for HostKey; an unknown server is pinned on first use only if it
@@ -31,8 +32,10 @@ type Verifier struct {
 	// Roots are the CAs trusted for CA-signed server certificates. Optional:
 	// nil means the system roots.
 	Roots *x509.CertPool
-	// Fingerprint is the fingerprint the user expects an unknown server to
-	// present (--fingerprint); a match is pinned. Optional: "" means none.
+	// Fingerprint is the fingerprint the user expects the server to present
+	// (--fingerprint): any other is refused, even from a pinned or a
+	// CA-signed server, and an unknown server presenting it is pinned.
+	// Optional: "" means none.
 	Fingerprint string
 	// AcceptNew pins an unknown server on first use (--accept-new-host).
 	// Optional: false refuses unknown servers.
@@ -68,14 +71,15 @@ func (v *Verifier) TLSConfig() *tls.Config {
 }
 
 // VerifyConnection implements tls.Config.VerifyConnection. It records the
-// server's fingerprint for Presented, then accepts the connection if the
-// certificate chain verifies against Roots for ServerName, or if the
-// fingerprint matches the pin for HostKey. For an unknown host it pins the
-// fingerprint if it equals Fingerprint or if AcceptNew is set.
+// server's fingerprint for Presented and refuses it if Fingerprint is set
+// and differs. Then it accepts the connection if the certificate chain
+// verifies against Roots for ServerName, or if the fingerprint matches the
+// pin for HostKey. For an unknown host it pins the fingerprint if it equals
+// Fingerprint or if AcceptNew is set.
 //
-// It returns *HostKeyChangedError when the pin differs (regardless of
-// Fingerprint and AcceptNew), *FingerprintMismatchError when the host is
-// unknown and Fingerprint differs, and *UnknownHostError when the host is
+// It returns *FingerprintMismatchError when Fingerprint differs,
+// *HostKeyChangedError when the pin differs (regardless of AcceptNew, and
+// of a Fingerprint that matches), and *UnknownHostError when the host is
 // unknown and neither Fingerprint nor AcceptNew is set. Errors from reading
 // or updating KnownHosts are returned as well.
 func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
@@ -93,6 +97,18 @@ func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
 	v.presented = fp
 	v.mu.Unlock()
 
+	// A fingerprint the user stated is a requirement, not only a way to
+	// trust a new host: a script that names the server's identity must
+	// not reach another one because known_hosts or a CA vouches for it.
+	if v.Fingerprint != "" {
+		want, err := ParseFingerprint(v.Fingerprint)
+		if err != nil {
+			return err
+		}
+		if want != fp {
+			return &FingerprintMismatchError{Host: v.HostKey, Want: want, Got: fp}
+		}
+	}
 	if v.verifyChain(cs.PeerCertificates) {
 		return nil
 	}
@@ -114,14 +130,7 @@ func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
 		}
 	}
 
-	if v.Fingerprint != "" {
-		want, err := ParseFingerprint(v.Fingerprint)
-		if err != nil {
-			return err
-		}
-		if want != fp {
-			return &FingerprintMismatchError{Host: v.HostKey, Want: want, Got: fp}
-		}
+	if v.Fingerprint != "" { // it matched
 		return v.pin(fp)
 	}
 	if v.AcceptNew {

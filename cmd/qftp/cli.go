@@ -44,7 +44,7 @@ type stdio struct {
 type cli struct {
 	KnownHosts    string           `name:"known-hosts" env:"QFTP_KNOWN_HOSTS" type:"path" placeholder:"FILE" help:"Pinned server fingerprints (default ~/.config/qftp/known_hosts)."`
 	AcceptNewHost bool             `name:"accept-new-host" help:"Trust and pin a server seen for the first time."`
-	Fingerprint   string           `name:"fingerprint" placeholder:"SHA256:..." help:"Trust the server if its fingerprint is this one (and pin it)."`
+	Fingerprint   string           `name:"fingerprint" placeholder:"SHA256:..." help:"Connect only if the server's fingerprint is this one (a new server is then pinned)."`
 	PasswordFile  string           `name:"password-file" type:"existingfile" placeholder:"FILE" help:"Read the password from the first line of FILE (else $QFTP_PASSWORD, else ask)."`
 	NoProgress    bool             `name:"no-progress" help:"Print one summary line per transfer instead of progress bars."`
 	Debug         bool             `name:"debug" help:"Log what the client does (connections, retries, striping) to stderr."`

@@ -268,13 +268,16 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 		}
 	}
 	first := true
+	made := false // this get created LOCAL.qftp-part
 	err := c.retry(ctx, &res, opt.via, func(l *link) error {
-		err := c.getOnce(ctx, l, local, opt, &res, first)
+		err := c.getOnce(ctx, l, local, opt, &res, first, &made)
 		first = false
 		return err
 	})
 	if err != nil {
-		dropUnresumable(local)
+		if made {
+			dropUnresumable(local)
+		}
 		return res, opError("get", remote, err)
 	}
 	res.Links = max(res.Links, 1)
@@ -282,14 +285,16 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	return res, nil
 }
 
-// dropUnresumable removes the partial download of local if it has no
-// journal (a small file, which the next get fetches whole) and no other
-// download holds it: a failed get leaves nothing it could not resume.
+// dropUnresumable removes the partial download of local, which the failed
+// get made, if it has no journal (a small file, which the next get
+// fetches whole) and no other download holds it: a failed get leaves
+// nothing it could not resume.
 func dropUnresumable(local string) {
 	if _, err := os.Lstat(local + ".qftp-part.meta"); err == nil {
 		return
 	}
-	p, err := openLocalPartial(local, false, false)
+	made := true
+	p, err := openLocalPartial(local, false, false, &made)
 	if err != nil {
 		return // none, or another download's
 	}
@@ -299,6 +304,7 @@ func dropUnresumable(local string) {
 // localPartial is a download in progress.
 type localPartial struct {
 	local      string
+	made       *bool    // the get's: it created the partial (see openLocalPartial)
 	data, meta *os.File // nil until the first reply
 	mu         sync.Mutex
 	j          *journal
@@ -321,7 +327,7 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 		p.meta = nil
 	}
 	if p.data == nil {
-		np, err := openLocalPartial(p.local, true, journal)
+		np, err := openLocalPartial(p.local, true, journal, p.made)
 		if err != nil {
 			return unwrapPath(err)
 		}
@@ -389,13 +395,31 @@ func (p *localPartial) dropJournal() {
 // files only if create) and locks it, so that two downloads never write
 // one file. Without create, missing files are an fs.ErrNotExist error.
 // Without journal, no journal file is opened (a stale one is removed).
-func openLocalPartial(local string, create, journal bool) (*localPartial, error) {
-	flags := os.O_RDWR
-	if create {
-		flags |= os.O_CREATE
-	}
-	data, err := os.OpenFile(local+".qftp-part", flags, 0o600)
-	if err != nil {
+//
+// LOCAL.qftp-part may be a file of the user's: one that exists is taken
+// only if this transfer made it (*made, which a creation sets) or its
+// journal reads as one of ours (see journalOurs); else the error says it
+// is in the way. The same holds for a journal file.
+func openLocalPartial(local string, create, journal bool, made *bool) (*localPartial, error) {
+	dataName, metaName := local+".qftp-part", local+".qftp-part.meta"
+	ours := made != nil && *made
+	fresh := false // created here
+	data, err := os.OpenFile(dataName, os.O_RDWR, 0)
+	switch {
+	case err == nil:
+		if !ours && !journalOurs(metaName) {
+			_ = data.Close()
+			return nil, inTheWay(dataName)
+		}
+	case create && errors.Is(err, fs.ErrNotExist):
+		if data, err = os.OpenFile(dataName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+			return nil, err
+		}
+		fresh = true
+		if made != nil {
+			*made = true
+		}
+	default:
 		return nil, err
 	}
 	if err := fsjail.TryLock(data); err != nil {
@@ -406,10 +430,23 @@ func openLocalPartial(local string, create, journal bool) (*localPartial, error)
 		return nil, err
 	}
 	if !journal {
-		_ = os.Remove(local + ".qftp-part.meta")
+		if journalOurs(metaName) {
+			_ = os.Remove(metaName)
+		}
 		return &localPartial{data: data}, nil
 	}
-	meta, err := os.OpenFile(local+".qftp-part.meta", flags, 0o600)
+	flags := os.O_RDWR
+	if create {
+		flags |= os.O_CREATE
+	}
+	if _, err := os.Lstat(metaName); err == nil && !journalOurs(metaName) {
+		_ = data.Close()
+		if fresh {
+			_ = os.Remove(dataName)
+		}
+		return nil, inTheWay(metaName)
+	}
+	meta, err := os.OpenFile(metaName, flags, 0o600)
 	if err != nil {
 		_ = data.Close()
 		return nil, err
@@ -417,11 +454,35 @@ func openLocalPartial(local string, create, journal bool) (*localPartial, error)
 	return &localPartial{data: data, meta: meta}, nil
 }
 
-func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool) error {
+// inTheWay is the error for a file of the user's where a partial download
+// would go.
+func inTheWay(name string) error {
+	return fmt.Errorf("local file %s is in the way: it is not a partial download that qftp can resume (move or remove it)", name)
+}
+
+// journalOurs reports whether name is a journal of a partial download:
+// a regular file that reads as one, or an empty one (a journal is empty
+// between its reset and its header).
+func journalOurs(name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	} else if fi.Size() == 0 {
+		return true
+	}
+	_, ok, _ := readJournal(f)
+	return ok
+}
+
+func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool, made *bool) error {
 	opt.rehash = !first
 	// Files of a partial download appear only once the server has
 	// answered: a get of a missing file leaves nothing behind.
-	p, err := openLocalPartial(local, false, true)
+	p, err := openLocalPartial(local, false, true, made)
 	if errors.Is(err, fs.ErrNotExist) {
 		p, err = &localPartial{}, nil
 	}
@@ -429,7 +490,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		return unwrapPath(err)
 	}
 	defer p.close()
-	p.local = local
+	p.local, p.made = local, made
 
 	// A journal from an earlier try: resume if the remote file is the same.
 	var kept []int64
@@ -530,8 +591,18 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	if err := p.data.Truncate(p.j.hdr.Size); err != nil {
 		return err
 	}
+	held, err := p.data.Stat()
+	if err != nil {
+		return err
+	}
 	if err := p.data.Close(); err != nil {
 		return err
+	}
+	// The partial is published by name: make sure the name is still it
+	// (another program, or another get of a tree that holds a file named
+	// like it, may have put something else there).
+	if now, err := os.Lstat(p.data.Name()); err != nil || !os.SameFile(held, now) {
+		return fmt.Errorf("local file %s was replaced while the download ran; not publishing it", p.data.Name())
 	}
 	mtime := time.Unix(0, p.j.hdr.Mtime)
 	if err := os.Chtimes(p.data.Name(), mtime, mtime); err != nil {

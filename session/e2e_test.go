@@ -697,3 +697,84 @@ func TestReconnectAfterCrash(t *testing.T) {
 		t.Fatalf("after the crash: %v", err)
 	}
 }
+
+// A get never takes a file of the user's for its partial download: one
+// named LOCAL.qftp-part (or LOCAL.qftp-part.meta) that is not a partial of
+// qftp's is left as it is, and the get says what is in the way, also when
+// it fails for another reason.
+func TestGetLeavesUserFilesNamedLikePartials(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "pia")
+	ctx := t.Context()
+	sessiontest.WriteFile(t, filepath.Join(home, "small"), randomBytes(t, 100<<10))
+	sessiontest.WriteFile(t, filepath.Join(home, "big"), randomBytes(t, 5<<20))
+	dir := t.TempDir()
+	precious := []byte("precious user data\n")
+	for _, tc := range []struct {
+		remote, theirs string // theirs: the user's file, under dir
+	}{
+		{"small", "small.qftp-part"},
+		{"big", "big.qftp-part"},
+		{"big", "big.qftp-part.meta"},
+		{"missing", "missing.qftp-part"},
+	} {
+		theirs := filepath.Join(dir, tc.theirs)
+		sessiontest.WriteFile(t, theirs, precious)
+		local := filepath.Join(dir, tc.remote)
+		_, err := c.Get(ctx, tc.remote, local, session.TransferOptions{Force: true})
+		if err == nil {
+			t.Fatalf("get %s with %s there: succeeded", tc.remote, tc.theirs)
+		}
+		if tc.remote != "missing" && !strings.Contains(err.Error(), "is in the way") {
+			t.Errorf("get %s with %s there: %v, want it named in the way", tc.remote, tc.theirs, err)
+		}
+		if got := sessiontest.ReadFile(t, theirs); !bytes.Equal(got, precious) {
+			t.Fatalf("get %s: %s now holds %q", tc.remote, tc.theirs, got)
+		}
+		if _, err := os.Lstat(local); err == nil {
+			t.Fatalf("get %s: %s appeared", tc.remote, local)
+		}
+		if err := os.Remove(theirs); err != nil {
+			t.Fatal(err)
+		}
+		// Out of the way, the same get works and leaves no partial.
+		if tc.remote != "missing" {
+			if _, err := c.Get(ctx, tc.remote, local, session.TransferOptions{}); err != nil {
+				t.Fatalf("get %s once %s is gone: %v", tc.remote, tc.theirs, err)
+			}
+			if err := os.Remove(local); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sessiontest.NoTempFiles(t, dir)
+	}
+}
+
+// A get publishes its partial download by name, and only if the name
+// still holds it: a file put there meanwhile is never published.
+func TestGetRefusesReplacedPartial(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "quin")
+	sessiontest.WriteFile(t, filepath.Join(home, "big"), randomBytes(t, 5<<20))
+	dir := t.TempDir()
+	local := filepath.Join(dir, "big")
+	var once sync.Once
+	opt := session.TransferOptions{Progress: func(done, total int64) {
+		once.Do(func() {
+			other := filepath.Join(dir, "other")
+			sessiontest.WriteFile(t, other, []byte("not the download"))
+			if err := os.Rename(other, local+".qftp-part"); err != nil {
+				t.Error(err)
+			}
+		})
+	}}
+	_, err := c.Get(t.Context(), "big", local, opt)
+	if err == nil || !strings.Contains(err.Error(), "was replaced") {
+		t.Fatalf("get with its partial replaced: %v", err)
+	}
+	if _, err := os.Lstat(local); err == nil {
+		t.Fatalf("%s was published", local)
+	}
+}

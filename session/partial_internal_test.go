@@ -13,9 +13,14 @@ import (
 func TestLocalPartialWithoutJournal(t *testing.T) {
 	t.Parallel()
 	local := filepath.Join(t.TempDir(), "f")
-	if err := os.WriteFile(local+".qftp-part.meta", []byte("stale"), 0o600); err != nil {
+	stale, err := os.Create(local + ".qftp-part.meta")
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := resetJournal(stale, journalHeader{Path: "/f", Size: 100 << 20, BS: 256 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	_ = stale.Close()
 	p := &localPartial{local: local}
 	defer p.close()
 	if err := p.start(journalHeader{Path: "/f", Size: 100, BS: 256 << 10}, false); err != nil {

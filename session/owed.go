@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,8 +20,16 @@ const owedRetryEvery = 5 * time.Second
 // the user that room until the next restart's Reconcile; with it, only
 // until the ledger takes writes again.
 type owedReleases struct {
-	mu sync.Mutex
-	m  map[string]owed // by user name
+	mu       sync.Mutex
+	m        map[string]owed        // by user name
+	settling map[string]*sync.Mutex // by user name: held while a retry runs
+}
+
+// settleLock returns the lock that a retry of name's releases holds, so
+// that a quota check waits for one in progress instead of reading the
+// ledger before it.
+func (o *owedReleases) settleLock(name string) *sync.Mutex {
+	return lockFor(&o.mu, &o.settling, name)
 }
 
 // owed is what one user is owed, in one ledger generation: a walk of the
@@ -30,8 +39,9 @@ type owed struct {
 	n   int64
 }
 
-// add records a release that failed; gen was read before it, so it is at
-// least as new as any recorded.
+// add records a release that failed. Of two generations, the one recorded
+// last is kept: the other's bytes stay counted until the next walk of the
+// home, which is safe (they are never released twice).
 func (o *owedReleases) add(name string, e owed) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -91,7 +101,11 @@ func (s *Server) releaseQuota(ctx context.Context, name string, n int64) error {
 	// the release already, and its new generation voids the retry.
 	gen, genErr := s.Users.LedgerGen(ctx, name)
 	err := s.ledgerRelease(ctx, name, owed{n: n}, false)
-	if errors.Is(err, userdb.ErrNotWritten) && genErr == nil {
+	if errors.Is(err, userdb.ErrNotWritten) {
+		if genErr != nil {
+			// Not kept: without the generation a retry could count twice.
+			return fmt.Errorf("%v (not kept to retry: %w)", err, genErr)
+		}
 		s.owed.add(name, owed{gen: gen, n: n})
 	}
 	return err
@@ -115,6 +129,9 @@ func (s *Server) ledgerRelease(ctx context.Context, name string, e owed, ifGen b
 // before, if it takes them now; quota checks call it before they read
 // the user's usage. It returns false while the ledger still refuses.
 func (s *Server) settleQuota(ctx context.Context, name string) bool {
+	l := s.owed.settleLock(name)
+	l.Lock()
+	defer l.Unlock()
 	e, ok := s.owed.take(name)
 	if !ok {
 		return true

@@ -471,17 +471,23 @@ func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context
 // -f, the commit of an upload, discarding a partial): without it two
 // sessions could release the same bytes twice.
 func (s *Server) userLock(user string) *sync.Mutex {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.userLocks == nil {
-		s.userLocks = make(map[string]*sync.Mutex)
+	return lockFor(&s.mu, &s.userLocks, user)
+}
+
+// lockFor returns the mutex of key in *locks, made on first use; mu
+// guards *locks.
+func lockFor(mu *sync.Mutex, locks *map[string]*sync.Mutex, key string) *sync.Mutex {
+	mu.Lock()
+	defer mu.Unlock()
+	if *locks == nil {
+		*locks = make(map[string]*sync.Mutex)
 	}
-	m := s.userLocks[user]
-	if m == nil {
-		m = new(sync.Mutex)
-		s.userLocks[user] = m
+	l := (*locks)[key]
+	if l == nil {
+		l = new(sync.Mutex)
+		(*locks)[key] = l
 	}
-	return m
+	return l
 }
 
 // markVerified records that the journal of the partial upload to vp is

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestReserveRelease(t *testing.T) {
@@ -117,6 +118,30 @@ func TestSettings(t *testing.T) {
 	}
 }
 
+// lockedLedger returns a store whose user name has a quota of 100 and
+// uses 60, and a transaction of another connection (another process, as
+// far as SQLite knows) that holds the write lock.
+func lockedLedger(t *testing.T, name string) (*Store, *sql.Tx) {
+	t.Helper()
+	path := newPath(t)
+	s := openStore(t, path)
+	mustAdd(t, s, name, "pw", 100)
+	if err := s.Reserve(t.Context(), name, 60); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	tx, err := other.BeginTx(t.Context(), nil) // _txlock=immediate: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback() })
+	return s, tx
+}
+
 // A release that cannot get the write lock within busy_timeout, or whose
 // context ended before it started, fails as ErrNotWritten and changes
 // nothing, so that the server may make it again later without counting
@@ -124,26 +149,11 @@ func TestSettings(t *testing.T) {
 func TestReleaseNotWritten(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	path := newPath(t)
-	s := openStore(t, path)
-	mustAdd(t, s, "alice", "pw", 100)
-	if err := s.Reserve(ctx, "alice", 60); err != nil {
-		t.Fatal(err)
-	}
+	s, tx := lockedLedger(t, "alice")
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := s.Release(canceled, "alice", 10); !errors.Is(err, ErrNotWritten) {
 		t.Fatalf("release with its context ended: %v, want ErrNotWritten", err)
-	}
-	// Another process holds the write lock.
-	other, err := sql.Open("sqlite", dsn(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	tx, err := other.BeginTx(ctx, nil) // _txlock=immediate: takes the write lock
-	if err != nil {
-		t.Fatal(err)
 	}
 	if err := s.Release(ctx, "alice", 50); !errors.Is(err, ErrNotWritten) {
 		t.Fatalf("release under another's write lock: %v, want ErrNotWritten", err)
@@ -196,4 +206,29 @@ func TestReleaseIfGen(t *testing.T) {
 		t.Fatal(err)
 	}
 	voided("for a deleted user's namesake", gen, 50)
+}
+
+// A release that has begun is not cut off when its context ends (one cut
+// off might have been committed all the same): it waits out another's
+// write lock and is made.
+func TestReleaseNotInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, tx := lockedLedger(t, "carl")
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	unlocked := make(chan error, 1)
+	go func() {
+		<-short.Done() // the lock goes only once the release's context has ended
+		unlocked <- tx.Rollback()
+	}()
+	if err := s.Release(short, "carl", 10); err != nil {
+		t.Fatalf("release whose context ended while it waited for the lock: %v", err)
+	}
+	if err := <-unlocked; err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := s.Get(ctx, "carl"); u.Used != 50 {
+		t.Fatalf("used = %d, want 50", u.Used)
+	}
 }

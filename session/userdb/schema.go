@@ -34,6 +34,13 @@ var migrations = [][]string{
 	// 3: a per-user cap on the connections of one session (0 = the
 	// server's limit).
 	{`ALTER TABLE users ADD COLUMN max_conns INTEGER NOT NULL DEFAULT 0 CHECK (max_conns >= 0)`},
+	// 4: each user's ledger generation (see Store.LedgerGen). A new
+	// version, so that older binaries, which would not renew it when they
+	// measure a home, refuse the file.
+	{`CREATE TABLE ledger (
+		name TEXT NOT NULL PRIMARY KEY,
+		gen  TEXT NOT NULL
+	)`},
 }
 
 // migrate brings db to the newest schema version. It runs in one write

@@ -44,8 +44,9 @@ var (
 	// that callers cannot tell them apart.
 	ErrBadCredentials = errors.New("invalid user name or password")
 	// ErrNotWritten is matched by a failed release that certainly changed
-	// nothing (the database busy, full or read-only), so that making it
-	// again later cannot count it twice.
+	// nothing (no connection to be had, the database busy, locked, full,
+	// read-only or not to be opened), so that making it again later cannot
+	// count it twice.
 	ErrNotWritten = errors.New("not written")
 )
 
@@ -333,18 +334,21 @@ func (s *Store) SetUsed(ctx context.Context, name string, used int64) error {
 	return s.newGeneration(ctx, "set used", name, `UPDATE users SET used = ? WHERE name = ?`, used, name)
 }
 
-// ledgerKey is the setting that holds user name's ledger generation. (User
-// names have no ':', so it cannot be a server-wide setting's name.)
-func ledgerKey(name string) string { return "ledger:" + name }
-
 // LedgerGen returns user name's ledger generation: a value that changes
 // whenever its usage is set from a walk of its home (SetUsed) or the user
 // is deleted. A release that failed can be made again later with
 // ReleaseIfGen and the generation read before it: if the usage was
 // measured anew since, the walk has counted the release already.
 func (s *Store) LedgerGen(ctx context.Context, name string) (string, error) {
-	gen, _, err := s.Setting(ctx, ledgerKey(name))
-	return gen, err
+	var gen string
+	err := s.db.QueryRowContext(ctx, `SELECT gen FROM ledger WHERE name = ?`, name).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read ledger generation of %s: %w", name, err)
+	}
+	return gen, nil
 }
 
 // newGeneration runs query (a write of user name's row) and gives the user
@@ -369,8 +373,8 @@ func (s *Store) newGeneration(ctx context.Context, op, name, query string, args 
 	if err == nil {
 		gen := make([]byte, 16)
 		_, _ = rand.Read(gen)
-		_, err = tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-			ledgerKey(name), hex.EncodeToString(gen))
+		_, err = tx.ExecContext(ctx, `INSERT INTO ledger (name, gen) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET gen = excluded.gen`,
+			name, hex.EncodeToString(gen))
 	}
 	if err == nil {
 		err = tx.Commit()
@@ -467,8 +471,8 @@ func (s *Store) releaseBytes(ctx context.Context, name string, n int64, gen stri
 	}
 	query, args := `UPDATE users SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END WHERE name = ?`, []any{n, n, name}
 	if ifGen {
-		query += ` AND COALESCE((SELECT value FROM settings WHERE name = ?), '') = ?`
-		args = append(args, ledgerKey(name), gen)
+		query += ` AND COALESCE((SELECT gen FROM ledger WHERE name = ?), '') = ?`
+		args = append(args, name, gen)
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -489,9 +493,8 @@ func (s *Store) releaseBytes(ctx context.Context, name string, n int64, gen stri
 
 // notWritten reports whether a statement that failed with err (not
 // interrupted: see Release) certainly left the database as it was: in WAL
-// mode SQLite reports these before it commits anything. (An I/O error, or
-// running out of memory in the checkpoint after a commit, may come after
-// it.)
+// mode SQLite reports these before it commits anything. (An I/O error or
+// running out of memory may come after the commit's frames are written.)
 func notWritten(err error) bool {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {

@@ -4,6 +4,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,7 +89,8 @@ type Server struct {
 	pendingAll int
 	refused    int                            // connections refused for pending caps, not yet logged
 	refusedLog time.Time                      // when that was last logged
-	committed  [2]map[string]struct{}         // user and ID of striped uploads committed lately (see wasCommitted)
+	committed  recentIDs                      // user and ID of striped uploads committed lately (see wasCommitted)
+	superseded recentIDs                      // user and ID of striped uploads taken over lately (see acquireUpload)
 	limiters   map[string]*rate.Limiter       // per-user rate caps
 	buffers    map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs    *semaphore.Weighted            // the budget of all users together
@@ -301,6 +303,7 @@ func (s *Server) endTransfer() {
 // uploadSlot is a running upload of one path: one stream, or several of
 // one session (a striped upload) sharing one *upload.
 type uploadSlot struct {
+	id     []byte        // the client's ID of the upload (striped uploads)
 	grp    *group        // the session it belongs to
 	hdr    journalHeader // the source it is for
 	excl   bool          // a resume check: shared with nobody
@@ -327,12 +330,16 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			s.mu.Unlock()
 			return nil, nil, errCommitted
 		}
+		if len(id) > 0 && s.superseded.has(c.user.Name+"\x00"+string(id)) {
+			s.mu.Unlock()
+			return nil, nil, errSuperseded
+		}
 		slot := s.uploads[key]
 		if slot == nil {
 			if s.uploads == nil {
 				s.uploads = make(map[string]*uploadSlot)
 			}
-			slot = &uploadSlot{grp: c.grp, hdr: hdr, excl: excl, cancel: []func(){cancel}, refs: 1, ready: make(chan struct{}), done: make(chan struct{}), let: make(chan struct{})}
+			slot = &uploadSlot{id: id, grp: c.grp, hdr: hdr, excl: excl, cancel: []func(){cancel}, refs: 1, ready: make(chan struct{}), done: make(chan struct{}), let: make(chan struct{})}
 			s.uploads[key] = slot
 			s.mu.Unlock()
 			var up *upload
@@ -384,6 +391,13 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			}
 			return up, release, nil
 		}
+		// The upload taken over ends: its other ranges, arriving later
+		// (a striped upload retries reset streams), must not take the
+		// path back, or two uploads would stop each other in turn. (The
+		// same upload on a new login after a reconnection keeps its ID.)
+		if len(slot.id) > 0 && !bytes.Equal(slot.id, id) {
+			s.superseded.add(c.user.Name + "\x00" + string(slot.id))
+		}
 		cancels := append([]func(){}, slot.cancel...)
 		s.mu.Unlock()
 		for _, f := range cancels {
@@ -407,6 +421,10 @@ var errBusy = &transport.Error{Code: transport.CodeBusy, Msg: "another upload to
 // request arrived only after the commit. Taken in, it would start a new
 // partial upload that nobody finishes.
 var errCommitted = &transport.Error{Code: transport.CodeInvalid, Msg: "this upload was committed already"}
+
+// errSuperseded refuses a range of a striped upload that another upload
+// of the same file (from another session, or another source) took over.
+var errSuperseded = &transport.Error{Code: transport.CodeInvalid, Msg: "another upload of this file took over from this one"}
 
 // uploadStreams returns how many streams hold the upload to vp of user,
 // once no more than one does or after wait, whichever comes first. A
@@ -517,34 +535,41 @@ func (s *Server) retireUpload(user, vp string, up *upload, committed []byte) {
 		delete(s.uploads, key)
 	}
 	if len(committed) > 0 {
-		// Late ranges come within seconds: two generations of at most
-		// committedGen IDs each keep at least the last committedGen.
-		if len(s.committed[0]) >= committedGen {
-			s.committed[1], s.committed[0] = s.committed[0], nil
-		}
-		if s.committed[0] == nil {
-			s.committed[0] = make(map[string]struct{})
-		}
-		s.committed[0][user+"\x00"+string(committed)] = struct{}{}
+		s.committed.add(user + "\x00" + string(committed))
 	}
 }
 
-// committedGen is how many committed upload IDs one generation holds.
-const committedGen = 4096
+// recentIDs remembers keys added lately: late ranges come within seconds,
+// and two generations of at most recentGen keys each keep at least the
+// last recentGen.
+type recentIDs [2]map[string]struct{}
 
-// wasCommitted reports whether user's upload id was committed lately.
-// s.mu must be held.
-func (s *Server) wasCommitted(user string, id []byte) bool {
-	if len(id) == 0 {
-		return false
+// recentGen is how many keys one generation of recentIDs holds.
+const recentGen = 4096
+
+func (r *recentIDs) add(key string) {
+	if len(r[0]) >= recentGen {
+		r[1], r[0] = r[0], nil
 	}
-	key := user + "\x00" + string(id)
-	for _, gen := range s.committed {
+	if r[0] == nil {
+		r[0] = make(map[string]struct{})
+	}
+	r[0][key] = struct{}{}
+}
+
+func (r *recentIDs) has(key string) bool {
+	for _, gen := range r {
 		if _, ok := gen[key]; ok {
 			return true
 		}
 	}
 	return false
+}
+
+// wasCommitted reports whether user's upload id was committed lately.
+// s.mu must be held.
+func (s *Server) wasCommitted(user string, id []byte) bool {
+	return len(id) > 0 && s.committed.has(user+"\x00"+string(id))
 }
 
 func (s *Server) isVerified(user, vp string) bool {

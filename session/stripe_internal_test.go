@@ -227,21 +227,21 @@ func TestUserConnsReleased(t *testing.T) {
 	}
 }
 
-// The server remembers at least the last committedGen committed upload
+// The server remembers at least the last recentGen committed upload
 // IDs of each user, however many came before.
 func TestCommittedIDsRemembered(t *testing.T) {
 	t.Parallel()
 	s := &Server{}
 	id := func(i int) []byte { return []byte(fmt.Sprintf("id-%08d", i)) }
-	const n = 3*committedGen + 10
+	const n = 3*recentGen + 10
 	for i := range n {
 		s.retireUpload("ann", "/f", nil, id(i))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := n - committedGen; i < n; i++ {
+	for i := n - recentGen; i < n; i++ {
 		if !s.wasCommitted("ann", id(i)) {
-			t.Fatalf("forgot upload %d of the last %d", i, committedGen)
+			t.Fatalf("forgot upload %d of the last %d", i, recentGen)
 		}
 	}
 	if s.wasCommitted("bob", id(n-1)) || s.wasCommitted("ann", nil) {

@@ -315,3 +315,47 @@ func TestStripedBusyBuffers(t *testing.T) {
 		t.Fatal("downloaded file differs")
 	}
 }
+
+// Two sessions put the same file, both striped: the later upload takes
+// over, the earlier one fails saying so (its ranges, which a striped
+// upload tries again, do not take the file back), and the later one's
+// file is published whole.
+func TestStripedPutTakeover(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("tia", "pw")
+	first := ts.Login(t, "tia", "pw")
+	second := ts.Login(t, "tia", "pw")
+	ctx := t.Context()
+	dir := t.TempDir()
+	older, newer := filepath.Join(dir, "older"), filepath.Join(dir, "newer")
+	sessiontest.WriteFile(t, older, randomBytes(t, 20<<20))
+	want := randomBytes(t, 20<<20)
+	sessiontest.WriteFile(t, newer, want)
+	var once sync.Once
+	var errNewer error
+	// The older upload is slowed down so that it is still under way when
+	// it has sent 4 MiB; then the newer one runs to its end.
+	lim := rate.NewLimiter(rate.Limit(8<<20), 1<<20)
+	opt := session.TransferOptions{Connections: 4, Force: true, Limiter: lim, Progress: func(done, total int64) {
+		if done < 4<<20 {
+			return
+		}
+		once.Do(func() {
+			_, errNewer = second.Put(ctx, newer, "same", session.TransferOptions{Connections: 4, Force: true})
+		})
+	}}
+	_, errOlder := first.Put(ctx, older, "same", opt)
+	if errNewer != nil {
+		t.Fatalf("newer put: %v", errNewer)
+	}
+	if errOlder == nil || !strings.Contains(errOlder.Error(), "took over") {
+		t.Fatalf("older put: %v, want it to say the other upload took over", errOlder)
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(ts.HomeDir, "tia", "same")); !bytes.Equal(got, want) {
+		t.Fatal("the published file is not the newer upload's")
+	}
+	if l, d := used(t, ts, "tia"); l != d {
+		t.Fatalf("ledger %d, disk %d", l, d)
+	}
+}

@@ -40,8 +40,15 @@ type DirJob struct {
 	Mtime         time.Time
 }
 
-// Skip is something a multi-file transfer leaves out, and why.
-type Skip struct{ Path, Reason string }
+// Skip is something a multi-file transfer leaves out, and why. Failed is
+// set when it is left out against the user's wish (it could not be read,
+// or another file takes its name): the transfer is then incomplete, and
+// fails. It is not set for what is left out by rule (a symbolic link, a
+// special file).
+type Skip struct {
+	Path, Reason string
+	Failed       bool
+}
 
 // Plan is what a recursive or pattern transfer will do.
 type Plan struct {
@@ -75,7 +82,7 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string) (*Plan, e
 	p := &Plan{Put: true}
 	err = filepath.WalkDir(root, func(lp string, d fs.DirEntry, err error) error {
 		if err != nil {
-			p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error()})
+			p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
 			if d != nil && d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -90,22 +97,22 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string) (*Plan, e
 		case t.IsDir():
 			info, err := d.Info()
 			if err != nil {
-				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error()})
+				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
 				return filepath.SkipDir
 			}
 			p.Dirs = append(p.Dirs, DirJob{Remote: rp, Local: lp, Mtime: info.ModTime()})
 		case t&fs.ModeSymlink != 0:
-			p.Skipped = append(p.Skipped, Skip{lp, "symbolic link not followed"})
+			p.Skipped = append(p.Skipped, Skip{lp, "symbolic link not followed", false})
 		case t.IsRegular():
 			info, err := d.Info()
 			if err != nil {
-				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error()})
+				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
 				return nil
 			}
 			p.Files = append(p.Files, Job{Remote: rp, Local: lp, Size: info.Size()})
 			p.Bytes += info.Size()
 		default:
-			p.Skipped = append(p.Skipped, Skip{lp, "not a regular file"})
+			p.Skipped = append(p.Skipped, Skip{lp, "not a regular file", false})
 		}
 		return nil
 	})
@@ -158,7 +165,7 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 					// The names come from the server: never let one lead
 					// out of the target directory.
 					if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\\\x00") {
-						p.Skipped = append(p.Skipped, Skip{d.Remote + "/" + e.Name, "unsafe name from the server"})
+						p.Skipped = append(p.Skipped, Skip{d.Remote + "/" + e.Name, "unsafe name from the server", true})
 						continue
 					}
 					rp, lp := joinRemote(d.Remote, e.Name), filepath.Join(d.Local, e.Name)
@@ -171,9 +178,9 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 						p.Files = append(p.Files, Job{Remote: rp, Local: lp, Size: e.Size})
 						p.Bytes += e.Size
 					case transport.TypeSymlink:
-						p.Skipped = append(p.Skipped, Skip{rp, "symbolic link not followed"})
+						p.Skipped = append(p.Skipped, Skip{rp, "symbolic link not followed", false})
 					default:
-						p.Skipped = append(p.Skipped, Skip{rp, "not a regular file"})
+						p.Skipped = append(p.Skipped, Skip{rp, "not a regular file", false})
 					}
 				}
 				return nil
@@ -436,12 +443,12 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 			}
 			seen[e.Name] = true
 			if e.Type != transport.TypeFile {
-				p.Skipped = append(p.Skipped, Skip{e.Name, "not a regular file"})
+				p.Skipped = append(p.Skipped, Skip{e.Name, "not a regular file", false})
 				continue
 			}
 			local := filepath.Join(dir, path.Base(e.Name))
 			if other, ok := dest[local]; ok {
-				p.Skipped = append(p.Skipped, Skip{e.Name, "same name as " + other})
+				p.Skipped = append(p.Skipped, Skip{e.Name, "same name as " + other, true})
 				continue
 			}
 			dest[local] = e.Name
@@ -474,13 +481,13 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 			fi, err := os.Lstat(m)
 			switch {
 			case err != nil:
-				p.Skipped = append(p.Skipped, Skip{m, unwrapPath(err).Error()})
+				p.Skipped = append(p.Skipped, Skip{m, unwrapPath(err).Error(), true})
 			case !fi.Mode().IsRegular():
-				p.Skipped = append(p.Skipped, Skip{m, "not a regular file"})
+				p.Skipped = append(p.Skipped, Skip{m, "not a regular file", false})
 			default:
 				remote := joinRemote(c.absRemote(dir), filepath.Base(m))
 				if other, ok := dest[remote]; ok {
-					p.Skipped = append(p.Skipped, Skip{m, "same name as " + other})
+					p.Skipped = append(p.Skipped, Skip{m, "same name as " + other, true})
 					continue
 				}
 				dest[remote] = m

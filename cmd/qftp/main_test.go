@@ -293,3 +293,29 @@ func TestCompletionScripts(t *testing.T) {
 		}
 	}
 }
+
+// A batch that leaves out a file the user asked for (here a second file
+// of the same name) copies the rest but fails, like rsync's exit 23; what
+// it skips by rule (a symbolic link) does not make it fail.
+func TestBatchLeftOutFails(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("lena", "pw")
+	c := newClient(t, ts, "lena", "pw")
+	for _, p := range []string{"d1/x", "d2/x", "d3/y"} {
+		sessiontest.WriteFile(t, filepath.Join(c.localDir, p), []byte(p))
+	}
+	code, _, errOut := c.run(t, "", "mput", "d1/x", "d2/x")
+	if code == exitOK || !strings.Contains(errOut, "left out") || !strings.Contains(errOut, "1 left out") {
+		t.Fatalf("mput of two files named x: exit %d, %q", code, errOut)
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(ts.HomeDir, "lena", "x")); string(got) != "d1/x" {
+		t.Fatalf("x holds %q", got)
+	}
+	if err := os.Symlink("y", filepath.Join(c.localDir, "d3", "link")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := c.run(t, "", "put", "-r", "d3"); code != exitOK || !strings.Contains(errOut, "skipped") {
+		t.Fatalf("put -r of a tree with a symbolic link: exit %d, %q", code, errOut)
+	}
+}

@@ -162,7 +162,13 @@ func setHooks(opt *session.TransferOptions, h session.FileHooks) {
 // runBatch runs a multi-file plan with bars or summary lines, then lists
 // what was skipped and what failed. Any failure makes the command fail.
 func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f transferFlags) error {
+	failedSkips := 0
 	for _, s := range plan.Skipped {
+		if s.Failed {
+			failedSkips++
+			fmt.Fprintf(sh.io.err, "left out %s: %s\n", s.Path, s.Reason)
+			continue
+		}
 		fmt.Fprintf(sh.io.err, "skipped %s: %s\n", s.Path, s.Reason)
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, len(plan.Files), plan.Bytes)
@@ -207,6 +213,10 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 			fmt.Fprintf(sh.io.err, "  %s\n", msg)
 		}
 		return fmt.Errorf("%s: %d of %d files failed", op, len(res.Failures), len(plan.Files))
+	}
+	if failedSkips > 0 {
+		// Like rsync's exit 23: the copy is incomplete.
+		return fmt.Errorf("%s: %d left out (see \"left out\" above)", op, failedSkips)
 	}
 	return nil
 }

@@ -260,6 +260,12 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	}
 	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
 		local = filepath.Join(local, path.Base(res.Remote))
+	} else if strings.HasSuffix(local, "/") || strings.HasSuffix(local, string(filepath.Separator)) {
+		// A trailing slash names a directory, as for cp(1).
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return res, &OpError{Op: "get", Path: remote, Err: fmt.Errorf("local directory %s: %w", local, unwrapPath(err))}
 	}
 	res.Local = local
 	if !opt.Force {

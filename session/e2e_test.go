@@ -778,3 +778,32 @@ func TestGetRefusesReplacedPartial(t *testing.T) {
 		t.Fatalf("%s was published", local)
 	}
 }
+
+// A local destination with a trailing slash names a directory: get does
+// not create a file of that name when there is none, as cp(1) does not.
+func TestGetTrailingSlashNeedsDirectory(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "ivo")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("data"))
+	dir := t.TempDir()
+	sessiontest.WriteFile(t, filepath.Join(dir, "file"), []byte("mine"))
+	for _, dst := range []string{"newdir/", "file/"} {
+		_, err := c.Get(t.Context(), "f", filepath.Join(dir, dst)+"/", session.TransferOptions{})
+		if err == nil || !strings.Contains(err.Error(), "local directory") {
+			t.Errorf("get f %s: %v, want a local directory error", dst, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "newdir")); err == nil {
+		t.Fatal("newdir was created")
+	}
+	if err := os.Mkdir(filepath.Join(dir, "newdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(t.Context(), "f", filepath.Join(dir, "newdir")+"/", session.TransferOptions{}); err != nil {
+		t.Fatalf("get into an existing directory: %v", err)
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(dir, "newdir", "f")); string(got) != "data" {
+		t.Fatalf("newdir/f holds %q", got)
+	}
+}

@@ -319,3 +319,19 @@ func TestBatchLeftOutFails(t *testing.T) {
 		t.Fatalf("put -r of a tree with a symbolic link: exit %d, %q", code, errOut)
 	}
 }
+
+// "get FILE newdir/" with no directory newdir fails instead of making a
+// file called newdir.
+func TestGetIntoMissingDirectory(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("nils", "pw")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("data"))
+	c := newClient(t, ts, "nils", "pw")
+	if code, _, errOut := c.run(t, "", "get", "f", "newdir/"); code == exitOK || !strings.Contains(errOut, "local directory") {
+		t.Fatalf("get f newdir/: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Lstat(filepath.Join(c.localDir, "newdir")); err == nil {
+		t.Fatal("newdir was made")
+	}
+}

@@ -163,8 +163,16 @@ func (sh *shell) local(p string) string {
 			p = filepath.Join(home, strings.TrimPrefix(p, "~"))
 		}
 	}
+	var full string
 	if filepath.IsAbs(p) {
-		return filepath.Clean(p)
+		full = filepath.Clean(p)
+	} else {
+		full = filepath.Join(sh.localDir, p)
 	}
-	return filepath.Join(sh.localDir, p)
+	// A trailing slash says "a directory" (get refuses to make a file of
+	// that name); cleaning would drop it.
+	if (strings.HasSuffix(p, "/") || strings.HasSuffix(p, string(filepath.Separator))) && !strings.HasSuffix(full, string(filepath.Separator)) {
+		full += string(filepath.Separator)
+	}
+	return full
 }

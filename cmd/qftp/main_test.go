@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -333,5 +334,25 @@ func TestGetIntoMissingDirectory(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(c.localDir, "newdir")); err == nil {
 		t.Fatal("newdir was made")
+	}
+}
+
+// A command ended by Ctrl-C (or SIGTERM) says how to go on, not "context
+// canceled".
+func TestStatusInterrupted(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("put big: %w", context.Canceled), "put big: interrupted; run the same command again to resume\n"},
+		{context.Canceled, "interrupted; run the same command again to resume\n"},
+		{errors.New("put big: file exists"), "put big: file exists\n"},
+	} {
+		var errb bytes.Buffer
+		sh := &shell{io: stdio{err: &errb}}
+		if code := sh.status(tc.err); code != exitFail || errb.String() != tc.want {
+			t.Errorf("status(%v) = %d, %q; want %d, %q", tc.err, code, errb.String(), exitFail, tc.want)
+		}
 	}
 }

@@ -109,6 +109,15 @@ func (sh *shell) status(err error) int {
 	if err == nil {
 		return exitOK
 	}
+	if errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM ended it: say what the user can do.
+		msg := strings.TrimSuffix(strings.TrimSuffix(err.Error(), context.Canceled.Error()), ": ")
+		if msg != "" {
+			msg += ": "
+		}
+		fmt.Fprintln(sh.io.err, msg+"interrupted; run the same command again to resume")
+		return exitFail
+	}
 	fmt.Fprintln(sh.io.err, err)
 	var ue errUsage
 	if errors.As(err, &ue) {

@@ -335,7 +335,7 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 	if p.data == nil {
 		np, err := openLocalPartial(p.local, true, journal, p.made)
 		if err != nil {
-			return unwrapPath(err)
+			return localErr(p.local, err)
 		}
 		p.data, p.meta = np.data, np.meta
 	}
@@ -493,7 +493,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		p, err = &localPartial{}, nil
 	}
 	if err != nil {
-		return unwrapPath(err)
+		return localErr(local, err)
 	}
 	defer p.close()
 	p.local, p.made = local, made
@@ -1117,6 +1117,17 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 
 // unwrapPath drops the host path from an *fs.PathError; the caller names
 // the file itself.
+// localErr names the local file in err, a failure to open or create its
+// partial download: otherwise "get f: permission denied" would seem to
+// be about the remote file.
+func localErr(local string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("local file %s: %w", local, pe.Err)
+	}
+	return err
+}
+
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {

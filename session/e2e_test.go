@@ -807,3 +807,17 @@ func TestGetTrailingSlashNeedsDirectory(t *testing.T) {
 		t.Fatalf("newdir/f holds %q", got)
 	}
 }
+
+// A get that cannot create its local file names the local file, so that
+// the error does not read as if the remote one were missing.
+func TestGetLocalErrorNamesLocalFile(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "olga")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("data"))
+	local := filepath.Join(t.TempDir(), "no", "such", "dir", "f")
+	_, err := c.Get(t.Context(), "f", local, session.TransferOptions{})
+	if err == nil || !strings.Contains(err.Error(), "local file "+local) || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("get into a missing local directory: %v", err)
+	}
+}

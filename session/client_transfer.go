@@ -799,7 +799,7 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOpti
 	}
 	if !fi.Mode().IsRegular() {
 		if fi.IsDir() {
-			return res, &OpError{Op: "put", Path: local, Err: errors.New("is a directory")}
+			return res, &OpError{Op: "put", Path: local, Err: errors.New("is a directory (use put -r for a tree)")}
 		}
 		return res, &OpError{Op: "put", Path: local, Err: errors.New("not a regular file")}
 	}

@@ -284,6 +284,12 @@ func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 			return err
 		}
 	}
+	switch {
+	case from == to:
+		return userError(transport.CodeInvalid, from, "source and destination are the same")
+	case strings.HasPrefix(to, strings.TrimSuffix(from, "/")+"/"):
+		return userError(transport.CodeInvalid, to, "cannot move a directory into itself")
+	}
 	mu := c.srv.userLock(c.user.Name)
 	mu.Lock()
 	defer mu.Unlock()

@@ -136,6 +136,16 @@ func TestCommands(t *testing.T) {
 	if err := c.Rename(ctx, "nope", "x", false); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("mv missing: %v", err)
 	}
+	for _, tc := range []struct{ from, to, want string }{
+		{"docs", "docs/2024/inner", "cannot move a directory into itself"},
+		{"docs", "docs/2024", "cannot move a directory into itself"}, // into docs/2024/docs
+		{"docs", "docs", "source and destination are the same"},
+		{"docs/2024/b.txt", "docs/2024/b.txt", "source and destination are the same"},
+	} {
+		if err := c.Rename(ctx, tc.from, tc.to, true); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("mv %s %s: %v, want %q", tc.from, tc.to, err, tc.want)
+		}
+	}
 
 	// rm and rmdir.
 	if err := c.Rmdir(ctx, "docs/2024"); !errors.Is(err, syscall.ENOTEMPTY) {
@@ -322,7 +332,7 @@ func TestOverwrite(t *testing.T) {
 	if _, err := c.Put(ctx, filepath.Join(local, "nope"), "", session.TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), "nope: no such file or directory") {
 		t.Fatalf("put missing: %v", err)
 	}
-	if _, err := c.Put(ctx, local, "", session.TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), ": is a directory") {
+	if _, err := c.Put(ctx, local, "", session.TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), ": is a directory (use put -r for a tree)") {
 		t.Fatalf("put dir: %v", err)
 	}
 	if _, err := c.Put(ctx, filepath.Join(local, "a"), "nodir/x", session.TransferOptions{}); !errors.Is(err, fs.ErrNotExist) {

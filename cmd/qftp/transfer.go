@@ -212,6 +212,9 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 			}
 			fmt.Fprintf(sh.io.err, "  %s\n", msg)
 		}
+		if len(plan.Dirs) > 0 {
+			return fmt.Errorf("%s: %d of %d files and directories failed", op, len(res.Failures), len(plan.Files)+len(plan.Dirs))
+		}
 		return fmt.Errorf("%s: %d of %d files failed", op, len(res.Failures), len(plan.Files))
 	}
 	if failedSkips > 0 {

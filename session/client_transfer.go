@@ -274,15 +274,15 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 		}
 	}
 	first := true
-	made := false // this get created LOCAL.qftp-part
+	var made partialMade // the LOCAL.qftp-part this get created
 	err := c.retry(ctx, &res, opt.via, func(l *link) error {
 		err := c.getOnce(ctx, l, local, opt, &res, first, &made)
 		first = false
 		return err
 	})
 	if err != nil {
-		if made {
-			dropUnresumable(local)
+		if made.fi != nil {
+			dropUnresumable(local, &made)
 		}
 		return res, opError("get", remote, err)
 	}
@@ -291,16 +291,15 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	return res, nil
 }
 
-// dropUnresumable removes the partial download of local, which the failed
-// get made, if it has no journal (a small file, which the next get
+// dropUnresumable removes the partial download of local that the failed
+// get made (and nothing put at its name since), if it has no journal (a small file, which the next get
 // fetches whole) and no other download holds it: a failed get leaves
 // nothing it could not resume.
-func dropUnresumable(local string) {
+func dropUnresumable(local string, made *partialMade) {
 	if _, err := os.Lstat(local + ".qftp-part.meta"); err == nil {
 		return
 	}
-	made := true
-	p, err := openLocalPartial(local, false, false, &made)
+	p, err := openLocalPartial(local, false, false, made)
 	if err != nil {
 		return // none, or another download's
 	}
@@ -310,8 +309,8 @@ func dropUnresumable(local string) {
 // localPartial is a download in progress.
 type localPartial struct {
 	local      string
-	made       *bool    // the get's: it created the partial (see openLocalPartial)
-	data, meta *os.File // nil until the first reply
+	made       *partialMade // the get's (see openLocalPartial)
+	data, meta *os.File     // nil until the first reply
 	mu         sync.Mutex
 	j          *journal
 	done       int64          // bytes held, for progress
@@ -403,37 +402,37 @@ func (p *localPartial) dropJournal() {
 // Without journal, no journal file is opened (a stale one is removed).
 //
 // LOCAL.qftp-part may be a file of the user's: one that exists is taken
-// only if this transfer made it (*made, which a creation sets) or its
-// journal reads as one of ours (see journalOurs); else the error says it
-// is in the way. The same holds for a journal file.
-func openLocalPartial(local string, create, journal bool, made *bool) (*localPartial, error) {
+// only if it is the one this transfer made (made, which a creation
+// records) or its journal reads as one of ours (see journalOurs); else the
+// error says it is in the way. The same holds for a journal file.
+func openLocalPartial(local string, create, journal bool, made *partialMade) (*localPartial, error) {
 	dataName, metaName := local+".qftp-part", local+".qftp-part.meta"
-	ours := made != nil && *made
 	fresh := false // created here
 	data, err := os.OpenFile(dataName, os.O_RDWR, 0)
 	switch {
 	case err == nil:
-		if !ours && !journalOurs(metaName) {
-			_ = data.Close()
-			return nil, inTheWay(dataName)
-		}
 	case create && errors.Is(err, fs.ErrNotExist):
 		if data, err = os.OpenFile(dataName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
 			return nil, err
 		}
 		fresh = true
 		if made != nil {
-			*made = true
+			made.fi, _ = data.Stat()
 		}
 	default:
 		return nil, err
 	}
+	// The lock first: a download running is not a file in the way.
 	if err := fsjail.TryLock(data); err != nil {
 		_ = data.Close()
 		if errors.Is(err, fsjail.ErrBusy) {
 			return nil, fmt.Errorf("another download to %s is running", local)
 		}
 		return nil, err
+	}
+	if !fresh && !made.is(data) && !journalOurs(metaName) {
+		_ = data.Close()
+		return nil, inTheWay(dataName)
 	}
 	if !journal {
 		if journalOurs(metaName) {
@@ -460,6 +459,19 @@ func openLocalPartial(local string, create, journal bool, made *bool) (*localPar
 	return &localPartial{data: data, meta: meta}, nil
 }
 
+// partialMade identifies the partial download file a get created, so
+// that a file put at its name since is never taken for it.
+type partialMade struct{ fi fs.FileInfo }
+
+// is reports whether f is the file m recorded.
+func (m *partialMade) is(f *os.File) bool {
+	if m == nil || m.fi == nil {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && os.SameFile(m.fi, st)
+}
+
 // inTheWay is the error for a file of the user's where a partial download
 // would go.
 func inTheWay(name string) error {
@@ -484,7 +496,7 @@ func journalOurs(name string) bool {
 	return ok
 }
 
-func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool, made *bool) error {
+func (c *Client) getOnce(ctx context.Context, l *link, local string, opt TransferOptions, res *TransferResult, first bool, made *partialMade) error {
 	opt.rehash = !first
 	// Files of a partial download appear only once the server has
 	// answered: a get of a missing file leaves nothing behind.
@@ -608,6 +620,15 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	// (another program, or another get of a tree that holds a file named
 	// like it, may have put something else there).
 	if now, err := os.Lstat(p.data.Name()); err != nil || !os.SameFile(held, now) {
+		// Our journal goes too, so that no later get takes the file
+		// that replaced the partial for a partial of ours.
+		if p.meta != nil {
+			if st, err := p.meta.Stat(); err == nil {
+				if cur, err := os.Lstat(p.meta.Name()); err == nil && os.SameFile(st, cur) {
+					_ = os.Remove(p.meta.Name())
+				}
+			}
+		}
 		return fmt.Errorf("local file %s was replaced while the download ran; not publishing it", p.data.Name())
 	}
 	mtime := time.Unix(0, p.j.hdr.Mtime)

@@ -288,7 +288,11 @@ func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 	case from == to:
 		return userError(transport.CodeInvalid, from, "source and destination are the same")
 	case strings.HasPrefix(to, strings.TrimSuffix(from, "/")+"/"):
-		return userError(transport.CodeInvalid, to, "cannot move a directory into itself")
+		what := "a directory"
+		if fi, err := c.jail.Lstat(from); err == nil && !fi.IsDir() {
+			what = "a file"
+		}
+		return userError(transport.CodeInvalid, to, "cannot move "+what+" into itself")
 	}
 	mu := c.srv.userLock(c.user.Name)
 	mu.Lock()

@@ -762,30 +762,40 @@ func TestGetLeavesUserFilesNamedLikePartials(t *testing.T) {
 }
 
 // A get publishes its partial download by name, and only if the name
-// still holds it: a file put there meanwhile is never published.
+// still holds it: a file put there meanwhile is never published, nor
+// removed, nor taken by the next get for a partial of its own.
 func TestGetRefusesReplacedPartial(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
 	c, home := ts.User(t, "quin")
-	sessiontest.WriteFile(t, filepath.Join(home, "big"), randomBytes(t, 5<<20))
-	dir := t.TempDir()
-	local := filepath.Join(dir, "big")
-	var once sync.Once
-	opt := session.TransferOptions{Progress: func(done, total int64) {
-		once.Do(func() {
-			other := filepath.Join(dir, "other")
-			sessiontest.WriteFile(t, other, []byte("not the download"))
-			if err := os.Rename(other, local+".qftp-part"); err != nil {
-				t.Error(err)
-			}
-		})
-	}}
-	_, err := c.Get(t.Context(), "big", local, opt)
-	if err == nil || !strings.Contains(err.Error(), "was replaced") {
-		t.Fatalf("get with its partial replaced: %v", err)
-	}
-	if _, err := os.Lstat(local); err == nil {
-		t.Fatalf("%s was published", local)
+	for _, size := range []int{100 << 10, 5 << 20} { // without and with a journal
+		sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, size))
+		dir := t.TempDir()
+		local := filepath.Join(dir, "f")
+		other := []byte("not the download")
+		var once sync.Once
+		opt := session.TransferOptions{Progress: func(done, total int64) {
+			once.Do(func() {
+				tmp := filepath.Join(dir, "other")
+				sessiontest.WriteFile(t, tmp, other)
+				if err := os.Rename(tmp, local+".qftp-part"); err != nil {
+					t.Error(err)
+				}
+			})
+		}}
+		_, err := c.Get(t.Context(), "f", local, opt)
+		if err == nil || !strings.Contains(err.Error(), "was replaced") {
+			t.Fatalf("%d bytes: get with its partial replaced: %v", size, err)
+		}
+		if _, err := os.Lstat(local); err == nil {
+			t.Fatalf("%d bytes: %s was published", size, local)
+		}
+		if _, err := c.Get(t.Context(), "f", local, session.TransferOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "in the way") {
+			t.Fatalf("%d bytes: the next get: %v, want the file in the way", size, err)
+		}
+		if got := sessiontest.ReadFile(t, local+".qftp-part"); !bytes.Equal(got, other) {
+			t.Fatalf("%d bytes: the file put at the partial's name now holds %d bytes", size, len(got))
+		}
 	}
 }
 
@@ -829,5 +839,26 @@ func TestGetLocalErrorNamesLocalFile(t *testing.T) {
 	_, err := c.Get(t.Context(), "f", local, session.TransferOptions{})
 	if err == nil || !strings.Contains(err.Error(), "local file "+local) || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("get into a missing local directory: %v", err)
+	}
+}
+
+// A second get to the same local file while the first runs says so,
+// rather than calling the first one's partial a file in the way.
+func TestGetSameLocalFileTwice(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "rolf")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, 100<<10))
+	local := filepath.Join(t.TempDir(), "f")
+	var once sync.Once
+	var second error
+	opt := session.TransferOptions{Progress: func(done, total int64) {
+		once.Do(func() { _, second = c.Get(t.Context(), "f", local, session.TransferOptions{}) })
+	}}
+	if _, err := c.Get(t.Context(), "f", local, opt); err != nil {
+		t.Fatalf("first get: %v", err)
+	}
+	if second == nil || !strings.Contains(second.Error(), "another download") {
+		t.Fatalf("second get meanwhile: %v, want another download running", second)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/qftp/qftp/transport"
@@ -20,7 +21,7 @@ func (c *lcdCmd) Run(ctx context.Context, sh *shell) error {
 	if dir == "" {
 		dir = "~"
 	}
-	p := sh.local(dir)
+	p := filepath.Clean(sh.local(dir))
 	fi, err := os.Stat(p)
 	if err != nil {
 		return fmt.Errorf("lcd %s: %w", c.Dir, unwrapPathErr(err))

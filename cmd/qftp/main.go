@@ -9,9 +9,16 @@ import (
 )
 
 func main() {
-	// SIGTERM ends qftp; SIGINT (Ctrl-C) is the shell's to interpret:
-	// cancel one command when interactive, else end qftp.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	// SIGTERM and SIGHUP (a closed terminal or ssh session) end qftp
+	// cleanly, so that its transfers leave partials that resume; SIGINT
+	// (Ctrl-C) is the shell's to interpret: cancel one command when
+	// interactive, else end qftp. A SIGHUP that nohup ignores stays
+	// ignored (Notify would undo that).
+	sigs := []os.Signal{syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	intr := make(chan os.Signal, 1)
 	signal.Notify(intr, os.Interrupt)
 	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, intr: intr})

@@ -167,6 +167,7 @@ func (sh *shell) local(p string) string {
 	if p == "" {
 		return sh.localDir
 	}
+	dirSlash := strings.HasSuffix(p, "/") || strings.HasSuffix(p, string(filepath.Separator))
 	if strings.HasPrefix(p, "~/") || p == "~" {
 		if home, err := userHome(); err == nil {
 			p = filepath.Join(home, strings.TrimPrefix(p, "~"))
@@ -180,7 +181,7 @@ func (sh *shell) local(p string) string {
 	}
 	// A trailing slash says "a directory" (get refuses to make a file of
 	// that name); cleaning would drop it.
-	if (strings.HasSuffix(p, "/") || strings.HasSuffix(p, string(filepath.Separator))) && !strings.HasSuffix(full, string(filepath.Separator)) {
+	if dirSlash && !strings.HasSuffix(full, string(filepath.Separator)) {
 		full += string(filepath.Separator)
 	}
 	return full

@@ -393,8 +393,9 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 		}
 		// The upload taken over ends: its other ranges, arriving later
 		// (a striped upload retries reset streams), must not take the
-		// path back, or two uploads would stop each other in turn. (The
-		// same upload on a new login after a reconnection keeps its ID.)
+		// path back, or two uploads would stop each other in turn. (A
+		// client's next try of a put has a new ID; its streams of one try
+		// share the slot.)
 		if len(slot.id) > 0 && !bytes.Equal(slot.id, id) {
 			s.superseded.add(c.user.Name + "\x00" + string(slot.id))
 		}

@@ -141,7 +141,11 @@ func (sh *shell) transferOptions(f transferFlags, pr *progress) session.Transfer
 		// Bars show the width (see progress.file); without them, a line
 		// says when it changes.
 		if changed && !pr.enabled() {
-			pr.println(sh.io.err, fmt.Sprintf("using %d connections", n))
+			if n == 1 {
+				pr.println(sh.io.err, "using 1 connection")
+			} else {
+				pr.println(sh.io.err, fmt.Sprintf("using %d connections", n))
+			}
 		}
 	}
 	if f.Continue {

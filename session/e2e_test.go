@@ -803,9 +803,7 @@ func TestGetRefusesReplacedPartial(t *testing.T) {
 // not create a file of that name when there is none, as cp(1) does not.
 func TestGetTrailingSlashNeedsDirectory(t *testing.T) {
 	t.Parallel()
-	ts := sessiontest.Start(t)
-	c, home := ts.User(t, "ivo")
-	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("data"))
+	c := remoteFile(t, "ivo", []byte("data"))
 	dir := t.TempDir()
 	sessiontest.WriteFile(t, filepath.Join(dir, "file"), []byte("mine"))
 	for _, dst := range []string{"newdir/", "file/"} {
@@ -832,9 +830,7 @@ func TestGetTrailingSlashNeedsDirectory(t *testing.T) {
 // the error does not read as if the remote one were missing.
 func TestGetLocalErrorNamesLocalFile(t *testing.T) {
 	t.Parallel()
-	ts := sessiontest.Start(t)
-	c, home := ts.User(t, "olga")
-	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("data"))
+	c := remoteFile(t, "olga", []byte("data"))
 	local := filepath.Join(t.TempDir(), "no", "such", "dir", "f")
 	_, err := c.Get(t.Context(), "f", local, session.TransferOptions{})
 	if err == nil || !strings.Contains(err.Error(), "local file "+local) || !errors.Is(err, fs.ErrNotExist) {
@@ -846,9 +842,7 @@ func TestGetLocalErrorNamesLocalFile(t *testing.T) {
 // rather than calling the first one's partial a file in the way.
 func TestGetSameLocalFileTwice(t *testing.T) {
 	t.Parallel()
-	ts := sessiontest.Start(t)
-	c, home := ts.User(t, "rolf")
-	sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, 100<<10))
+	c := remoteFile(t, "rolf", randomBytes(t, 100<<10))
 	local := filepath.Join(t.TempDir(), "f")
 	var once sync.Once
 	var second error
@@ -861,4 +855,14 @@ func TestGetSameLocalFileTwice(t *testing.T) {
 	if second == nil || !strings.Contains(second.Error(), "another download") {
 		t.Fatalf("second get meanwhile: %v, want another download running", second)
 	}
+}
+
+// remoteFile starts a server with user name, whose home holds f with
+// data, and logs in as them.
+func remoteFile(t *testing.T, name string, data []byte) *session.Client {
+	t.Helper()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, name)
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+	return c
 }

@@ -143,6 +143,10 @@ type TransferResult struct {
 	LastKept int64  // bytes the final attempt found already transferred
 	LastSent int64  // bytes the final attempt sent
 	Links    int    // most connections the transfer used at once
+	// Same says the destination already held this very file (same size,
+	// modification time and BLAKE3 digest), so nothing was copied: a
+	// transfer run again after it finished succeeds without -f.
+	Same     bool
 	Digest   blocks.Digest
 	Duration time.Duration
 }
@@ -269,7 +273,11 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	}
 	res.Local = local
 	if !opt.Force {
-		if _, err := os.Lstat(local); err == nil {
+		if fi, err := os.Lstat(local); err == nil {
+			if fi.Mode().IsRegular() && c.sameAsRemote(ctx, local, &res, opt) {
+				res.Duration = time.Since(start)
+				return res, nil
+			}
 			return res, &OpError{Op: "get", Path: remote, Err: fmt.Errorf("local file %s exists (use -f to replace it)", local)}
 		}
 	}
@@ -866,6 +874,16 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 		first = false
 		return err
 	})
+	var we *transport.Error
+	if err != nil && !opt.Force && errors.As(err, &we) && we.Code == transport.CodeExists {
+		// Run again after it finished, a put finds its own file.
+		if same, serr := c.alreadyThere(ctx, f, fi, &res, opt.blockSize(fi.Size())); serr == nil && same {
+			res.markSame(opt)
+			err = nil
+		} else {
+			err = &transport.Error{Code: we.Code, Msg: we.Msg + " (use -f to replace it)", Path: we.Path}
+		}
+	}
 	if err != nil {
 		var se *blocks.SourceError
 		if errors.As(err, &se) || errors.Is(err, errSourceChanged) {
@@ -885,6 +903,14 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	bs := opt.blockSize(fileSize)
 	have := map[int64]blocks.Digest{}
 	ask := opt.Resume == ResumeAlways || (opt.Resume == ResumeAuto && fileSize >= resumeMin) || !first
+	if first && ask && !opt.Force {
+		// A file that would be refused at the commit is refused before
+		// any data (or a "resuming" message) goes out, for the price of
+		// a round trip that a small file, sent with its request, skips.
+		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile {
+			return &transport.Error{Code: transport.CodeExists, Msg: "file exists", Path: res.Remote}
+		}
+	}
 	if ask && opt.Resume != ResumeNever || !first {
 		held, err := c.resumeQuery(ctx, l, res.Remote, fileSize, mtime, bs)
 		if err != nil {
@@ -992,6 +1018,35 @@ func (d *digests) file(size int64) blocks.Digest {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return blocks.FileDigest(size, d.ds)
+}
+
+// sameAsRemote reports whether the existing local file is the remote one
+// (see alreadyThere), filling res if so.
+func (c *Client) sameAsRemote(ctx context.Context, local string, res *TransferResult, opt TransferOptions) bool {
+	f, err := os.Open(local)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	same, err := c.alreadyThere(ctx, f, fi, res, opt.blockSize(fi.Size()))
+	if err != nil || !same {
+		return false
+	}
+	res.markSame(opt)
+	return true
+}
+
+// markSame records that the destination already held the file, and
+// completes its progress.
+func (res *TransferResult) markSame(opt TransferOptions) {
+	res.Same = true
+	if opt.Progress != nil {
+		opt.Progress(res.Bytes, res.Bytes)
+	}
 }
 
 // alreadyThere reports whether the remote file is the local one (same

@@ -271,6 +271,93 @@ func TestRoundTripSizes(t *testing.T) {
 	t.Cleanup(func() { sessiontest.NoTempFiles(t, home); sessiontest.NoTempFiles(t, local) })
 }
 
+// TestRunAgain: a transfer run again after it finished finds its file
+// already there and succeeds without copying; a file that differs in
+// anything, even only in content, is still refused without -f.
+func TestRunAgain(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "again")
+	ctx := t.Context()
+	local := t.TempDir()
+	src := filepath.Join(local, "src")
+	// Big enough to be resumable: such a put asks before sending data.
+	data := bytes.Repeat([]byte("abcd"), 1<<20+1000)
+	sessiontest.WriteFile(t, src, data)
+	if _, err := c.Put(ctx, src, "f", session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "f", filepath.Join(local, "copy"), session.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var last int64
+	opt := session.TransferOptions{Progress: func(done, total int64) { last = done }}
+	res, err := c.Put(ctx, src, "f", opt)
+	if err != nil || !res.Same || res.Sent != 0 || res.Bytes != int64(len(data)) || last != int64(len(data)) {
+		t.Fatalf("put again: %+v, progress %d, %v", res, last, err)
+	}
+	last = 0
+	res, err = c.Get(ctx, "f", filepath.Join(local, "copy"), opt)
+	if err != nil || !res.Same || res.Sent != 0 || last != int64(len(data)) {
+		t.Fatalf("get again: %+v, progress %d, %v", res, last, err)
+	}
+
+	// Same size and time, other content: only the digest tells.
+	mt := time.Unix(1_600_000_000, 0)
+	for _, p := range []string{src, filepath.Join(home, "f")} {
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := filepath.Join(local, "other")
+	otherData := bytes.Clone(data)
+	otherData[len(otherData)-1] ^= 1
+	sessiontest.WriteFile(t, other, otherData)
+	if err := os.Chtimes(other, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, other, "f", session.TransferOptions{}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("put of other content: %v", err)
+	}
+	if _, err := c.Get(ctx, "f", other, session.TransferOptions{}); err == nil || !strings.Contains(err.Error(), "exists (use -f") {
+		t.Fatalf("get over other content: %v", err)
+	}
+	if got := sessiontest.ReadFile(t, other); !bytes.Equal(got, otherData) {
+		t.Fatal("local file replaced")
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "f")); !bytes.Equal(got, data) {
+		t.Fatal("remote file replaced")
+	}
+	// Same content, other time: refused too, like a file that differs.
+	if err := os.Chtimes(src, mt.Add(time.Second), mt.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Put(ctx, src, "f", session.TransferOptions{}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("put with another time: %v", err)
+	}
+	// A file that appeared where a put left a partial is refused before
+	// the put says it resumes.
+	ictx, iopt, cancel := interrupt(1 << 20)
+	_, err = c.Put(ictx, src, "g", iopt)
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted put: %v", err)
+	}
+	if err := ts.Srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.WriteFile(t, filepath.Join(home, "g"), []byte("made meanwhile"))
+	var notes []string
+	_, err = c.Put(ctx, src, "g", session.TransferOptions{Notify: func(m string) { notes = append(notes, m) }})
+	if !errors.Is(err, fs.ErrExist) || len(notes) != 0 {
+		t.Fatalf("put onto a new file with a partial: %v, notes %q", err, notes)
+	}
+	if _, err := c.Put(ctx, src, "g", session.TransferOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sessiontest.NoTempFiles(t, home); sessiontest.NoTempFiles(t, local) })
+}
+
 func TestOverwrite(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
@@ -283,7 +370,7 @@ func TestOverwrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.Put(ctx, filepath.Join(local, "b"), "f", session.TransferOptions{})
-	if !errors.Is(err, fs.ErrExist) || err.Error() != "put /f: file exists" {
+	if !errors.Is(err, fs.ErrExist) || err.Error() != "put /f: file exists (use -f to replace it)" {
 		t.Fatalf("put over existing: %v", err)
 	}
 	if got := sessiontest.ReadFile(t, filepath.Join(home, "f")); string(got) != "one" {

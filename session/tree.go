@@ -224,8 +224,9 @@ type Failure struct {
 
 // BatchResult sums up RunPlan.
 type BatchResult struct {
-	Files    int   // files transferred
-	Bytes    int64 // their total size
+	Files    int   // files transferred, counting Same
+	Same     int   // of them, files the destination already held (TransferResult.Same)
+	Bytes    int64 // total size of the files copied (not counting Same)
 	Failures []Failure
 	Duration time.Duration
 }
@@ -359,7 +360,11 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			}
 			mu.Lock()
 			res.Files++
-			res.Bytes += r.Bytes
+			if r.Same {
+				res.Same++
+			} else {
+				res.Bytes += r.Bytes
+			}
 			mu.Unlock()
 			return nil
 		})

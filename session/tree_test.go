@@ -111,6 +111,11 @@ func TestTreeRoundTrip(t *testing.T) {
 			t.Errorf("mtime of %s: %v, want %v", k, gotMt[k], m)
 		}
 	}
+	// Run again, every file is already there.
+	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 3})
+	if err != nil || len(res.Failures) != 0 || res.Files != 7 || res.Same != 7 {
+		t.Fatalf("put -r again: %+v, %v", res, err)
+	}
 
 	dst := t.TempDir()
 	p, err = c.PlanGetTree(ctx, "project", dst, 4)
@@ -131,12 +136,27 @@ func TestTreeRoundTrip(t *testing.T) {
 		}
 	}
 
-	// Again: every file exists now, so each fails alone and the rest of
-	// the batch still runs; -f replaces them.
+	// Again: every file is already there, so nothing is copied.
 	p, _ = c.PlanGetTree(ctx, "project", dst, 4)
 	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4})
-	if err != nil || len(res.Failures) != 7 {
-		t.Fatalf("get -r over existing: %d failures, %v", len(res.Failures), err)
+	if err != nil || len(res.Failures) != 0 || res.Same != 7 || res.Files != 7 || res.Bytes != 0 {
+		t.Fatalf("get -r again: %+v, %v", res, err)
+	}
+	// A file that changed fails alone and the rest of the batch still
+	// runs; -f replaces it.
+	var changed string
+	for k := range want {
+		if k != "." && want[k] != "" {
+			changed = filepath.Join(dst, "project", filepath.FromSlash(k))
+			break
+		}
+	}
+	if err := os.WriteFile(changed, []byte("changed here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4})
+	if err != nil || len(res.Failures) != 1 || res.Same != 6 || !strings.Contains(res.Failures[0].Err.Error(), "exists") {
+		t.Fatalf("get -r over a changed file: %+v, %v", res, err)
 	}
 	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4, Transfer: session.TransferOptions{Force: true}})
 	if err != nil || len(res.Failures) != 0 {

@@ -70,12 +70,12 @@ func TestOneShotCommands(t *testing.T) {
 		{[]string{"pwd"}, 0, "/\n", ""},
 		{[]string{"mkdir", "-p", "docs/2024"}, 0, "", ""},
 		{[]string{"put", "hello.txt", "docs/"}, 0, "", "put hello.txt 11 B"},
-		{[]string{"put", "hello.txt", "docs/"}, 1, "", "put /docs/hello.txt: file exists"},
+		{[]string{"put", "hello.txt", "docs/"}, 0, "", "put hello.txt: already there (same size, time and BLAKE3)"},
 		{[]string{"put", "-f", "hello.txt", "docs/hello.txt"}, 0, "", ""},
 		{[]string{"ls", "docs"}, 0, "2024\nhello.txt\n", ""},
 		{[]string{"ls", "-l", "docs"}, 0, "*", ""},
 		{[]string{"get", "docs/hello.txt", "copy.txt"}, 0, "", "get docs/hello.txt 11 B"},
-		{[]string{"get", "docs/hello.txt", "copy.txt"}, 1, "", "exists"},
+		{[]string{"get", "docs/hello.txt", "copy.txt"}, 0, "", "get docs/hello.txt: already there"},
 		{[]string{"mv", "docs/hello.txt", "docs/2024/"}, 0, "", ""},
 		{[]string{"rm", "docs/2024/hello.txt"}, 0, "", ""},
 		{[]string{"rmdir", "docs/2024"}, 0, "", ""},
@@ -318,6 +318,10 @@ func TestBatchLeftOutFails(t *testing.T) {
 	}
 	if code, _, errOut := c.run(t, "", "put", "-r", "d3"); code != exitOK || !strings.Contains(errOut, "skipped") {
 		t.Fatalf("put -r of a tree with a symbolic link: exit %d, %q", code, errOut)
+	}
+	// Run again, the tree is already there.
+	if code, _, errOut := c.run(t, "", "put", "-r", "d3"); code != exitOK || !strings.Contains(errOut, "put: 1 of 1 files (1 already there)") {
+		t.Fatalf("put -r again: exit %d, %q", code, errOut)
 	}
 }
 

@@ -110,8 +110,12 @@ func (pr *progress) file(name string, keep bool) session.FileHooks {
 				opts = append(opts, mpb.BarRemoveOnComplete())
 			}
 			bar = pr.p.AddBar(total, opts...)
-			// A resumed transfer starts where it left off.
+			// A resumed transfer starts where it left off (and one that
+			// found its file already there, done).
 			bar.SetCurrent(done)
+			if pr.total != nil {
+				pr.total.IncrInt64(done)
+			}
 			last, lastT = done, time.Now()
 			pr.mu.Lock()
 			pr.bars[bar] = true
@@ -169,6 +173,9 @@ func shorten(s string, n int) string {
 // summaryLine is the one line per transfer printed without bars:
 // "put a.iso 1.2 GiB in 4.1s, 301 MiB/s, verified".
 func summaryLine(op, name string, res session.TransferResult) string {
+	if res.Same {
+		return fmt.Sprintf("%s %s: already there (same size, time and BLAKE3)", op, name)
+	}
 	secs := res.Duration.Seconds()
 	rate := "-"
 	moved := res.Bytes - res.Resumed

@@ -206,7 +206,11 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	if secs > 0 {
 		rate = size.Format(int64(float64(res.Bytes)/secs)) + "/s"
 	}
-	fmt.Fprintf(sh.io.err, "%s: %d of %d files, %s in %s, %s\n", op, res.Files, len(plan.Files), size.Format(res.Bytes), res.Duration.Round(1e6), rate)
+	same := ""
+	if res.Same > 0 {
+		same = fmt.Sprintf(" (%d already there)", res.Same)
+	}
+	fmt.Fprintf(sh.io.err, "%s: %d of %d files%s, %s in %s, %s\n", op, res.Files, len(plan.Files), same, size.Format(res.Bytes), res.Duration.Round(1e6), rate)
 	if len(res.Failures) > 0 {
 		fmt.Fprintf(sh.io.err, "%d failed:\n", len(res.Failures))
 		for _, fl := range res.Failures {

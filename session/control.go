@@ -115,16 +115,13 @@ func (c *conn) withPath(p string, f func(string) error) error {
 }
 
 // cd changes the working directory. A path made only of ".." and "."
-// climbing above "/" stays at "/" (as "cd .." does in a shell at "/");
-// any other path that climbs out is refused.
+// climbing above "/" stays at "/" (as "cd .." does in a shell at "/",
+// see resolveDir); any other path that climbs out is refused.
 func (c *conn) cd(p string) (string, error) {
 	if p == "" {
 		p = "/"
 	}
-	vp, err := c.resolve(p)
-	if errors.Is(err, fsjail.ErrEscapes) && onlyDots(p) {
-		vp, err = "/", nil
-	}
+	vp, err := c.resolveDir(p)
 	if err != nil {
 		return "", err
 	}
@@ -137,6 +134,16 @@ func (c *conn) cd(p string) (string, error) {
 	}
 	c.setCwd(vp)
 	return vp, nil
+}
+
+// resolveDir resolves a path to a directory to cd to or list: one made
+// only of ".." and "." that climbs above "/" is "/", as in a shell.
+func (c *conn) resolveDir(p string) (string, error) {
+	vp, err := c.resolve(p)
+	if errors.Is(err, fsjail.ErrEscapes) && onlyDots(p) {
+		return "/", nil
+	}
+	return vp, err
 }
 
 func onlyDots(p string) bool {
@@ -154,7 +161,7 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	fail := func(err error) error {
 		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Err: c.report(req.Op, err)})
 	}
-	vp, err := c.resolve(req.Path)
+	vp, err := c.resolveDir(req.Path)
 	if err != nil {
 		return fail(err)
 	}

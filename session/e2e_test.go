@@ -73,6 +73,13 @@ func TestCommands(t *testing.T) {
 	if p, err := c.Cd(ctx, "../../.."); err != nil || p != "/" {
 		t.Fatalf("cd ../../.. at / = %q, %v", p, err)
 	}
+	// ls agrees with cd: ".." at "/" is "/"; a name after it climbs out.
+	if es, err := c.List(ctx, "../.."); err != nil || len(es) != 1 || es[0].Name != "docs" {
+		t.Fatalf("ls ../.. at / = %v, %v", es, err)
+	}
+	if _, err := c.List(ctx, "../docs"); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "escapes home") {
+		t.Fatalf("ls ../docs at / = %v", err)
+	}
 
 	local := t.TempDir()
 	sessiontest.WriteFile(t, filepath.Join(local, "a.txt"), []byte("hello"))

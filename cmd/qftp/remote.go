@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
@@ -63,7 +65,7 @@ func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) err
 	}
 	if !long {
 		for _, e := range entries {
-			fmt.Fprintln(w, e.Name)
+			fmt.Fprintln(w, displayName(e.Name))
 		}
 		return nil
 	}
@@ -73,11 +75,22 @@ func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) err
 	}
 	for _, e := range entries {
 		mt := time.Unix(0, e.Mtime).Local().Format("2006-01-02 15:04")
-		if _, err := fmt.Fprintf(w, "%s %*d %s %s\n", modeString(e), width, e.Size, mt, e.Name); err != nil {
+		if _, err := fmt.Fprintf(w, "%s %*d %s %s\n", modeString(e), width, e.Size, mt, displayName(e.Name)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// displayName is a name as a listing prints it: one with control
+// characters (a newline, an escape sequence) quoted in Go syntax, so that
+// each entry stays on one line and the terminal shows what is there
+// (--json gives names as they are).
+func displayName(name string) string {
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return strconv.Quote(name)
+	}
+	return name
 }
 
 func modeString(e transport.Entry) string {

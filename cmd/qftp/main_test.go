@@ -136,13 +136,17 @@ pwd
 	if out != "/dir\nmy file.txt\n" {
 		t.Fatalf("stdout %q", out)
 	}
-	if !strings.Contains(errOut, "rm /dir/nothing-here: no such file") || !strings.Contains(errOut, "cd /missing: no such file") {
+	if !strings.Contains(errOut, "line 6: rm /dir/nothing-here: no such file") || !strings.Contains(errOut, "line 8: cd /missing: no such file") {
 		t.Fatalf("stderr %q", errOut)
 	}
 	// A script with a syntax error stops with a usage status.
 	code, _, errOut = c.run(t, "pwd\nput 'unterminated\npwd\n")
 	if code != exitUsage || !strings.Contains(errOut, "line 2: unterminated") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = c.run(t, "pwd\n\nfrobnicate x\npwd\n")
+	if code != exitUsage || !strings.Contains(errOut, `line 3: unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: exit %d, stderr %q", code, errOut)
 	}
 }
 

@@ -139,7 +139,7 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 		line = strings.TrimPrefix(line, "-")
 		words, err := splitLine(line)
 		if err != nil {
-			err = errUsage{fmt.Errorf("line %d: %w", lineNo, err)}
+			err = errUsage{err}
 		} else {
 			err = sh.exec(ctx, words)
 		}
@@ -148,6 +148,8 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 				fmt.Fprintln(sh.io.err, "interrupted")
 				return exitFail
 			}
+			// Say where, as a compiler would: scripts run unattended.
+			err = fmt.Errorf("line %d: %w", lineNo, err)
 			if ignoreErr {
 				fmt.Fprintln(sh.io.err, err)
 				continue

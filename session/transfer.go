@@ -213,7 +213,13 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	_ = str.Close()
 	c.awaitClientDone(str)
-	c.logTransfer("get", vp, n, start)
+	if off == 0 && n == fileSize {
+		c.logTransfer("get", vp, n, start)
+	} else {
+		// A piece of a striped get, or a resume: one INFO line per
+		// piece would drown the log (a put logs its commit only).
+		c.ulog.Debug("get range", "vpath", vp, "offset", off, "bytes", n, "duration", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // awaitClientDone holds a finished transfer open until the client has

@@ -319,6 +319,10 @@ type localPartial struct {
 	local      string
 	made       *partialMade // the get's (see openLocalPartial)
 	data, meta *os.File     // nil until the first reply
+	// unnamed says data has no name (fsjail.CreateUnnamed): a download
+	// without journal, which a retry fetches whole anyway, leaves nothing
+	// behind if qftp dies, and no name of the user's is in its way.
+	unnamed bool
 	mu         sync.Mutex
 	j          *journal
 	done       int64          // bytes held, for progress
@@ -338,6 +342,15 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 		_ = p.meta.Close()
 		_ = os.Remove(p.meta.Name())
 		p.meta = nil
+	}
+	if p.data == nil && !journal {
+		f, err := fsjail.CreateUnnamed(filepath.Dir(p.local), 0o600)
+		switch {
+		case err == nil:
+			p.data, p.unnamed = f, true
+		case !errors.Is(err, errors.ErrUnsupported):
+			return localErr(p.local, err)
+		}
 	}
 	if p.data == nil {
 		np, err := openLocalPartial(p.local, true, journal, p.made)
@@ -379,7 +392,9 @@ func (p *localPartial) reserveDisk(n int64) error {
 // remove deletes the partial's files, while still holding their lock so
 // that no other download takes them first, and closes them.
 func (p *localPartial) remove() {
-	_ = os.Remove(p.data.Name())
+	if !p.unnamed {
+		_ = os.Remove(p.data.Name())
+	}
 	if p.meta != nil {
 		_ = os.Remove(p.meta.Name())
 	}
@@ -482,8 +497,12 @@ func (m *partialMade) is(f *os.File) bool {
 
 // inTheWay is the error for a file of the user's where a partial download
 // would go.
-func inTheWay(name string) error {
-	return fmt.Errorf("local file %s is in the way: it is not a partial download that qftp can resume (move or remove it)", name)
+func inTheWay(name string) error { return &inTheWayError{name} }
+
+type inTheWayError struct{ name string }
+
+func (e *inTheWayError) Error() string {
+	return fmt.Sprintf("local file %s is in the way: it is not a partial download that qftp can resume (move or remove it)", e.name)
 }
 
 // journalOurs reports whether name is a journal of a partial download:
@@ -509,7 +528,10 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	// Files of a partial download appear only once the server has
 	// answered: a get of a missing file leaves nothing behind.
 	p, err := openLocalPartial(local, false, true, made)
-	if errors.Is(err, fs.ErrNotExist) {
+	var itw *inTheWayError
+	if errors.Is(err, fs.ErrNotExist) || errors.As(err, &itw) {
+		// Nothing to resume. A file in the way matters only if this
+		// download needs its name (see localPartial.start).
 		p, err = &localPartial{}, nil
 	}
 	if err != nil {
@@ -616,6 +638,13 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	}
 	if err := p.data.Truncate(p.j.hdr.Size); err != nil {
 		return err
+	}
+	if p.unnamed {
+		if err := publishUnnamed(p.data, local, time.Unix(0, p.j.hdr.Mtime), opt.Force); err != nil {
+			return err
+		}
+		res.Bytes, res.Digest = p.j.hdr.Size, fd
+		return nil
 	}
 	held, err := p.data.Stat()
 	if err != nil {
@@ -807,6 +836,36 @@ func commitLocal(tmp, dst string, force bool) error {
 		return fmt.Errorf("local file %s exists (use -f to replace it)", dst)
 	}
 	return os.Rename(tmp, dst)
+}
+
+// publishUnnamed gives the finished unnamed download f the name dst,
+// refusing to replace an existing file unless force.
+func publishUnnamed(f *os.File, dst string, mtime time.Time, force bool) error {
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := fsjail.Chtimes(f, mtime, mtime); err != nil {
+		return err
+	}
+	if !force {
+		err := fsjail.Link(f, dst)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("local file %s exists (use -f to replace it)", dst)
+		}
+		return err
+	}
+	// Replacing takes a name of its own first, then a rename.
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := fmt.Sprintf("%s.qftp-part-%x", dst, rnd)
+	if err := fsjail.Link(f, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // Put uploads local to remote. remote "" or ending in "/", or naming an

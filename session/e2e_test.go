@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
 	"github.com/qftp/qftp/transport"
@@ -802,18 +803,36 @@ func TestReconnectAfterCrash(t *testing.T) {
 	}
 }
 
+// unnamedFiles reports whether dir's file system gives unnamed files
+// (fsjail.CreateUnnamed), which a download without journal then uses.
+func unnamedFiles(t *testing.T, dir string) bool {
+	f, err := fsjail.CreateUnnamed(dir, 0o600)
+	if err != nil {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatal(err)
+		}
+		return false
+	}
+	_ = f.Close()
+	return true
+}
+
 // A get never takes a file of the user's for its partial download: one
 // named LOCAL.qftp-part (or LOCAL.qftp-part.meta) that is not a partial of
-// qftp's is left as it is, and the get says what is in the way, also when
-// it fails for another reason.
+// qftp's is left as it is. A download that needs the name (one with a
+// journal, or any where unnamed files are missing) says what is in the
+// way, also when it fails for another reason; one without journal does
+// without it.
 func TestGetLeavesUserFilesNamedLikePartials(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
 	c, home := ts.User(t, "pia")
 	ctx := t.Context()
-	sessiontest.WriteFile(t, filepath.Join(home, "small"), randomBytes(t, 100<<10))
+	small := randomBytes(t, 100<<10)
+	sessiontest.WriteFile(t, filepath.Join(home, "small"), small)
 	sessiontest.WriteFile(t, filepath.Join(home, "big"), randomBytes(t, 5<<20))
 	dir := t.TempDir()
+	unnamed := unnamedFiles(t, dir)
 	precious := []byte("precious user data\n")
 	for _, tc := range []struct {
 		remote, theirs string // theirs: the user's file, under dir
@@ -827,6 +846,21 @@ func TestGetLeavesUserFilesNamedLikePartials(t *testing.T) {
 		sessiontest.WriteFile(t, theirs, precious)
 		local := filepath.Join(dir, tc.remote)
 		_, err := c.Get(ctx, tc.remote, local, session.TransferOptions{Force: true})
+		if tc.remote == "small" && unnamed {
+			if err != nil || !bytes.Equal(sessiontest.ReadFile(t, local), small) {
+				t.Fatalf("get small with %s there: %v", tc.theirs, err)
+			}
+			if got := sessiontest.ReadFile(t, theirs); !bytes.Equal(got, precious) {
+				t.Fatalf("get small: %s now holds %q", tc.theirs, got)
+			}
+			if err := os.Remove(local); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(theirs); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if err == nil {
 			t.Fatalf("get %s with %s there: succeeded", tc.remote, tc.theirs)
 		}
@@ -863,9 +897,11 @@ func TestGetRefusesReplacedPartial(t *testing.T) {
 	ts := sessiontest.Start(t)
 	c, home := ts.User(t, "quin")
 	for _, size := range []int{100 << 10, 5 << 20} { // without and with a journal
-		sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, size))
+		data := randomBytes(t, size)
+		sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
 		dir := t.TempDir()
 		local := filepath.Join(dir, "f")
+		unnamed := size < 4<<20 && unnamedFiles(t, dir)
 		other := []byte("not the download")
 		var once sync.Once
 		opt := session.TransferOptions{Progress: func(done, total int64) {
@@ -878,6 +914,16 @@ func TestGetRefusesReplacedPartial(t *testing.T) {
 			})
 		}}
 		_, err := c.Get(t.Context(), "f", local, opt)
+		if unnamed {
+			// The download has no name for anyone to replace.
+			if err != nil || !bytes.Equal(sessiontest.ReadFile(t, local), data) {
+				t.Fatalf("%d bytes: get beside a file named like its partial: %v", size, err)
+			}
+			if got := sessiontest.ReadFile(t, local+".qftp-part"); !bytes.Equal(got, other) {
+				t.Fatalf("%d bytes: the file named like the partial now holds %d bytes", size, len(got))
+			}
+			continue
+		}
 		if err == nil || !strings.Contains(err.Error(), "was replaced") {
 			t.Fatalf("%d bytes: get with its partial replaced: %v", size, err)
 		}
@@ -933,10 +979,12 @@ func TestGetLocalErrorNamesLocalFile(t *testing.T) {
 }
 
 // A second get to the same local file while the first runs says so,
-// rather than calling the first one's partial a file in the way.
+// rather than calling the first one's partial a file in the way. (Two
+// downloads without journal, in unnamed files, both run; the second to
+// finish finds the file there.)
 func TestGetSameLocalFileTwice(t *testing.T) {
 	t.Parallel()
-	c := remoteFile(t, "rolf", randomBytes(t, 100<<10))
+	c := remoteFile(t, "rolf", randomBytes(t, 5<<20))
 	local := filepath.Join(t.TempDir(), "f")
 	var once sync.Once
 	var second error

@@ -180,6 +180,27 @@ func TestBinaries(t *testing.T) {
 		t.Fatalf("bob: %+v", r)
 	}
 
+	// A get killed outright leaves nothing that stops the next one.
+	killed := filepath.Join(local, "killed.pdf")
+	get := exec.Command(qftp, "--known-hosts", kh, "--limit-rate", "100KiB", target, "get", "report 2024.pdf", killed)
+	get.Env = append(os.Environ(), env...)
+	if err := get.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitOpenUnder(get.Process.Pid, local+string(filepath.Separator), 20*time.Second) {
+		_ = get.Process.Kill()
+		_ = get.Wait()
+		t.Fatal("the get never opened its download")
+	}
+	_ = get.Process.Kill()
+	_ = get.Wait()
+	if r := q("", target, "get", "report 2024.pdf", killed); r.code != 0 {
+		t.Fatalf("get after a killed get: %+v", r)
+	}
+	if b, _ := os.ReadFile(killed); !bytes.Equal(a, b) {
+		t.Fatal("get after a killed get: copy differs")
+	}
+
 	// SIGTERM stops the server cleanly.
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -197,4 +218,19 @@ func TestBinaries(t *testing.T) {
 	if strings.Contains(out, "s3cret") {
 		t.Error("server log contains a password")
 	}
+}
+
+// waitOpenUnder waits until process pid has a file open under dir (its
+// download, named or not), looking every 10 ms up to limit.
+func waitOpenUnder(pid int, dir string, limit time.Duration) bool {
+	fds := fmt.Sprintf("/proc/%d/fd", pid)
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		ents, _ := os.ReadDir(fds)
+		for _, e := range ents {
+			if l, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && strings.HasPrefix(l, dir) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -323,10 +323,10 @@ type localPartial struct {
 	// without journal, which a retry fetches whole anyway, leaves nothing
 	// behind if qftp dies, and no name of the user's is in its way.
 	unnamed bool
-	mu         sync.Mutex
-	j          *journal
-	done       int64          // bytes held, for progress
-	writing    map[int64]bool // blocks a stream is storing now
+	mu      sync.Mutex
+	j       *journal
+	done    int64          // bytes held, for progress
+	writing map[int64]bool // blocks a stream is storing now
 }
 
 // start creates the partial download's files (if need be) and its journal
@@ -348,6 +348,11 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 		switch {
 		case err == nil:
 			p.data, p.unnamed = f, true
+			// A journal of ours without its data file is an earlier
+			// try's leftover.
+			if _, err := os.Lstat(p.local + ".qftp-part"); errors.Is(err, fs.ErrNotExist) && journalOurs(p.local+".qftp-part.meta") {
+				_ = os.Remove(p.local + ".qftp-part.meta")
+			}
 		case !errors.Is(err, errors.ErrUnsupported):
 			return localErr(p.local, err)
 		}

@@ -29,6 +29,10 @@ func TestLocalPartialWithoutJournal(t *testing.T) {
 	if _, err := os.Stat(local + ".qftp-part.meta"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("journal file: %v", err)
 	}
+	// Where unnamed files work, the data has no name either.
+	if _, err := os.Lstat(local + ".qftp-part"); p.unnamed != errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("unnamed %v, data file: %v", p.unnamed, err)
+	}
 	if err := p.j.add(0, [32]byte{1}); err != nil || len(p.j.have) != 1 {
 		t.Fatalf("in-memory journal: %v %v", err, p.j.have)
 	}

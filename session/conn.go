@@ -112,10 +112,7 @@ func (c *conn) acceptStreams(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if !c.srv.beginTransfer() {
-			// The reply is one small frame; it fits the stream's window.
-			str.CancelRead(transport.StreamShutdown)
-			_ = transport.WriteFrame(str, &transport.TransferReply{Err: wireError(errShuttingDown)})
-			_ = str.Close()
+			wg.Go(func() { c.serveDraining(ctx, str) })
 			continue
 		}
 		wg.Go(func() {

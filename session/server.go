@@ -95,6 +95,7 @@ type Server struct {
 	buffers    map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs    *semaphore.Weighted            // the budget of all users together
 	verified   map[string]bool                // partial uploads whose journal this process wrote or checked
+	pieces     map[pieceKey]*pieceState       // transfers in pieces, for the drain (see continueTransfer)
 	digests    digestCache                    // block digests of files sent lately
 	// digestTrust replaces digestTrustAge in tests (0: that).
 	digestTrust time.Duration
@@ -215,31 +216,21 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 }
 
 // Shutdown stops accepting connections and new transfers, waits until the
-// running transfers finish or ctx is done, then closes every connection and
+// running transfers finish (with their next pieces, see continueTransfer)
+// or ctx is done, then closes every connection and
 // waits for the sessions to end. Transfers cut off by ctx publish nothing:
 // an upload stays a hidden partial file, kept for resume.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
 	ln := s.ln
-	var idle chan struct{}
-	if s.active > 0 {
-		if s.idle == nil {
-			s.idle = make(chan struct{})
-		}
-		idle = s.idle
-	}
 	s.mu.Unlock()
 	if ln != nil {
 		_ = ln.Close()
 	}
 	var err error
-	if idle != nil {
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			err = fmt.Errorf("shutdown: transfers still running: %w", ctx.Err())
-		}
+	if werr := s.waitDrained(ctx); werr != nil {
+		err = fmt.Errorf("shutdown: transfers still running: %w", werr)
 	}
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.sessions))

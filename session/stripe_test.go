@@ -359,3 +359,52 @@ func TestStripedPutTakeover(t *testing.T) {
 		t.Fatalf("ledger %d, disk %d", l, d)
 	}
 }
+
+// A server told to stop lets striped transfers under way finish within
+// its grace period, their later pieces included, in both directions,
+// without a retry; a new transfer is refused meanwhile.
+func TestShutdownLetsStripedTransfersFinish(t *testing.T) {
+	t.Parallel()
+	for _, put := range []bool{false, true} {
+		t.Run(fmt.Sprintf("put=%v", put), func(t *testing.T) {
+			t.Parallel()
+			ts := sessiontest.Start(t)
+			c, home := ts.User(t, "una")
+			data := randomBytes(t, 40<<20) // five 8 MiB pieces, two at a time per connection
+			local := filepath.Join(t.TempDir(), "f")
+			if put {
+				sessiontest.WriteFile(t, local, data)
+			} else {
+				sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
+			}
+			stopped := make(chan error, 1)
+			var once sync.Once
+			lim := rate.NewLimiter(rate.Limit(32<<20), 1<<20)
+			opt := session.TransferOptions{Connections: 2, Limiter: lim, Progress: func(done, total int64) {
+				if done > 0 {
+					once.Do(func() { go func() { stopped <- ts.Stop(30 * time.Second) }() })
+				}
+			}}
+			var res session.TransferResult
+			var err error
+			if put {
+				res, err = c.Put(t.Context(), local, "f", opt)
+			} else {
+				res, err = c.Get(t.Context(), "f", local, opt)
+			}
+			if err != nil || res.Attempts != 1 || res.Links != 2 {
+				t.Fatalf("transfer during shutdown: %+v, %v", res, err)
+			}
+			if err := <-stopped; err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			got := sessiontest.ReadFile(t, local)
+			if put {
+				got = sessiontest.ReadFile(t, filepath.Join(home, "f"))
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatal("copy differs")
+			}
+		})
+	}
+}

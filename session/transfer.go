@@ -38,17 +38,33 @@ const (
 
 // serveTransfer runs one transfer stream to its end.
 func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
-	// A connection that ends mid-transfer unblocks every read and write on
-	// the stream, so the handlers below need no other cancellation.
+	if req, ok := c.readTransferRequest(str); ok {
+		c.serveRequest(ctx, str, req)
+	}
+}
+
+// readTransferRequest reads a transfer stream's header; a stream without
+// one in time is reset.
+func (c *conn) readTransferRequest(str *quic.Stream) (*transport.TransferRequest, bool) {
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	var req transport.TransferRequest
 	if err := transport.ReadFrame(str, &req); err != nil {
 		c.ulog.Warn("bad transfer header", "err", err)
 		str.CancelRead(transport.StreamProtocol)
 		str.CancelWrite(transport.StreamProtocol)
-		return
+		return nil, false
 	}
 	_ = str.SetReadDeadline(time.Time{})
+	return &req, true
+}
+
+// serveRequest serves a transfer stream whose header was read.
+func (c *conn) serveRequest(ctx context.Context, str *quic.Stream, req *transport.TransferRequest) {
+	// A connection that ends mid-transfer unblocks every read and write on
+	// the stream, so the handlers below need no other cancellation.
+	if k, ok := pieceKeyOf(c.grp, req); ok {
+		defer c.srv.pieceStarted(k)()
+	}
 	// The user as the store has them now: a quota or rate changed since
 	// login applies, and a user deleted, or whose password was changed,
 	// since login is logged out.
@@ -65,13 +81,13 @@ func (c *conn) serveTransfer(ctx context.Context, str *quic.Stream) {
 	}
 	switch req.Op {
 	case transport.OpGet:
-		c.serveGet(ctx, str, &req, u)
+		c.serveGet(ctx, str, req, u)
 	case transport.OpPut:
-		c.servePut(ctx, str, &req, u)
+		c.servePut(ctx, str, req, u)
 	case transport.OpResume:
-		c.serveResume(ctx, str, &req)
+		c.serveResume(ctx, str, req)
 	case transport.OpHash:
-		c.serveHash(str, &req)
+		c.serveHash(str, req)
 	default:
 		c.refuse(str, "transfer", userError(transport.CodeUnsupported, "", fmt.Sprintf("unknown transfer operation %q", req.Op)))
 	}

@@ -1,11 +1,13 @@
 package fsjail
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -32,7 +34,39 @@ func CreateUnnamed(dir string, perm os.FileMode) (*os.File, error) {
 	default:
 		return nil, &os.PathError{Op: "create", Path: dir, Err: err}
 	}
-	return os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)")), nil
+	f := os.NewFile(uintptr(fd), filepath.Join(dir, "(unnamed)"))
+	// Naming the file needs /proc's link to be followed, which a process
+	// may be refused (one that is not dumpable, a hardened /proc): learn
+	// that once, before a download depends on it.
+	linkProbe.once.Do(func() { linkProbe.ok = canLink(dir) })
+	if !linkProbe.ok {
+		_ = f.Close()
+		return nil, fmt.Errorf("unnamed files: linking through /proc failed: %w", errors.ErrUnsupported)
+	}
+	return f, nil
+}
+
+var linkProbe struct {
+	once sync.Once
+	ok   bool
+}
+
+// canLink reports whether an unnamed file in dir can be given a name.
+func canLink(dir string) bool {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return false
+	}
+	f := os.NewFile(uintptr(fd), "probe")
+	defer f.Close()
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	name := filepath.Join(dir, fmt.Sprintf(".qftp-probe-%x", rnd))
+	if err := Link(f, name); err != nil {
+		return false
+	}
+	_ = os.Remove(name)
+	return true
 }
 
 // procPath is the name by which the process reaches f's inode.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -273,8 +274,12 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	}
 	res.Local = local
 	if !opt.Force {
-		if fi, err := os.Lstat(local); err == nil {
-			if fi.Mode().IsRegular() && c.sameAsRemote(ctx, local, &res, opt) {
+		if _, err := os.Lstat(local); err == nil {
+			same, err := c.sameAsRemote(ctx, local, &res, opt)
+			switch {
+			case err != nil:
+				return res, &OpError{Op: "get", Path: remote, Err: err}
+			case same:
 				res.Duration = time.Since(start)
 				return res, nil
 			}
@@ -350,7 +355,7 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 			p.data, p.unnamed = f, true
 			// A journal of ours without its data file is an earlier
 			// try's leftover.
-			if _, err := os.Lstat(p.local + ".qftp-part"); errors.Is(err, fs.ErrNotExist) && journalOurs(p.local+".qftp-part.meta") {
+			if _, err := os.Lstat(p.local + ".qftp-part"); errors.Is(err, fs.ErrNotExist) && journalRecorded(p.local+".qftp-part.meta") {
 				_ = os.Remove(p.local + ".qftp-part.meta")
 			}
 		case !errors.Is(err, errors.ErrUnsupported):
@@ -510,6 +515,21 @@ func (e *inTheWayError) Error() string {
 	return fmt.Sprintf("local file %s is in the way: it is not a partial download that qftp can resume (move or remove it)", e.name)
 }
 
+// journalRecorded reports whether name is a journal of a partial download
+// with its header written (not an empty file, which may be anyone's).
+func journalRecorded(name string) bool {
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	_, ok, _ := readJournal(f)
+	return ok
+}
+
 // journalOurs reports whether name is a journal of a partial download:
 // a regular file that reads as one, or an empty one (a journal is empty
 // between its reset and its header).
@@ -534,9 +554,10 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	// answered: a get of a missing file leaves nothing behind.
 	p, err := openLocalPartial(local, false, true, made)
 	var itw *inTheWayError
-	if errors.Is(err, fs.ErrNotExist) || errors.As(err, &itw) {
-		// Nothing to resume. A file in the way matters only if this
-		// download needs its name (see localPartial.start).
+	if errors.Is(err, fs.ErrNotExist) || errors.As(err, &itw) || errors.Is(err, syscall.ENAMETOOLONG) {
+		// Nothing to resume. A file in the way, or a name too long for
+		// a partial, matters only if this download needs the name (see
+		// localPartial.start).
 		p, err = &localPartial{}, nil
 	}
 	if err != nil {
@@ -645,7 +666,15 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		return err
 	}
 	if p.unnamed {
-		if err := publishUnnamed(p.data, local, time.Unix(0, p.j.hdr.Mtime), opt.Force); err != nil {
+		err := publishUnnamed(p.data, local, time.Unix(0, p.j.hdr.Mtime), opt.Force)
+		if errors.Is(err, errLocalExists) {
+			// Another get of the same file may have won the race.
+			if !localMatches(local, p.j.hdr.Size, p.j.hdr.Mtime, p.j.hdr.BS, fd) {
+				return fmt.Errorf("local file %s exists (use -f to replace it)", local)
+			}
+			err = nil
+		}
+		if err != nil {
 			return err
 		}
 		res.Bytes, res.Digest = p.j.hdr.Size, fd
@@ -843,6 +872,9 @@ func commitLocal(tmp, dst string, force bool) error {
 	return os.Rename(tmp, dst)
 }
 
+// errLocalExists is publishUnnamed's refusal to replace a file.
+var errLocalExists = errors.New("local file exists")
+
 // publishUnnamed gives the finished unnamed download f the name dst,
 // refusing to replace an existing file unless force.
 func publishUnnamed(f *os.File, dst string, mtime time.Time, force bool) error {
@@ -852,17 +884,18 @@ func publishUnnamed(f *os.File, dst string, mtime time.Time, force bool) error {
 	if err := fsjail.Chtimes(f, mtime, mtime); err != nil {
 		return err
 	}
-	if !force {
-		err := fsjail.Link(f, dst)
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("local file %s exists (use -f to replace it)", dst)
-		}
+	err := fsjail.Link(f, dst)
+	if !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	// Replacing takes a name of its own first, then a rename.
+	if !force {
+		return errLocalExists
+	}
+	// Replacing takes a name of its own first (short, so that any name
+	// that fits its directory works), then a rename.
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	tmp := fmt.Sprintf("%s.qftp-part-%x", dst, rnd)
+	tmp := filepath.Join(filepath.Dir(dst), fmt.Sprintf(".qftp-%x", rnd))
 	if err := fsjail.Link(f, tmp); err != nil {
 		return err
 	}
@@ -871,6 +904,30 @@ func publishUnnamed(f *os.File, dst string, mtime time.Time, force bool) error {
 		return err
 	}
 	return nil
+}
+
+// localMatches reports whether the local file name holds the file of
+// size, mtime and file digest fd (in blocks of bs): what a download that
+// found its name taken (by another get of the same file) would publish.
+func localMatches(name string, size, mtime, bs int64, fd blocks.Digest) bool {
+	if fi, err := os.Stat(name); err != nil || !fi.Mode().IsRegular() || fi.Size() != size || fi.ModTime().UnixNano() != mtime {
+		return false
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	ds := make([]blocks.Digest, 0, blocks.Count(size, bs))
+	buf := make([]byte, bs)
+	for off := int64(0); off < size; off += bs {
+		m := min(bs, size-off)
+		if _, err := f.ReadAt(buf[:m], off); err != nil {
+			return false
+		}
+		ds = append(ds, blocks.Sum(buf[:m]))
+	}
+	return blocks.FileDigest(size, ds) == fd
 }
 
 // Put uploads local to remote. remote "" or ending in "/", or naming an
@@ -941,10 +998,14 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 	var we *transport.Error
 	if err != nil && !opt.Force && errors.As(err, &we) && we.Code == transport.CodeExists {
 		// Run again after it finished, a put finds its own file.
-		if same, serr := c.alreadyThere(ctx, f, fi, &res, opt.blockSize(fi.Size())); serr == nil && same {
+		same, serr := c.alreadyThere(ctx, f, fi, &res, opt.blockSize(fi.Size()))
+		switch {
+		case serr != nil:
+			err = serr
+		case same:
 			res.markSame(opt)
 			err = nil
-		} else {
+		default:
 			err = &transport.Error{Code: we.Code, Msg: we.Msg + " (use -f to replace it)", Path: we.Path}
 		}
 	}
@@ -1086,22 +1147,30 @@ func (d *digests) file(size int64) blocks.Digest {
 
 // sameAsRemote reports whether the existing local file is the remote one
 // (see alreadyThere), filling res if so.
-func (c *Client) sameAsRemote(ctx context.Context, local string, res *TransferResult, opt TransferOptions) bool {
+func (c *Client) sameAsRemote(ctx context.Context, local string, res *TransferResult, opt TransferOptions) (bool, error) {
+	// Stat first: opening a FIFO would block.
+	if fi, err := os.Stat(local); err != nil || !fi.Mode().IsRegular() {
+		return false, nil
+	}
 	f, err := os.Open(local)
 	if err != nil {
-		return false
+		return false, nil
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
-		return false
+		return false, nil
 	}
 	same, err := c.alreadyThere(ctx, f, fi, res, opt.blockSize(fi.Size()))
+	var se *blocks.SourceError
+	if errors.As(err, &se) {
+		return false, localErr(local, se.Err)
+	}
 	if err != nil || !same {
-		return false
+		return false, err
 	}
 	res.markSame(opt)
-	return true
+	return true, nil
 }
 
 // markSame records that the destination already held the file, and
@@ -1114,28 +1183,62 @@ func (res *TransferResult) markSame(opt TransferOptions) {
 }
 
 // alreadyThere reports whether the remote file is the local one (same
-// size, mtime and BLAKE3), filling res if so.
+// size, mtime and BLAKE3), filling res if so. Only a cancel (ctx's error)
+// or a local read error (a *blocks.SourceError) is an error; anything
+// else that stops the comparison reports false.
 func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, res *TransferResult, bs int64) (bool, error) {
 	e, _, err := c.Stat(ctx, res.Remote)
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
 	if err != nil || e.Type != transport.TypeFile || e.Size != fi.Size() || e.Mtime != fi.ModTime().UnixNano() {
 		return false, nil
 	}
-	remote, err := c.Hash(ctx, res.Remote, transport.AlgoBLAKE3)
-	if err != nil {
-		return false, nil
+	// Both ends hash at once: the server's may take as long as ours.
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type sum struct {
+		b   []byte
+		err error
 	}
+	remote := make(chan sum, 1)
+	go func() {
+		b, err := c.Hash(hctx, res.Remote, transport.AlgoBLAKE3)
+		remote <- sum{b, err}
+	}()
 	whole := blake3.New()
 	ds := make([]blocks.Digest, 0, blocks.Count(fi.Size(), bs))
 	buf := make([]byte, bs)
-	for off := int64(0); off < fi.Size(); off += bs {
+	var lerr error
+	for off := int64(0); off < fi.Size() && lerr == nil; off += bs {
+		if lerr = ctx.Err(); lerr != nil {
+			break
+		}
 		m := min(bs, fi.Size()-off)
 		if _, err := f.ReadAt(buf[:m], off); err != nil {
-			return false, &blocks.SourceError{Err: err}
+			lerr = &blocks.SourceError{Err: err}
+			break
 		}
 		whole.Write(buf[:m])
 		ds = append(ds, blocks.Sum(buf[:m]))
 	}
-	if !bytes.Equal(whole.Sum(nil), remote) {
+	if lerr != nil {
+		cancel()
+	}
+	r := <-remote
+	switch {
+	case lerr != nil:
+		return false, lerr
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case r.err != nil:
+		return false, nil
+	}
+	// What was hashed must be the file as it was stat'ed.
+	if now, err := f.Stat(); err != nil || now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()) {
+		return false, nil
+	}
+	if !bytes.Equal(whole.Sum(nil), r.b) {
 		return false, nil
 	}
 	res.Bytes, res.Digest = fi.Size(), blocks.FileDigest(fi.Size(), ds)

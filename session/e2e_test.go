@@ -310,6 +310,13 @@ func TestRunAgain(t *testing.T) {
 		t.Fatalf("get again: %+v, progress %d, %v", res, last, err)
 	}
 
+	// A cancel while comparing is a cancel, not "exists".
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Get(cctx, "f", filepath.Join(local, "copy"), session.TransferOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("get again, canceled: %v", err)
+	}
+
 	// Same size and time, other content: only the digest tells.
 	mt := time.Unix(1_600_000_000, 0)
 	for _, p := range []string{src, filepath.Join(home, "f")} {
@@ -979,11 +986,30 @@ func TestGetLocalErrorNamesLocalFile(t *testing.T) {
 }
 
 // A second get to the same local file while the first runs says so,
-// rather than calling the first one's partial a file in the way. (Two
-// downloads without journal, in unnamed files, both run; the second to
-// finish finds the file there.)
+// rather than calling the first one's partial a file in the way. Two
+// downloads without journal, in unnamed files, both run, and the second
+// to finish finds the file it would publish already there.
 func TestGetSameLocalFileTwice(t *testing.T) {
 	t.Parallel()
+	small := randomBytes(t, 100<<10)
+	cs := remoteFile(t, "rolfs", small)
+	dir := t.TempDir()
+	if unnamedFiles(t, dir) {
+		local := filepath.Join(dir, "f")
+		var once sync.Once
+		var second error
+		opt := session.TransferOptions{Progress: func(done, total int64) {
+			once.Do(func() { _, second = cs.Get(t.Context(), "f", local, session.TransferOptions{}) })
+		}}
+		if _, err := cs.Get(t.Context(), "f", local, opt); err != nil || second != nil {
+			t.Fatalf("two gets of a small file at once: %v and %v", err, second)
+		}
+		if !bytes.Equal(sessiontest.ReadFile(t, local), small) {
+			t.Fatal("copy differs")
+		}
+		sessiontest.NoTempFiles(t, dir)
+	}
+
 	c := remoteFile(t, "rolf", randomBytes(t, 5<<20))
 	local := filepath.Join(t.TempDir(), "f")
 	var once sync.Once
@@ -997,6 +1023,22 @@ func TestGetSameLocalFileTwice(t *testing.T) {
 	if second == nil || !strings.Contains(second.Error(), "another download") {
 		t.Fatalf("second get meanwhile: %v, want another download running", second)
 	}
+}
+
+// get -f replaces a file whose name is as long as its directory allows:
+// the download's temporary name must fit too.
+func TestGetForceLongName(t *testing.T) {
+	t.Parallel()
+	c := remoteFile(t, "lena", []byte("new"))
+	local := filepath.Join(t.TempDir(), strings.Repeat("n", 250))
+	sessiontest.WriteFile(t, local, []byte("old"))
+	if _, err := c.Get(t.Context(), "f", local, session.TransferOptions{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sessiontest.ReadFile(t, local); string(got) != "new" {
+		t.Fatalf("got %q", got)
+	}
+	sessiontest.NoTempFiles(t, filepath.Dir(local))
 }
 
 // remoteFile starts a server with user name, whose home holds f with

@@ -229,12 +229,15 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	_ = str.Close()
 	c.awaitClientDone(str)
-	if off == 0 && n == fileSize {
+	switch {
+	case off == 0 && n == fileSize:
 		c.logTransfer("get", vp, n, start)
-	} else {
-		// A piece of a striped get, or a resume: one INFO line per
-		// piece would drown the log (a put logs its commit only).
-		c.ulog.Debug("get range", "vpath", vp, "offset", off, "bytes", n, "duration", time.Since(start).Round(time.Millisecond))
+	case off+n == fileSize:
+		// The last piece of a striped or resumed get: one INFO line
+		// per piece would drown the log, none would hide the download.
+		c.ulog.Info("get range", "vpath", vp, "offset", off, "bytes", n, "size", fileSize, "duration", time.Since(start).Round(time.Millisecond))
+	default:
+		c.ulog.Debug("get range", "vpath", vp, "offset", off, "bytes", n, "size", fileSize, "duration", time.Since(start).Round(time.Millisecond))
 	}
 }
 

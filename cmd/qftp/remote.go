@@ -9,7 +9,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
@@ -82,12 +81,13 @@ func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) err
 	return nil
 }
 
-// displayName is a name as a listing prints it: one with control
-// characters (a newline, an escape sequence) quoted in Go syntax, so that
+// displayName is a name as a listing prints it: one with characters
+// that are not printable (a newline, an escape sequence, a bidirectional
+// override that would reorder what follows) quoted in Go syntax, so that
 // each entry stays on one line and the terminal shows what is there
 // (--json gives names as they are).
 func displayName(name string) string {
-	if strings.ContainsFunc(name, unicode.IsControl) {
+	if strings.ContainsFunc(name, func(r rune) bool { return !strconv.IsPrint(r) }) {
 		return strconv.Quote(name)
 	}
 	return name

@@ -517,23 +517,18 @@ func (e *inTheWayError) Error() string {
 
 // journalRecorded reports whether name is a journal of a partial download
 // with its header written (not an empty file, which may be anyone's).
-func journalRecorded(name string) bool {
-	f, err := os.Open(name)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	_, ok, _ := readJournal(f)
-	return ok
-}
+func journalRecorded(name string) bool { return readsAsJournal(name, false) }
 
 // journalOurs reports whether name is a journal of a partial download:
 // a regular file that reads as one, or an empty one (a journal is empty
 // between its reset and its header).
-func journalOurs(name string) bool {
+func journalOurs(name string) bool { return readsAsJournal(name, true) }
+
+func readsAsJournal(name string, emptyToo bool) bool {
+	// Lstat first: opening a FIFO would block.
+	if fi, err := os.Lstat(name); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return false
@@ -542,7 +537,7 @@ func journalOurs(name string) bool {
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		return false
 	} else if fi.Size() == 0 {
-		return true
+		return emptyToo
 	}
 	_, ok, _ := readJournal(f)
 	return ok

@@ -205,7 +205,7 @@ func (c *conn) remove(ctx context.Context, vp string) error {
 	// Not under the user lock: taking over the upload waits for it to
 	// stop, and it may need that lock to finish.
 	if _, perr := c.jail.PartialSize(vp); perr == nil {
-		if _, unlock, aerr := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, nil, true, func() {}, nil); aerr == nil {
+		if _, unlock, aerr := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, nil, true, errPartialRemoved, func() {}, nil); aerr == nil {
 			mu := c.srv.userLock(c.user.Name)
 			mu.Lock()
 			freed, rerr := c.jail.RemovePartial(vp)

@@ -5,6 +5,7 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,8 +90,8 @@ type Server struct {
 	pendingAll int
 	refused    int                            // connections refused for pending caps, not yet logged
 	refusedLog time.Time                      // when that was last logged
-	committed  recentIDs                      // user and ID of striped uploads committed lately (see wasCommitted)
-	superseded recentIDs                      // user and ID of striped uploads taken over lately (see acquireUpload)
+	committed  recentIDs[struct{}]            // user and ID of striped uploads committed lately (see wasCommitted)
+	superseded recentIDs[*transport.Error]    // user and ID of striped uploads taken over lately, and why (see acquireUpload)
 	limiters   map[string]*rate.Limiter       // per-user rate caps
 	buffers    map[string]*semaphore.Weighted // per-user block buffer budgets
 	allBufs    *semaphore.Weighted            // the budget of all users together
@@ -311,9 +312,11 @@ type uploadSlot struct {
 // else holding the path is taken over: stopped and waited for (up to
 // 10 s); most often it is this client's own earlier try, on a connection
 // that died without the server noticing yet. open creates the upload for
-// a new slot; excl asks for sole use (a resume check, open nil). release
-// lets go; the last to let go closes the upload.
-func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr journalHeader, id []byte, excl bool, cancel func(), open func() (*upload, error)) (*upload, func(), error) {
+// a new slot; excl asks for sole use (a resume check or rm, open nil).
+// why is what a striped upload taken over is told when it tries a range
+// again (nil: errSuperseded). release lets go; the last to let go closes
+// the upload.
+func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr journalHeader, id []byte, excl bool, why *transport.Error, cancel func(), open func() (*upload, error)) (*upload, func(), error) {
 	key := c.user.Name + "\x00" + vp
 	for range 3 {
 		s.mu.Lock()
@@ -321,9 +324,9 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			s.mu.Unlock()
 			return nil, nil, errCommitted
 		}
-		if len(id) > 0 && s.superseded.has(c.user.Name+"\x00"+string(id)) {
+		if why, ok := s.superseded.get(c.user.Name + "\x00" + string(id)); ok && len(id) > 0 {
 			s.mu.Unlock()
-			return nil, nil, errSuperseded
+			return nil, nil, why
 		}
 		slot := s.uploads[key]
 		if slot == nil {
@@ -388,7 +391,7 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 		// client's next try of a put has a new ID; its streams of one try
 		// share the slot.)
 		if len(slot.id) > 0 && !bytes.Equal(slot.id, id) {
-			s.superseded.add(c.user.Name + "\x00" + string(slot.id))
+			s.superseded.add(c.user.Name+"\x00"+string(slot.id), cmp.Or(why, errSuperseded))
 		}
 		cancels := append([]func(){}, slot.cancel...)
 		s.mu.Unlock()
@@ -417,6 +420,10 @@ var errCommitted = &transport.Error{Code: transport.CodeInvalid, Msg: "this uplo
 // errSuperseded refuses a range of a striped upload that another upload
 // of the same file (from another session, or another source) took over.
 var errSuperseded = &transport.Error{Code: transport.CodeInvalid, Msg: "another upload of this file took over from this one"}
+
+// errPartialRemoved refuses a range of a striped upload whose partial file
+// rm removed while it ran.
+var errPartialRemoved = &transport.Error{Code: transport.CodeInvalid, Msg: "the partial upload was removed (rm) while it ran"}
 
 // uploadStreams returns how many streams hold the upload to vp of user,
 // once no more than one does or after wait, whichever comes first. A
@@ -527,41 +534,46 @@ func (s *Server) retireUpload(user, vp string, up *upload, committed []byte) {
 		delete(s.uploads, key)
 	}
 	if len(committed) > 0 {
-		s.committed.add(user + "\x00" + string(committed))
+		s.committed.add(user+"\x00"+string(committed), struct{}{})
 	}
 }
 
-// recentIDs remembers keys added lately: late ranges come within seconds,
-// and two generations of at most recentGen keys each keep at least the
-// last recentGen.
-type recentIDs [2]map[string]struct{}
+// recentIDs remembers keys added lately, each with a value: late ranges
+// come within seconds, and two generations of at most recentGen keys each
+// keep at least the last recentGen.
+type recentIDs[V any] [2]map[string]V
 
 // recentGen is how many keys one generation of recentIDs holds.
 const recentGen = 4096
 
-func (r *recentIDs) add(key string) {
+func (r *recentIDs[V]) add(key string, v V) {
 	if len(r[0]) >= recentGen {
 		r[1], r[0] = r[0], nil
 	}
 	if r[0] == nil {
-		r[0] = make(map[string]struct{})
+		r[0] = make(map[string]V)
 	}
-	r[0][key] = struct{}{}
+	r[0][key] = v
 }
 
-func (r *recentIDs) has(key string) bool {
+func (r *recentIDs[V]) get(key string) (V, bool) {
 	for _, gen := range r {
-		if _, ok := gen[key]; ok {
-			return true
+		if v, ok := gen[key]; ok {
+			return v, true
 		}
 	}
-	return false
+	var zero V
+	return zero, false
 }
 
 // wasCommitted reports whether user's upload id was committed lately.
 // s.mu must be held.
 func (s *Server) wasCommitted(user string, id []byte) bool {
-	return len(id) > 0 && s.committed.has(user+"\x00"+string(id))
+	if len(id) == 0 {
+		return false
+	}
+	_, ok := s.committed.get(user + "\x00" + string(id))
+	return ok
 }
 
 func (s *Server) isVerified(user, vp string) bool {

@@ -408,3 +408,38 @@ func TestShutdownLetsStripedTransfersFinish(t *testing.T) {
 		})
 	}
 }
+
+// rm of a striped upload's partial while it runs stops the upload, which
+// says that rm removed it (not that another upload took over), and
+// leaves nothing counted.
+func TestStripedPutPartialRemoved(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("ulf", "pw")
+	c := ts.Login(t, "ulf", "pw")
+	other := ts.Login(t, "ulf", "pw")
+	ctx := t.Context()
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, randomBytes(t, 20<<20))
+	var once sync.Once
+	var rmErr error
+	lim := rate.NewLimiter(rate.Limit(8<<20), 1<<20)
+	opt := session.TransferOptions{Connections: 4, Limiter: lim, Progress: func(done, total int64) {
+		if done >= 4<<20 {
+			once.Do(func() { rmErr = other.Remove(ctx, "big") })
+		}
+	}}
+	_, err := c.Put(ctx, src, "big", opt)
+	if rmErr != nil {
+		t.Fatalf("rm of the partial: %v", rmErr)
+	}
+	if err == nil || !strings.Contains(err.Error(), "removed (rm)") {
+		t.Fatalf("put whose partial was removed: %v", err)
+	}
+	if err := ts.Srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "ulf"); l != d {
+		t.Fatalf("ledger %d, disk %d", l, d)
+	}
+}

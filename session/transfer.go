@@ -314,7 +314,7 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 	var kept []int64
 	var j *journal
 	if _, err := c.jail.PartialSize(vp); err == nil {
-		_, release, err := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, nil, true,
+		_, release, err := c.srv.acquireUpload(ctx, c, vp, journalHeader{}, nil, true, nil,
 			func() { str.CancelRead(transport.StreamCanceled); str.CancelWrite(transport.StreamCanceled) }, nil)
 		if err != nil {
 			c.refuse(str, "resume", err)
@@ -419,7 +419,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	hdr := journalHeader{Path: vp, Size: req.Size, Mtime: req.Mtime, BS: bs}
 	// Ranges of one file from several connections of this session share
 	// one upload; anything else holding the path is taken over.
-	up, release, err := c.srv.acquireUpload(ctx, c, vp, hdr, req.Upload, false, func() {
+	up, release, err := c.srv.acquireUpload(ctx, c, vp, hdr, req.Upload, false, nil, func() {
 		stop()
 		str.CancelRead(transport.StreamCanceled)
 		str.CancelWrite(transport.StreamCanceled)

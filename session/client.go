@@ -300,7 +300,10 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 		cancel()
 		lastErr = err
 		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
-		if errors.Is(err, transport.ErrAuth) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, transport.ErrAuth) {
 			break
 		}
 		if time.Now().Add(wait).After(deadline) {
@@ -315,8 +318,25 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 		}
 		wait = min(2*wait, maxBackoff)
 	}
-	return fmt.Errorf("reconnect: %w", lastErr)
+	return &ConnLostError{Err: lastErr}
 }
+
+// ConnLostError is a transfer's failure to reconnect after its connection
+// was lost: the server is gone for now, and a batch stops rather than try
+// again for each of its files.
+type ConnLostError struct {
+	Cause error // what ended the connection, if known
+	Err   error // why reconnecting failed
+}
+
+func (e *ConnLostError) Error() string {
+	if e.Cause != nil {
+		return e.Cause.Error() + "; reconnect: " + e.Err.Error()
+	}
+	return "reconnect: " + e.Err.Error()
+}
+
+func (e *ConnLostError) Unwrap() error { return e.Err }
 
 // Server returns the server software's name and version from login.
 func (c *Client) Server() string { return c.server }

@@ -205,7 +205,13 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, via *link, atte
 			l = via // a batch spreads its files over the session's connections
 		} else if !l.alive() {
 			if rerr := c.reconnect(ctx, l); rerr != nil {
-				if err == nil {
+				var lost *ConnLostError
+				if errors.As(rerr, &lost) && err != nil {
+					// Both: why the connection went, and that it is
+					// not coming back.
+					lost.Cause = err
+				}
+				if err == nil || lost != nil {
 					err = rerr
 				}
 				return err

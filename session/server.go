@@ -189,7 +189,7 @@ func (s *Server) Serve(ctx context.Context, ln Listener) error {
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
-			_ = qc.CloseWithError(transport.ConnShutdown, "server shutting down")
+			_ = qc.CloseWithError(transport.ConnShutdown, "server is shutting down")
 			continue
 		}
 		unpend, err := s.claimPendingLocked(addrKey(qc.RemoteAddr()))
@@ -244,7 +244,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	// CloseWithError waits for each connection's loop: not under s.mu.
 	for _, c := range conns {
-		_ = c.qc.CloseWithError(transport.ConnShutdown, "server shutting down")
+		_ = c.qc.CloseWithError(transport.ConnShutdown, "server is shutting down")
 	}
 	s.wg.Wait()
 	return err

@@ -251,6 +251,11 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 	start := time.Now()
 	var res BatchResult
 	var mu sync.Mutex
+	// A file that could not reconnect stops the batch: the others would
+	// each spend the retry time against the same dead server.
+	parent := ctx
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	fail := func(path string, err error) {
 		mu.Lock()
 		res.Failures = append(res.Failures, Failure{path, err})
@@ -356,6 +361,9 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 				if ctx.Err() == nil {
 					fail(fileName(p.Put, j), err)
 				}
+				if lost := (*ConnLostError)(nil); errors.As(err, &lost) {
+					stop(err)
+				}
 				return nil
 			}
 			mu.Lock()
@@ -370,8 +378,13 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		})
 	}
 	_ = g.Wait()
-	if ctx.Err() != nil {
-		return res, ctx.Err()
+	if parent.Err() != nil {
+		return res, parent.Err()
+	}
+	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
+		sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
+		res.Duration = time.Since(start)
+		return res, fmt.Errorf("connection to the server lost; stopped after %d of %d files: %w", res.Files, len(p.Files), cause)
 	}
 	// Directory times last (writing into a directory changes its time),
 	// deepest first.

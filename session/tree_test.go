@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
@@ -340,5 +343,40 @@ func TestTreeGetNoStatPerFile(t *testing.T) {
 	}
 	if n := session.ControlRequests(c) - before; n >= files {
 		t.Fatalf("%d control requests for %d files", n, files)
+	}
+}
+
+// A batch whose server went away for good stops once a file could not
+// reconnect, instead of spending the retry time again on each file left.
+func TestBatchStopsWhenServerGone(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, _ := ts.User(t, "gone")
+	src := t.TempDir()
+	for i := range 5 {
+		sessiontest.WriteFile(t, filepath.Join(src, fmt.Sprintf("f%d", i)), randomBytes(t, 1<<20))
+	}
+	p, err := c.PlanGlobPut([]string{filepath.Join(src, "*")}, "/")
+	if err != nil || len(p.Files) != 5 {
+		t.Fatalf("plan: %+v, %v", p, err)
+	}
+	var once sync.Once
+	started := make(chan struct{})
+	opt := session.BatchOptions{Jobs: 1, Transfer: session.TransferOptions{Limiter: rate.NewLimiter(rate.Limit(1<<20), 64<<10)},
+		Start: func(session.Job) session.FileHooks {
+			return session.FileHooks{Progress: func(done, total int64) {
+				if done > 0 {
+					once.Do(func() { close(started) })
+				}
+			}}
+		}}
+	go func() {
+		<-started
+		_ = ts.Stop(0)
+	}()
+	res, err := c.RunPlan(t.Context(), p, opt)
+	var lost *session.ConnLostError
+	if !errors.As(err, &lost) || len(res.Failures) != 1 || res.Files != 0 {
+		t.Fatalf("batch against a server gone: %v, %d files, %v", res.Failures, res.Files, err)
 	}
 }

@@ -130,7 +130,7 @@ func (l *Listener) pump(ln *quic.Listener) {
 		select {
 		case l.conns <- qc:
 		case <-l.done:
-			_ = qc.CloseWithError(ConnShutdown, "server shutting down")
+			_ = qc.CloseWithError(ConnShutdown, "server is shutting down")
 		}
 	}
 }

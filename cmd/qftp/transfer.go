@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -198,9 +199,11 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	}
 	res, err := sh.client.RunPlan(ctx, plan, opt)
 	pr.finish()
-	if err != nil {
+	var lost *session.ConnLostError
+	if err != nil && !errors.As(err, &lost) {
 		return err
 	}
+	stopped := err // the batch stopped early: say what was done first
 	secs := res.Duration.Seconds()
 	rate := "-"
 	if secs > 0 {
@@ -211,14 +214,16 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 		same = fmt.Sprintf(" (%d already there)", res.Same)
 	}
 	fmt.Fprintf(sh.io.err, "%s: %d of %d files%s, %s in %s, %s\n", op, res.Files, len(plan.Files), same, size.Format(res.Bytes), res.Duration.Round(1e6), rate)
+	if stopped != nil {
+		for _, fl := range res.Failures {
+			fmt.Fprintf(sh.io.err, "  %s\n", failureLine(fl))
+		}
+		return stopped
+	}
 	if len(res.Failures) > 0 {
 		fmt.Fprintf(sh.io.err, "%d failed:\n", len(res.Failures))
 		for _, fl := range res.Failures {
-			msg := fl.Err.Error()
-			if !strings.Contains(msg, fl.Path) {
-				msg = fl.Path + ": " + msg
-			}
-			fmt.Fprintf(sh.io.err, "  %s\n", msg)
+			fmt.Fprintf(sh.io.err, "  %s\n", failureLine(fl))
 		}
 		if len(plan.Dirs) > 0 {
 			return fmt.Errorf("%s: %d of %d files and directories failed", op, len(res.Failures), len(plan.Files)+len(plan.Dirs))
@@ -230,6 +235,15 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 		return fmt.Errorf("%s: %d left out (see \"left out\" above)", op, failedSkips)
 	}
 	return nil
+}
+
+// failureLine describes one failed file of a batch.
+func failureLine(fl session.Failure) string {
+	msg := fl.Err.Error()
+	if !strings.Contains(msg, fl.Path) {
+		msg = fl.Path + ": " + msg
+	}
+	return msg
 }
 
 type hashCmd struct {

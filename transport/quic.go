@@ -101,6 +101,10 @@ func serverTLS(cert tls.Certificate) *tls.Config {
 // received nothing for several of these as dead.
 const ClientKeepAlive = 2 * time.Second
 
+// ClientIdleTimeout is how long a client connection may receive nothing
+// before it counts as dead (see Dial).
+const ClientIdleTimeout = 20 * time.Second
+
 // Dial connects to addr ("host:port") with tlsConf, which must do its own
 // certificate verification (see certs.Verifier). The ALPN is set here.
 func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, error) {
@@ -112,6 +116,15 @@ func Dial(ctx context.Context, addr string, tlsConf *tls.Config) (*quic.Conn, er
 	// limit holds its data back, so that a client connection silent for
 	// longer than a few keep-alives is dead (see ClientKeepAlive).
 	conf.KeepAlivePeriod = ClientKeepAlive
+	// A live server answers a keep-alive within a round trip, so a client
+	// hears nothing for this long only from a server that is gone (killed,
+	// or the network down): find out, and reconnect, sooner than the
+	// server's minute. Longer than a blackout a transfer should ride out.
+	conf.MaxIdleTimeout = ClientIdleTimeout
+	// The caller's deadline, not quic-go's 10 s, bounds the handshake.
+	if d, ok := ctx.Deadline(); ok {
+		conf.HandshakeIdleTimeout = max(time.Until(d), time.Second)
+	}
 	ua, err := resolve(ctx, net.DefaultResolver, addr)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/certs"
@@ -104,6 +105,9 @@ func (c *cli) Validate() error {
 	}
 	if c.RetryTime < 0 {
 		return errors.New("--retry-time must not be negative")
+	}
+	if c.Timeout <= 0 {
+		return errors.New("--connect-timeout must be positive, e.g. 15s")
 	}
 	if c.Fingerprint != "" {
 		fp, err := certs.ParseFingerprint(c.Fingerprint)
@@ -412,7 +416,7 @@ func trustError(err error) error {
 		return changed
 	case errors.As(err, &mismatch):
 		return mismatch
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*quic.IdleTimeoutError)), errors.As(err, new(*quic.HandshakeTimeoutError)):
 		return fmt.Errorf("%w: no answer from the server (is qftpd running there, and is UDP open?)", err)
 	}
 	return err

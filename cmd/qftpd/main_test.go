@@ -88,11 +88,22 @@ func TestUserCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "home", "alice")); !os.IsNotExist(err) {
 		t.Fatalf("home not purged: %v", err)
 	}
-	if code, _, _ := runQftpd(t, "", append(d, "user", "del", "bob")...); code != 0 {
-		t.Fatal("del bob")
+	if err := os.WriteFile(filepath.Join(data, "home", "bob", "old"), make([]byte, 3000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runQftpd(t, "", append(d, "user", "del", "bob")...); code != 0 || !strings.Contains(errOut, "their files stay in") {
+		t.Fatalf("del bob: %d %q", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(data, "home", "bob")); err != nil {
 		t.Fatalf("home removed without --purge-home: %v", err)
+	}
+	// A new bob gets the old one's files, counted, and is told.
+	if code, _, errOut := runQftpd(t, "pw3\n", append(d, "user", "add", "bob", "--quota", "2KiB", "--password-stdin")...); code != 0 || !strings.Contains(errOut, "already holds 2.9 KiB") || !strings.Contains(errOut, "over the quota") {
+		t.Fatalf("add bob again: %d %q", code, errOut)
+	}
+	code, out, _ = runQftpd(t, "", append(d, "user", "list", "--json")...)
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) != 1 || rows[0].Used != 3000 {
+		t.Fatalf("list after adding bob again: %q, %v", out, err)
 	}
 }
 

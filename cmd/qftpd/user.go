@@ -172,6 +172,20 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 		}
 	}
 	fmt.Fprintf(g.io.err, "added user %s (quota %s)\n", c.Name, size.FormatQuota(quota))
+	// A home kept from an earlier user of this name (deleted without
+	// --purge-home) is theirs now: count it, and say so.
+	used, err := session.Rescan(ctx, users, g.homeDir(), c.Name, 0)
+	if err != nil {
+		return err
+	}
+	if used > 0 {
+		over := ""
+		if quota > 0 && used > quota {
+			over = ", over the quota"
+		}
+		fmt.Fprintf(g.io.err, "note: %s already holds %s (kept from an earlier user %s?); it counts toward the quota%s\n",
+			filepath.Join(g.homeDir(), c.Name), size.Format(used), c.Name, over)
+	}
 	return nil
 }
 
@@ -231,13 +245,16 @@ func (c *userDelCmd) Run(ctx context.Context, g *globals) error {
 	if err := users.Delete(ctx, c.Name); err != nil {
 		return err
 	}
+	// The name is validated, so the join stays inside the homes dir.
+	home := filepath.Join(g.homeDir(), c.Name)
 	if c.PurgeHome {
-		// The name is validated, so the join stays inside the homes dir.
-		if err := os.RemoveAll(filepath.Join(g.homeDir(), c.Name)); err != nil {
+		if err := os.RemoveAll(home); err != nil {
 			return fmt.Errorf("purge home of %s: %w", c.Name, err)
 		}
+		fmt.Fprintf(g.io.err, "deleted user %s and their home\n", c.Name)
+		return nil
 	}
-	fmt.Fprintf(g.io.err, "deleted user %s\n", c.Name)
+	fmt.Fprintf(g.io.err, "deleted user %s; their files stay in %s (--purge-home deletes them; a new user %s would get them)\n", c.Name, home, c.Name)
 	return nil
 }
 

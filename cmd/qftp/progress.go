@@ -96,7 +96,7 @@ func (pr *progress) file(name string, keep bool) session.FileHooks {
 		if bar == nil {
 			opts := []mpb.BarOption{
 				mpb.PrependDecorators(
-					decor.Name(shorten(path.Base(name), 24), decor.WCSyncSpaceR),
+					decor.Name(shorten(displayName(path.Base(name)), 24), decor.WCSyncSpaceR),
 					decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace),
 				),
 				mpb.AppendDecorators(
@@ -173,6 +173,7 @@ func shorten(s string, n int) string {
 // summaryLine is the one line per transfer printed without bars:
 // "put a.iso 1.2 GiB in 4.1s, 301 MiB/s, verified".
 func summaryLine(op, name string, res session.TransferResult) string {
+	name = displayName(name)
 	if res.Same {
 		return fmt.Sprintf("%s %s: already there (same size, time and BLAKE3)", op, name)
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -45,5 +47,24 @@ func TestPrintEntries(t *testing.T) {
 	var b bytes.Buffer
 	if err := printEntries(&b, nil, false, true); err != nil || b.String() != "[]\n" {
 		t.Fatalf("empty json = %q, %v", b.String(), err)
+	}
+}
+
+// Names reach the terminal quoted where they would break a line or send
+// it escape sequences; hash lines follow b3sum's escaping.
+func TestNamesInOutput(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ got, want string }{
+		{summaryLine("get", "/a\nb", session.TransferResult{Same: true}), `get "/a\nb": already there (same size, time and BLAKE3)`},
+		{summaryLine("get", "red\x1b[31m", session.TransferResult{Bytes: 1, Duration: time.Second}), `get "red\x1b[31m" 1 B in 1s, 1 B/s, verified`},
+		{failureLine(session.Failure{Path: "x\ty", Err: errors.New("boom")}), `"x\ty": boom`},
+		{sumLine("ab", "plain name"), "ab  plain name"},
+		{sumLine("ab", "two\nlines"), `\ab  two\nlines`},
+		{sumLine("ab", `back\slash`), `\ab  back\\slash`},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
+		}
 	}
 }

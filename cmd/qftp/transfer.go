@@ -171,10 +171,10 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	for _, s := range plan.Skipped {
 		if s.Failed {
 			failedSkips++
-			fmt.Fprintf(sh.io.err, "left out %s: %s\n", s.Path, s.Reason)
+			fmt.Fprintf(sh.io.err, "left out %s: %s\n", displayName(s.Path), s.Reason)
 			continue
 		}
-		fmt.Fprintf(sh.io.err, "skipped %s: %s\n", s.Path, s.Reason)
+		fmt.Fprintf(sh.io.err, "skipped %s: %s\n", displayName(s.Path), s.Reason)
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, len(plan.Files), plan.Bytes)
 	opt := session.BatchOptions{
@@ -241,7 +241,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 func failureLine(fl session.Failure) string {
 	msg := fl.Err.Error()
 	if !strings.Contains(msg, fl.Path) {
-		msg = fl.Path + ": " + msg
+		msg = displayName(fl.Path) + ": " + msg
 	}
 	return msg
 }
@@ -261,6 +261,18 @@ func (c *hashCmd) Run(ctx context.Context, sh *shell) error {
 		return err
 	}
 	// b3sum and sha256sum print the digest, two spaces and the name.
-	fmt.Fprintf(sh.io.out, "%s  %s\n", hex.EncodeToString(sum), c.Path)
+	fmt.Fprintln(sh.io.out, sumLine(hex.EncodeToString(sum), c.Path))
 	return nil
+}
+
+// sumLine is a line of b3sum or sha256sum output. As they do, a name with
+// a newline or a backslash has them escaped (\n, \\) and the line starts
+// with a backslash, so that --check reads it back and each name stays on
+// one line.
+func sumLine(digest, name string) string {
+	if !strings.ContainsAny(name, "\n\\") {
+		return digest + "  " + name
+	}
+	esc := strings.NewReplacer("\\", "\\\\", "\n", "\\n").Replace(name)
+	return "\\" + digest + "  " + esc
 }

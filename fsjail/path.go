@@ -107,9 +107,9 @@ func checkChars(p string) error {
 func checkName(name string) error {
 	switch {
 	case len(name) > maxNameLen:
-		return invalid("component longer than %d bytes", maxNameLen)
+		return invalid("a name longer than %d bytes", maxNameLen)
 	case strings.HasPrefix(name, ReservedPrefix):
-		return invalid("%q is a reserved name", name)
+		return invalid("%q: names starting with %q are reserved for qftp's own files", name, ReservedPrefix)
 	}
 	return nil
 }

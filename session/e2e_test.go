@@ -74,6 +74,17 @@ func TestCommands(t *testing.T) {
 	if p, err := c.Cd(ctx, "../../.."); err != nil || p != "/" {
 		t.Fatalf("cd ../../.. at / = %q, %v", p, err)
 	}
+	// A refused path says why.
+	for p, why := range map[string]string{
+		".qftp-notes":              `names starting with ".qftp-" are reserved`,
+		`a\b`:                      "contains a backslash",
+		strings.Repeat("n", 256):   "a name longer than 255 bytes",
+		"docs/" + ".qftp-x" + "/y": `".qftp-x": names starting`,
+	} {
+		if err := c.Mkdir(ctx, p, false); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("mkdir %.20s: %v, want it to say %q", p, err, why)
+		}
+	}
 	// ls agrees with cd: ".." at "/" is "/"; a name after it climbs out.
 	if es, err := c.List(ctx, "../.."); err != nil || len(es) != 1 || es[0].Name != "docs" {
 		t.Fatalf("ls ../.. at / = %v, %v", es, err)

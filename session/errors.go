@@ -73,11 +73,15 @@ func wireError(err error) *transport.Error {
 // ("invalid path: contains a NUL byte"); fsjail builds it from the virtual
 // path alone, so it names no host path.
 func invalidPathMsg(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
+	// Paths can be wrapped twice (the jail's, then the session's).
+	for range 4 {
+		var pe *fs.PathError
+		if !errors.As(err, &pe) {
+			break
+		}
 		err = pe.Err
 	}
-	if msg := err.Error(); strings.HasPrefix(msg, "invalid path") && len(msg) < 200 {
+	if msg := err.Error(); strings.HasPrefix(msg, "invalid path") && len(msg) < 400 {
 		return msg
 	}
 	return "invalid path"

@@ -502,7 +502,13 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			written := up.written
 			up.mu.Unlock()
 			letGo()
-			c.ulog.Info("put interrupted", "vpath", vp, "bytes", written)
+			if len(req.Upload) > 0 {
+				// A piece of a striped upload: the client stops a piece's
+				// second copy, or a stalled one, as a matter of course.
+				c.ulog.Debug("put piece interrupted", "vpath", vp, "offset", req.Offset, "bytes", written)
+			} else {
+				c.ulog.Info("put interrupted", "vpath", vp, "bytes", written)
+			}
 			str.CancelWrite(transport.StreamCanceled)
 			return
 		}
@@ -556,6 +562,11 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	c.awaitClientDone(str)
 	if req.Commit {
+		// From the upload's opening: a striped upload commits on a
+		// stream of its own, after its pieces.
+		if up.opened.Before(start) {
+			start = up.opened
+		}
 		c.logTransfer("put", vp, req.Size, start)
 	}
 }

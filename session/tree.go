@@ -145,6 +145,10 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 	if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
 		dest = filepath.Join(local, path.Base(vroot))
 	}
+	// One clear error, not one per file and directory of the tree.
+	if fi, err := os.Stat(dest); err == nil && !fi.IsDir() {
+		return nil, &OpError{Op: "get", Path: vroot, Err: fmt.Errorf("local %s is not a directory", dest)}
+	}
 	p := &Plan{}
 	var mu sync.Mutex
 	p.Dirs = append(p.Dirs, DirJob{Remote: vroot, Local: dest, Mtime: time.Unix(0, e.Mtime)})

@@ -167,6 +167,26 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 }
 
+// get -r into a local file fails once, before anything is listed.
+func TestGetTreeIntoFile(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "tif")
+	sessiontest.WriteFile(t, filepath.Join(home, "tree", "a", "b"), []byte("b"))
+	file := filepath.Join(t.TempDir(), "three.bin")
+	sessiontest.WriteFile(t, file, []byte("mine"))
+	for _, dst := range []string{file, filepath.Dir(file)} {
+		if dst != file {
+			// A file named like the tree inside the destination.
+			sessiontest.WriteFile(t, filepath.Join(dst, "tree"), []byte("mine"))
+		}
+		_, err := c.PlanGetTree(t.Context(), "tree", dst, 4)
+		if err == nil || !strings.Contains(err.Error(), "is not a directory") {
+			t.Errorf("get -r tree %s: %v", dst, err)
+		}
+	}
+}
+
 func TestPartialFailure(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)

@@ -162,6 +162,12 @@ func TestQuota(t *testing.T) {
 	if _, err := c.Put(ctx, three, "a", session.TransferOptions{}); !errors.Is(err, transport.ErrQuota) {
 		t.Fatalf("after quota change: %v", err)
 	}
+	// One byte over: sizes that round alike are given in bytes.
+	over := filepath.Join(local, "over")
+	sessiontest.WriteFile(t, over, randomBytes(t, mib+1))
+	if _, err := c.Put(ctx, over, "a", session.TransferOptions{}); !strings.Contains(fmt.Sprint(err), "need 1048577 bytes, 1048576 bytes free") {
+		t.Fatalf("one byte over the quota: %v", err)
+	}
 }
 
 // A release of quota that the ledger refuses (its disk full, say) is kept

@@ -367,7 +367,12 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 // quotaError says how much a put needs and how much is free.
 func quotaError(vp string, need, quota, used int64) error {
 	free := max(quota-used, 0)
-	return userError(transport.CodeQuota, vp, fmt.Sprintf("quota exceeded: need %s, %s free", size.Format(need), size.Format(free)))
+	n, f := size.Format(need), size.Format(free)
+	if n == f {
+		// Rounded alike, the two would not show why: say the bytes.
+		n, f = fmt.Sprintf("%d bytes", need), fmt.Sprintf("%d bytes", free)
+	}
+	return userError(transport.CodeQuota, vp, fmt.Sprintf("quota exceeded: need %s, %s free", n, f))
 }
 
 func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.TransferRequest, u userdb.User) {

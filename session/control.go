@@ -292,6 +292,8 @@ func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 		}
 	}
 	switch {
+	case from == "/":
+		return userError(transport.CodePermission, from, "permission denied: cannot move the home directory")
 	case from == to:
 		return userError(transport.CodeInvalid, from, "source and destination are the same")
 	case strings.HasPrefix(to, strings.TrimSuffix(from, "/")+"/"):

@@ -158,6 +158,7 @@ func TestCommands(t *testing.T) {
 	for _, tc := range []struct{ from, to, want string }{
 		{"docs", "docs/2024/inner", "cannot move a directory into itself"},
 		{"docs", "docs/2024", "cannot move a directory into itself"}, // into docs/2024/docs
+		{"/", "x", "mv /: permission denied: cannot move the home directory"},
 		{"docs", "docs", "source and destination are the same"},
 		{"docs/2024/b.txt", "docs/2024/b.txt", "source and destination are the same"},
 	} {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -58,9 +59,18 @@ func (g *globals) openUsers(opts userdb.Options) (*userdb.Store, error) {
 	return userdb.Open(g.usersPath(), opts)
 }
 
-// withUsers opens the user store, runs f on it and closes it.
+// openExistingUsers opens the user store for a command about users that
+// exist: a mistyped --data is an error, not a new, empty store.
+func (g *globals) openExistingUsers() (*userdb.Store, error) {
+	if _, err := os.Stat(g.usersPath()); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no user store at %s (is --data right? qftpd user add creates it)", g.usersPath())
+	}
+	return g.openUsers(userdb.Options{})
+}
+
+// withUsers opens the existing user store, runs f on it and closes it.
 func (g *globals) withUsers(f func(*userdb.Store) error) error {
-	users, err := g.openUsers(userdb.Options{})
+	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
 	}

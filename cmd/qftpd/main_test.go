@@ -107,6 +107,22 @@ func TestUserCommands(t *testing.T) {
 	}
 }
 
+// A mistyped --data is an error for commands about existing users, and
+// creates nothing.
+func TestMissingDataDir(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{{"user", "list"}, {"user", "quota", "bob", "1G"}, {"user", "del", "bob"}, {"user", "rescan", "bob"}} {
+		code, _, errOut := runQftpd(t, "", append([]string{"--data", data}, args...)...)
+		if code != 1 || !strings.Contains(errOut, "no user store at") {
+			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("data directory created: %v", err)
+	}
+}
+
 func TestServeValidation(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()

@@ -85,7 +85,7 @@ func (c *userRescanCmd) Run(ctx context.Context, g *globals) error {
 	if err := userdb.ValidName(c.Name); err != nil {
 		return usageError{err}
 	}
-	users, err := g.openUsers(userdb.Options{})
+	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ type userPasswdCmd struct {
 }
 
 func (c *userPasswdCmd) Run(ctx context.Context, g *globals) error {
-	users, err := g.openUsers(userdb.Options{})
+	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
 	}
@@ -237,7 +237,7 @@ func (c *userDelCmd) Run(ctx context.Context, g *globals) error {
 	if err := userdb.ValidName(c.Name); err != nil {
 		return usageError{err}
 	}
-	users, err := g.openUsers(userdb.Options{})
+	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ type userRow struct {
 }
 
 func (c *userListCmd) Run(ctx context.Context, g *globals) error {
-	users, err := g.openUsers(userdb.Options{})
+	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
 	}

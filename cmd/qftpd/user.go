@@ -50,18 +50,19 @@ type userRateCmd struct {
 }
 
 func (c *userRateCmd) Run(ctx context.Context, g *globals) error {
-	rate, err := setSize(ctx, g, c.Rate, func(u *userdb.Store, n int64) error { return u.SetRate(ctx, c.Name, n) })
+	rate, err := setSize(ctx, g, "rate", c.Rate, func(u *userdb.Store, n int64) error { return u.SetRate(ctx, c.Name, n) })
 	if err == nil {
 		fmt.Fprintf(g.io.err, "rate of %s set to %s\n", c.Name, rateString(rate))
 	}
 	return err
 }
 
-// setSize parses a size argument and stores it with set.
-func setSize(ctx context.Context, g *globals, arg string, set func(*userdb.Store, int64) error) (int64, error) {
+// setSize parses a size argument (what: "quota" or "rate") and stores it
+// with set.
+func setSize(ctx context.Context, g *globals, what, arg string, set func(*userdb.Store, int64) error) (int64, error) {
 	n, err := size.Parse(arg)
 	if err != nil {
-		return 0, usageError{err}
+		return 0, usageError{fmt.Errorf("%s: %w", what, err)}
 	}
 	return n, g.withUsers(func(users *userdb.Store) error { return set(users, n) })
 }
@@ -220,7 +221,7 @@ type userQuotaCmd struct {
 }
 
 func (c *userQuotaCmd) Run(ctx context.Context, g *globals) error {
-	quota, err := setSize(ctx, g, c.Size, func(u *userdb.Store, n int64) error { return u.SetQuota(ctx, c.Name, n) })
+	quota, err := setSize(ctx, g, "quota", c.Size, func(u *userdb.Store, n int64) error { return u.SetQuota(ctx, c.Name, n) })
 	if err != nil {
 		return err
 	}

@@ -68,3 +68,6 @@ func SetReleaseHook(s *Server, f func(name string, n int64) error) { s.testHookR
 // SettleQuotas runs the server's periodic retry of releases the ledger
 // refused, now.
 func SettleQuotas(s *Server) { s.settleAllQuotas(context.Background()) }
+
+// Draining reports whether s has begun to shut down.
+func Draining(s *Server) bool { return s.isDraining() }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
@@ -491,7 +492,9 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		var once bool
-		_, err := c.Put(t.Context(), src, "/f", session.TransferOptions{Progress: func(n, total int64) {
+		// Slowed down, so that it still runs when the second login comes.
+		lim := rate.NewLimiter(rate.Limit(4<<20), 256<<10)
+		_, err := c.Put(t.Context(), src, "/f", session.TransferOptions{Limiter: lim, Progress: func(n, total int64) {
 			if n > 0 && !once {
 				once = true
 				close(started)
@@ -500,7 +503,16 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 		done <- err
 	}()
 	<-started
-	if err := ts.Stop(30 * time.Second); err != nil {
+	stopped := make(chan error, 1)
+	go func() { stopped <- ts.Stop(30 * time.Second) }()
+	// While the put finishes, a new client is told why it cannot log in.
+	for end := time.Now().Add(10 * time.Second); !session.Draining(ts.Srv) && time.Now().Before(end); {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := ts.Dial(t, "pat", "pw-pat"); err == nil || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("login while the server drains: %v", err)
+	}
+	if err := <-stopped; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	if err := <-done; err != nil {

@@ -226,12 +226,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining = true
 	ln := s.ln
 	s.mu.Unlock()
-	if ln != nil {
-		_ = ln.Close()
-	}
+	// The listener stays open while transfers finish, so that a client
+	// connecting meanwhile is told the server is shutting down (Serve
+	// closes such connections) rather than hearing nothing.
 	var err error
 	if werr := s.waitDrained(ctx); werr != nil {
 		err = fmt.Errorf("shutdown: transfers still running: %w", werr)
+	}
+	if ln != nil {
+		_ = ln.Close()
 	}
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.sessions))

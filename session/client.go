@@ -172,10 +172,10 @@ func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*link, transport
 	defer stop()
 	req := transport.Request{ID: 1, Op: transport.OpLogin, User: cfg.User, Password: cfg.Password, Client: cfg.Version}
 	if err := transport.WriteFrame(ctrl, &req); err != nil {
-		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, loginErr(err))
+		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, loginErr(ctx, err))
 	}
 	if err := transport.ReadFrame(ctrl, &resp); err != nil {
-		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, loginErr(err))
+		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, loginErr(ctx, err))
 	}
 	if resp.Err != nil {
 		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, resp.Err)
@@ -186,8 +186,12 @@ func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*link, transport
 }
 
 // loginErr turns a connection closed with ConnAuthFailed (the server may
-// close before its answer arrives) into the same error as a refusal.
-func loginErr(err error) error {
+// close before its answer arrives) into the same error as a refusal, and
+// our own cancel at ctx's end into ctx's error.
+func loginErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("no answer to the login: %w", ctx.Err())
+	}
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.Remote && ae.ErrorCode == transport.ConnAuthFailed {
 		// A refused join says why in the close reason.

@@ -98,7 +98,7 @@ func (c *Client) join(ctx context.Context) (*link, []byte, error) {
 		if err == nil {
 			err = resp.Err
 		}
-		return nil, nil, fmt.Errorf("join session: %w", loginErr(err))
+		return nil, nil, fmt.Errorf("join session: %w", loginErr(dctx, err))
 	}
 	l := &link{qc: qc, ctrl: ctrl, pending: make(map[uint64]*pendingCall), done: make(chan struct{})}
 	go l.readLoop()

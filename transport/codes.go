@@ -57,7 +57,9 @@ func Explain(err error) error {
 		return nil
 	}
 	var se *quic.StreamError
-	if errors.As(err, &se) {
+	// Only the peer's codes: a stream we reset ourselves is not "canceled
+	// by peer" (callers report their own reasons for that).
+	if errors.As(err, &se) && se.Remote {
 		if txt, ok := streamCodeText[se.ErrorCode]; ok {
 			return &ExplainedError{Text: txt, Err: err}
 		}

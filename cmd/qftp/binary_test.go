@@ -201,9 +201,44 @@ func TestBinaries(t *testing.T) {
 		t.Fatal("get after a killed get: copy differs")
 	}
 
-	// SIGTERM stops the server cleanly.
+	// SIGTERM stops the server cleanly, once a running get has finished
+	// (--grace); a client connecting meanwhile is told why it cannot.
+	slow := exec.Command(qftp, "--known-hosts", kh, "--limit-rate", "400KiB", target, "get", "-f", "report 2024.pdf", killed)
+	slow.Env = append(os.Environ(), env...)
+	if err := slow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitOpenUnder(slow.Process.Pid, local+string(filepath.Separator), 20*time.Second) {
+		_ = slow.Process.Kill()
+		_ = slow.Wait()
+		t.Fatal("the slow get never opened its download")
+	}
+	slowDone := make(chan error, 1)
+	go func() { slowDone <- slow.Wait() }()
 	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	var late result
+	for range 20 { // until the server has seen the signal; bounded
+		if late = q("", "--retries", "1", "--connect-timeout", "5s", target, "pwd"); late.code != 0 {
+			break
+		}
+	}
+	if late.code == 0 || !strings.Contains(late.stderr, "shutting down") {
+		t.Errorf("login while the server drains: %+v", late)
+	}
+	var slowErr error
+	select {
+	case slowErr = <-slowDone:
+		t.Error("the login was answered only once the drain was over")
+	default:
+		slowErr = <-slowDone
+	}
+	if slowErr != nil {
+		t.Errorf("get during the drain: %v", slowErr)
+	}
+	if b, _ := os.ReadFile(killed); !bytes.Equal(a, b) {
+		t.Error("get during the drain: copy differs")
 	}
 	// All of the log first: Wait closes the pipe once the process is gone.
 	out := <-logs

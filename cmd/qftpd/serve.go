@@ -142,7 +142,9 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 		g.log.Warn("reconcile usage", "err", err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	// Serve runs on through Shutdown's grace period, telling clients that
+	// connect meanwhile that the server is shutting down; Shutdown ends it.
+	go func() { serveErr <- srv.Serve(context.WithoutCancel(ctx), ln) }()
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():

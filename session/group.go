@@ -144,6 +144,11 @@ func (s *Server) leaveGroup(g *group, c *conn) {
 	}
 	s.mu.Lock()
 	delete(s.groups, string(g.token))
+	for k := range s.pieces { // they hold g, and the session is over
+		if k.g == g {
+			delete(s.pieces, k)
+		}
+	}
 	s.mu.Unlock()
 	for _, m := range rest {
 		_ = m.qc.CloseWithError(transport.ConnNoError, "session ended")

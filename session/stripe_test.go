@@ -443,3 +443,18 @@ func TestStripedPutPartialRemoved(t *testing.T) {
 		t.Fatalf("ledger %d, disk %d", l, d)
 	}
 }
+
+// A server stopped right after a striped transfer ended waits for a next
+// piece only within its grace, and reports no transfer cut off.
+func TestShutdownAfterStripedTransfer(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "vic")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), randomBytes(t, 20<<20))
+	if _, err := c.Get(t.Context(), "f", filepath.Join(t.TempDir(), "f"), session.TransferOptions{Connections: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Stop(100 * time.Millisecond); err != nil {
+		t.Fatalf("shutdown right after a striped get: %v", err)
+	}
+}

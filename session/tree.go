@@ -388,7 +388,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
 		sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
 		res.Duration = time.Since(start)
-		return res, fmt.Errorf("connection to the server lost; stopped after %d of %d files: %w", res.Files, len(p.Files), cause)
+		return res, &BatchStoppedError{Done: res.Files, Total: len(p.Files), Cause: cause}
 	}
 	// Directory times last (writing into a directory changes its time),
 	// deepest first.
@@ -411,6 +411,20 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 	res.Duration = time.Since(start)
 	return res, nil
 }
+
+// BatchStoppedError ends a batch that stopped early because a file could
+// not reconnect (Cause, a *ConnLostError, which the batch's failures hold
+// too). Its message leaves the cause to them.
+type BatchStoppedError struct {
+	Done, Total int
+	Cause       error
+}
+
+func (e *BatchStoppedError) Error() string {
+	return fmt.Sprintf("stopped after %d of %d files: could not reconnect to the server", e.Done, e.Total)
+}
+
+func (e *BatchStoppedError) Unwrap() error { return e.Cause }
 
 func fileName(put bool, j Job) string {
 	if put {

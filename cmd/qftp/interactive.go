@@ -82,7 +82,7 @@ func (sh *shell) interactive(ctx context.Context) int {
 			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
 				fmt.Fprintln(sh.io.err, "canceled; run the same command again to resume")
 			} else {
-				fmt.Fprintln(sh.io.err, err)
+				fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 			}
 		}
 		if ctx.Err() != nil {

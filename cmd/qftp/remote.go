@@ -93,6 +93,26 @@ func displayName(name string) string {
 	return name
 }
 
+// escapeUnprintable escapes, Go style, each character of a message that
+// strconv calls unprintable (a name with a newline or an escape sequence
+// in an error), so that it can neither break the line nor reach the
+// terminal as a control sequence.
+func escapeUnprintable(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if strconv.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
+}
+
 func modeString(e transport.Entry) string {
 	t := "-"
 	switch e.Type {

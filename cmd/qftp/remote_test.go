@@ -57,7 +57,8 @@ func TestNamesInOutput(t *testing.T) {
 	tests := []struct{ got, want string }{
 		{summaryLine("get", "/a\nb", session.TransferResult{Same: true}), `get "/a\nb": already there (same size, time and BLAKE3)`},
 		{summaryLine("get", "red\x1b[31m", session.TransferResult{Bytes: 1, Duration: time.Second}), `get "red\x1b[31m" 1 B in 1s, 1 B/s, verified`},
-		{failureLine(session.Failure{Path: "x\ty", Err: errors.New("boom")}), `"x\ty": boom`},
+		{failureLine(session.Failure{Path: "x\ty", Err: errors.New("boom")}), `x\ty: boom`},
+		{failureLine(session.Failure{Path: "/a\x1b[31m", Err: &session.OpError{Op: "get", Path: "/a\x1b[31m", Err: errors.New("boom")}}), `get /a\x1b[31m: boom`},
 		{sumLine("ab", "plain name"), "ab  plain name"},
 		{sumLine("ab", "two\nlines"), `\ab  two\nlines`},
 		{sumLine("ab", `back\slash`), `\ab  back\\slash`},

@@ -118,7 +118,7 @@ func (sh *shell) status(err error) int {
 		fmt.Fprintln(sh.io.err, msg+"interrupted; run the same command again to resume")
 		return exitFail
 	}
-	fmt.Fprintln(sh.io.err, err)
+	fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 	var ue errUsage
 	if errors.As(err, &ue) {
 		return exitUsage
@@ -151,7 +151,7 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 			// Say where, as a compiler would: scripts run unattended.
 			err = fmt.Errorf("line %d: %w", lineNo, err)
 			if ignoreErr {
-				fmt.Fprintln(sh.io.err, err)
+				fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 				continue
 			}
 			return sh.status(err)

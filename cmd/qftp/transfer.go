@@ -199,8 +199,8 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	}
 	res, err := sh.client.RunPlan(ctx, plan, opt)
 	pr.finish()
-	var lost *session.ConnLostError
-	if err != nil && !errors.As(err, &lost) {
+	var stoppedEarly *session.BatchStoppedError
+	if err != nil && !errors.As(err, &stoppedEarly) {
 		return err
 	}
 	stopped := err // the batch stopped early: say what was done first
@@ -241,9 +241,9 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 func failureLine(fl session.Failure) string {
 	msg := fl.Err.Error()
 	if !strings.Contains(msg, fl.Path) {
-		msg = displayName(fl.Path) + ": " + msg
+		msg = fl.Path + ": " + msg
 	}
-	return msg
+	return escapeUnprintable(msg)
 }
 
 type hashCmd struct {

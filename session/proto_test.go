@@ -493,7 +493,7 @@ func TestShutdownLetsTransfersFinish(t *testing.T) {
 	go func() {
 		var once bool
 		// Slowed down, so that it still runs when the second login comes.
-		lim := rate.NewLimiter(rate.Limit(4<<20), 256<<10)
+		lim := rate.NewLimiter(rate.Limit(2<<20), 256<<10)
 		_, err := c.Put(t.Context(), src, "/f", session.TransferOptions{Limiter: lim, Progress: func(n, total int64) {
 			if n > 0 && !once {
 				once = true

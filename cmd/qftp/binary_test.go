@@ -203,7 +203,7 @@ func TestBinaries(t *testing.T) {
 
 	// SIGTERM stops the server cleanly, once a running get has finished
 	// (--grace); a client connecting meanwhile is told why it cannot.
-	slow := exec.Command(qftp, "--known-hosts", kh, "--limit-rate", "400KiB", target, "get", "-f", "report 2024.pdf", killed)
+	slow := exec.Command(qftp, "--known-hosts", kh, "--limit-rate", "250KiB", target, "get", "-f", "report 2024.pdf", killed)
 	slow.Env = append(os.Environ(), env...)
 	if err := slow.Start(); err != nil {
 		t.Fatal(err)

@@ -260,6 +260,23 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 	parent := ctx
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	stopIfLost := func(err error) {
+		if lost := (*ConnLostError)(nil); errors.As(err, &lost) {
+			stop(err)
+		}
+	}
+	// end returns the result; a batch that stopped early says so.
+	end := func() (BatchResult, error) {
+		sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
+		res.Duration = time.Since(start)
+		if parent.Err() != nil {
+			return res, parent.Err()
+		}
+		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
+			return res, &BatchStoppedError{Done: res.Files, Total: len(p.Files), Cause: cause}
+		}
+		return res, nil
+	}
 	fail := func(path string, err error) {
 		mu.Lock()
 		res.Failures = append(res.Failures, Failure{path, err})
@@ -286,7 +303,10 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 					err = os.MkdirAll(d.Local, 0o755)
 				}
 				if err != nil {
-					fail(dirName(p.Put, d), err)
+					if ctx.Err() == nil {
+						fail(dirName(p.Put, d), err)
+					}
+					stopIfLost(err)
 					mu.Lock()
 					badDirs[d.Remote] = true
 					mu.Unlock()
@@ -296,7 +316,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		}
 		_ = g.Wait()
 		if ctx.Err() != nil {
-			return res, ctx.Err()
+			return end()
 		}
 	}
 	// The files go round several connections: on a lossy link each
@@ -365,9 +385,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 				if ctx.Err() == nil {
 					fail(fileName(p.Put, j), err)
 				}
-				if lost := (*ConnLostError)(nil); errors.As(err, &lost) {
-					stop(err)
-				}
+				stopIfLost(err)
 				return nil
 			}
 			mu.Lock()
@@ -382,17 +400,12 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		})
 	}
 	_ = g.Wait()
-	if parent.Err() != nil {
-		return res, parent.Err()
-	}
-	if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
-		sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
-		res.Duration = time.Since(start)
-		return res, &BatchStoppedError{Done: res.Files, Total: len(p.Files), Cause: cause}
+	if ctx.Err() != nil {
+		return end()
 	}
 	// Directory times last (writing into a directory changes its time),
 	// deepest first.
-	for i := len(p.Dirs) - 1; i >= 0; i-- {
+	for i := len(p.Dirs) - 1; i >= 0 && ctx.Err() == nil; i-- {
 		d := p.Dirs[i]
 		if badDirs[d.Remote] {
 			continue
@@ -405,11 +418,10 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		}
 		if err != nil {
 			fail(dirName(p.Put, d), err)
+			stopIfLost(err)
 		}
 	}
-	sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Path < res.Failures[j].Path })
-	res.Duration = time.Since(start)
-	return res, nil
+	return end()
 }
 
 // BatchStoppedError ends a batch that stopped early because a file could

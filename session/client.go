@@ -141,7 +141,7 @@ func (c *Client) connect(ctx context.Context, first bool) (*link, transport.Resp
 	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
 	cancel()
 	if err != nil {
-		return nil, transport.Response{}, fmt.Errorf("connect to %s: %w", cfg.Addr, err)
+		return nil, transport.Response{}, fmt.Errorf("connect to %s: %w", cfg.Addr, transport.Explain(err))
 	}
 	if first && cfg.GetPassword != nil {
 		pw, err := cfg.GetPassword()

@@ -64,6 +64,14 @@ func Explain(err error) error {
 			return &ExplainedError{Text: txt, Err: err}
 		}
 	}
+	if errors.As(err, new(*quic.HandshakeTimeoutError)) {
+		return &ExplainedError{Text: "no answer from the server", Err: err}
+	}
+	if errors.As(err, new(*quic.IdleTimeoutError)) {
+		// Before the handshake completes, quic-go reports its handshake
+		// idle timeout as an idle timeout too.
+		return &ExplainedError{Text: "connection timed out: nothing heard from the other end", Err: err}
+	}
 	var sr *quic.StatelessResetError
 	if errors.As(err, &sr) {
 		return &ExplainedError{Text: "connection lost: the server no longer knows it (it restarted, or ended it while the network was down)", Err: err}

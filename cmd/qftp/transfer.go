@@ -215,6 +215,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	}
 	fmt.Fprintf(sh.io.err, "%s: %d of %d files%s, %s in %s, %s\n", op, res.Files, len(plan.Files), same, size.Format(res.Bytes), res.Duration.Round(1e6), rate)
 	if stopped != nil {
+		fmt.Fprintf(sh.io.err, "%d failed:\n", len(res.Failures))
 		for _, fl := range res.Failures {
 			fmt.Fprintf(sh.io.err, "  %s\n", failureLine(fl))
 		}

@@ -39,6 +39,10 @@ fuzz: ## run each fuzz test for FUZZTIME (default 30s)
 	$(GO) test -run='^$$' -fuzz='^FuzzSplitLine$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./cmd/qftp/
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=2s ./session/size/
 
+SOAK ?= 5m
+soak: ## several users at random puts/gets/mv/rm/interrupts through a lossy link with blackouts, for SOAK (default 5m), race detector on
+	QFTP_SOAK=$(SOAK) $(GO) test -race -run='^TestSoak$$' -count=1 -timeout=0 -v ./session/
+
 bench: ## benchmarks: bare quic-go vs qftp put/get on loopback, small files at -j 1/4/16, striping through a lossy relay; then the qftp-bench table
 	$(GO) test -run='^$$' -bench='BareQUIC|PutGet|SmallFiles' -benchtime=3x ./session/
 	$(GO) test -run='^$$' -bench='LoopbackRatio' -benchtime=9x ./session/

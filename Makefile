@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 DATA     ?= ./var/qftpd
 LISTEN   ?= 127.0.0.1:7443
 
-.PHONY: help build run test test-short lint vet fmt fuzz bench bench-net bench-fair clean
+.PHONY: help build run test test-short lint vet fmt fuzz soak bench bench-net bench-fair clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

@@ -23,6 +23,7 @@ type pieceKey struct {
 
 type pieceState struct {
 	running int
+	first   time.Time // when the first piece started
 	last    time.Time // when the last piece ended
 }
 
@@ -57,7 +58,7 @@ func (s *Server) pieceStarted(k pieceKey) func() {
 	}
 	st := s.pieces[k]
 	if st == nil {
-		st = &pieceState{}
+		st = &pieceState{first: time.Now()}
 		s.pieces[k] = st
 	}
 	st.running++
@@ -67,6 +68,17 @@ func (s *Server) pieceStarted(k pieceKey) func() {
 		st.running--
 		st.last = time.Now()
 	}
+}
+
+// pieceSince returns when the first piece of k started, or def if the
+// server does not know.
+func (s *Server) pieceSince(k pieceKey, def time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.pieces[k]; st != nil && st.first.Before(def) {
+		return st.first
+	}
+	return def
 }
 
 // continueTransfer registers, while the server drains, a transfer stream

@@ -567,10 +567,10 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	}
 	c.awaitClientDone(str)
 	if req.Commit {
-		// From the upload's opening: a striped upload commits on a
-		// stream of its own, after its pieces.
-		if up.opened.Before(start) {
-			start = up.opened
+		// From its first piece: a striped upload commits on a stream
+		// of its own, after its pieces.
+		if k, ok := pieceKeyOf(c.grp, req); ok {
+			start = c.srv.pieceSince(k, start)
 		}
 		c.logTransfer("put", vp, req.Size, start)
 	}

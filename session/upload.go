@@ -39,7 +39,6 @@ type upload struct {
 	budget  int64 // reserved beyond size, not yet written
 	written int64 // bytes this stream stored
 	closed  bool
-	opened  time.Time // for the log: a striped upload's duration starts here
 }
 
 // openUpload opens the partial upload for vp. A partial of another source
@@ -51,7 +50,7 @@ func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fre
 	if err != nil {
 		return nil, err
 	}
-	up := &upload{c: c, vp: vp, p: p, opened: time.Now()}
+	up := &upload{c: c, vp: vp, p: p}
 	fi, err := p.Data.Stat()
 	if err != nil {
 		up.close(ctx)

@@ -919,16 +919,30 @@ func localMatches(name string, size, mtime, bs int64, fd blocks.Digest) bool {
 		return false
 	}
 	defer f.Close()
+	ds, err := hashBlocks(context.Background(), f, size, bs, nil)
+	return err == nil && blocks.FileDigest(size, ds) == fd
+}
+
+// hashBlocks returns the block digests of the first size bytes of f in
+// blocks of bs, writing the bytes to whole too if it is not nil. A read
+// error is a *blocks.SourceError; ctx's end stops it.
+func hashBlocks(ctx context.Context, f *os.File, size, bs int64, whole io.Writer) ([]blocks.Digest, error) {
 	ds := make([]blocks.Digest, 0, blocks.Count(size, bs))
 	buf := make([]byte, bs)
 	for off := int64(0); off < size; off += bs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		m := min(bs, size-off)
 		if _, err := f.ReadAt(buf[:m], off); err != nil {
-			return false
+			return nil, &blocks.SourceError{Err: err}
+		}
+		if whole != nil {
+			_, _ = whole.Write(buf[:m])
 		}
 		ds = append(ds, blocks.Sum(buf[:m]))
 	}
-	return blocks.FileDigest(size, ds) == fd
+	return ds, nil
 }
 
 // Put uploads local to remote. remote "" or ending in "/", or naming an
@@ -1208,21 +1222,7 @@ func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, r
 		remote <- sum{b, err}
 	}()
 	whole := blake3.New()
-	ds := make([]blocks.Digest, 0, blocks.Count(fi.Size(), bs))
-	buf := make([]byte, bs)
-	var lerr error
-	for off := int64(0); off < fi.Size() && lerr == nil; off += bs {
-		if lerr = ctx.Err(); lerr != nil {
-			break
-		}
-		m := min(bs, fi.Size()-off)
-		if _, err := f.ReadAt(buf[:m], off); err != nil {
-			lerr = &blocks.SourceError{Err: err}
-			break
-		}
-		whole.Write(buf[:m])
-		ds = append(ds, blocks.Sum(buf[:m]))
-	}
+	ds, lerr := hashBlocks(ctx, f, fi.Size(), bs, whole)
 	if lerr != nil {
 		cancel()
 	}

@@ -27,7 +27,7 @@ func BenchmarkSmallFiles(b *testing.B) {
 			b.SetBytes(files * size)
 			b.ResetTimer()
 			for i := range b.N {
-				p, err := c.PlanPutTree(b.Context(), src, fmt.Sprintf("/run%d", i))
+				p, err := c.PlanPutTree(b.Context(), src, fmt.Sprintf("/run%d", i), session.TreeOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

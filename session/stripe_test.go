@@ -268,7 +268,7 @@ func TestBatchOverConnections(t *testing.T) {
 	for i := range 12 {
 		sessiontest.WriteFile(t, filepath.Join(src, fmt.Sprintf("f%02d", i)), []byte(fmt.Sprint(i)))
 	}
-	p, err := c.PlanPutTree(t.Context(), src, "")
+	p, err := c.PlanPutTree(t.Context(), src, "", session.TreeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,19 +52,36 @@ type Skip struct {
 
 // Plan is what a recursive or pattern transfer will do.
 type Plan struct {
-	Put     bool // upload (else download)
-	Dirs    []DirJob
-	Files   []Job
-	Skipped []Skip
-	Bytes   int64 // sum of file sizes
+	Put bool // upload (else download)
+	// Root is the top directory of a tree copy (local for a get, remote
+	// for a put); Named says the destination given is that copy's name,
+	// not a directory receiving it, and RootExisted that it was there
+	// when planned. Pattern transfers leave them unset.
+	Root        string
+	Named       bool
+	RootExisted bool
+	Dirs        []DirJob
+	Files       []Job
+	Skipped     []Skip
+	Bytes       int64 // sum of file sizes
+}
+
+// TreeOptions tune PlanPutTree and PlanGetTree.
+type TreeOptions struct {
+	// AsName makes a destination that is an existing directory the copy's
+	// name rather than a directory receiving it (cp -T): a copy that an
+	// interrupted run created is resumed in place, not nested inside.
+	AsName bool
+	// Jobs is how many directory listings a get keeps in flight (0: auto).
+	Jobs int
 }
 
 // PlanPutTree plans the upload of the local directory root. remote names
 // the copy: "" or an existing remote directory receives root under its own
-// name, anything else becomes the copy's name. Symbolic links are never
-// followed (they could lead out of the tree) and are listed in Skipped,
-// as are sockets, devices and other special files.
-func (c *Client) PlanPutTree(ctx context.Context, root, remote string) (*Plan, error) {
+// name (unless opt.AsName), anything else becomes the copy's name.
+// Symbolic links are never followed (they could lead out of the tree) and
+// are listed in Skipped, as are sockets, devices and other special files.
+func (c *Client) PlanPutTree(ctx context.Context, root, remote string, opt TreeOptions) (*Plan, error) {
 	fi, err := os.Stat(root)
 	if err != nil {
 		return nil, &OpError{Op: "put", Path: root, Err: unwrapPath(err)}
@@ -74,12 +91,19 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string) (*Plan, e
 	}
 	base := filepath.Base(filepath.Clean(root))
 	dest := c.absRemote(remote)
+	p := &Plan{Put: true}
 	if remote == "" || strings.HasSuffix(remote, "/") {
 		dest = joinRemote(strings.TrimSuffix(dest, "/"), base)
-	} else if e, _, err := c.Stat(ctx, remote); err == nil && e.Type == transport.TypeDir {
-		dest = joinRemote(dest, base)
+	} else {
+		e, _, err := c.Stat(ctx, remote)
+		isDir := err == nil && e.Type == transport.TypeDir
+		p.Named = !isDir || opt.AsName
+		p.RootExisted = err == nil
+		if !p.Named {
+			dest = joinRemote(dest, base)
+		}
 	}
-	p := &Plan{Put: true}
+	p.Root = dest
 	err = filepath.WalkDir(root, func(lp string, d fs.DirEntry, err error) error {
 		if err != nil {
 			p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
@@ -130,10 +154,10 @@ func joinRemote(dir, name string) string {
 }
 
 // PlanGetTree plans the download of the remote directory root into local:
-// "" or an existing local directory receives root under its own name,
-// anything else becomes the copy's name. Directories are listed with up
-// to jobs requests in flight. Remote symbolic links are skipped.
-func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) (*Plan, error) {
+// "" or an existing local directory receives root under its own name
+// (unless opt.AsName), anything else becomes the copy's name. Remote
+// symbolic links are skipped.
+func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOptions) (*Plan, error) {
 	e, vroot, err := c.Stat(ctx, root)
 	if err != nil {
 		return nil, err
@@ -142,21 +166,25 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, jobs int) 
 		return nil, &OpError{Op: "get", Path: vroot, Err: errors.New("not a directory")}
 	}
 	dest := local
-	if fi, err := os.Stat(local); local == "" || err == nil && fi.IsDir() {
+	p := &Plan{}
+	fi, err := os.Stat(local)
+	p.RootExisted = local != "" && err == nil
+	p.Named = local != "" && (err != nil || !fi.IsDir() || opt.AsName)
+	if !p.Named {
 		dest = filepath.Join(local, path.Base(vroot))
 	}
+	p.Root = dest
 	// One clear error, not one per file and directory of the tree.
 	if fi, err := os.Stat(dest); err == nil && !fi.IsDir() {
 		return nil, &OpError{Op: "get", Path: vroot, Err: fmt.Errorf("local %s is not a directory", dest)}
 	}
-	p := &Plan{}
 	var mu sync.Mutex
 	p.Dirs = append(p.Dirs, DirJob{Remote: vroot, Local: dest, Mtime: time.Unix(0, e.Mtime)})
 	level := []DirJob{p.Dirs[0]}
 	for len(level) > 0 {
 		var next []DirJob
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(cmp.Or(max(jobs, 0), autoJobs))
+		g.SetLimit(cmp.Or(max(opt.Jobs, 0), autoJobs))
 		for _, d := range level {
 			g.Go(func() error {
 				entries, err := c.List(gctx, d.Remote)

@@ -92,7 +92,7 @@ func TestTreeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, err := c.PlanPutTree(ctx, src, "")
+	p, err := c.PlanPutTree(ctx, src, "", session.TreeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 
 	dst := t.TempDir()
-	p, err = c.PlanGetTree(ctx, "project", dst, 4)
+	p, err = c.PlanGetTree(ctx, "project", dst, session.TreeOptions{Jobs: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 
 	// Again: every file is already there, so nothing is copied.
-	p, _ = c.PlanGetTree(ctx, "project", dst, 4)
+	p, _ = c.PlanGetTree(ctx, "project", dst, session.TreeOptions{Jobs: 4})
 	res, err = c.RunPlan(ctx, p, session.BatchOptions{Jobs: 4})
 	if err != nil || len(res.Failures) != 0 || res.Same != 7 || res.Files != 7 || res.Bytes != 0 {
 		t.Fatalf("get -r again: %+v, %v", res, err)
@@ -180,7 +180,7 @@ func TestGetTreeIntoFile(t *testing.T) {
 			// A file named like the tree inside the destination.
 			sessiontest.WriteFile(t, filepath.Join(dst, "tree"), []byte("mine"))
 		}
-		_, err := c.PlanGetTree(t.Context(), "tree", dst, 4)
+		_, err := c.PlanGetTree(t.Context(), "tree", dst, session.TreeOptions{Jobs: 4})
 		if err == nil || !strings.Contains(err.Error(), "is not a directory") {
 			t.Errorf("get -r tree %s: %v", dst, err)
 		}
@@ -307,7 +307,7 @@ func TestAutoJobs(t *testing.T) {
 		{"small", 40, 2},
 		{"big", 4, 1},
 	} {
-		p, err := c.PlanPutTree(t.Context(), filepath.Join(src, tc.dir), "/"+tc.dir)
+		p, err := c.PlanPutTree(t.Context(), filepath.Join(src, tc.dir), "/"+tc.dir, session.TreeOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestTreeGetNoStatPerFile(t *testing.T) {
 		sessiontest.WriteFile(t, filepath.Join(ts.HomeDir, "ns", "tree", fmt.Sprintf("f%02d", i)), []byte(fmt.Sprint(i)))
 	}
 	c := ts.Login(t, "ns", "pw")
-	p, err := c.PlanGetTree(t.Context(), "tree", filepath.Join(t.TempDir(), "tree"), 4)
+	p, err := c.PlanGetTree(t.Context(), "tree", filepath.Join(t.TempDir(), "tree"), session.TreeOptions{Jobs: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -481,7 +481,7 @@ func (b *bencher) smallOnce(ctx context.Context, addr, remote string) (sample, e
 	}
 	defer c.Close()
 	start := time.Now()
-	plan, err := c.PlanPutTree(ctx, b.tree, remote)
+	plan, err := c.PlanPutTree(ctx, b.tree, remote, session.TreeOptions{})
 	if err != nil {
 		return sample{}, err
 	}

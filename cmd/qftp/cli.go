@@ -135,12 +135,18 @@ Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,
 // run parses args, connects and runs the commands; it returns the exit
 // status.
 func run(ctx context.Context, args []string, s stdio) int {
-	return runWithLocalDir(ctx, args, s, "")
+	return runWithEnv(ctx, args, s, runEnv{})
 }
 
-// runWithLocalDir is run with the local working directory given, so that
-// tests need not change the process's directory; "" means the process's.
-func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir string) int {
+// runEnv is what run takes from the process, given instead by tests so
+// that they need not change the process's directory or environment.
+type runEnv struct {
+	localDir string // local working directory; "": the process's
+	stateDir string // see stateDir; "": the default
+}
+
+// runWithEnv is run with env.
+func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 	var c cli
 	exited := -1
 	parser, err := kong.New(&c,
@@ -224,8 +230,12 @@ func runWithLocalDir(ctx context.Context, args []string, s stdio, localDir strin
 		// Bursts of up to 100 ms worth keep the pace smooth.
 		sh.limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
 	}
-	sh.localDir = localDir
-	if localDir == "" {
+	sh.account = t.user + "@" + netJoin(t.host, t.port)
+	if state := first(env.stateDir, stateDir()); state != "" {
+		sh.copies.dir = filepath.Join(state, "unfinished")
+	}
+	sh.localDir = env.localDir
+	if env.localDir == "" {
 		if wd, err := os.Getwd(); err == nil {
 			sh.localDir = wd
 		}

@@ -18,18 +18,13 @@ import (
 	"github.com/qftp/qftp/transport"
 )
 
-// historyFile is where the shell keeps its history: $XDG_STATE_HOME/qftp
-// or ~/.local/state/qftp.
+// historyFile is where the shell keeps its history (see stateDir).
 func historyFile() string {
-	dir := os.Getenv("XDG_STATE_HOME")
+	dir := stateDir()
 	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".local", "state")
+		return ""
 	}
-	return filepath.Join(dir, "qftp", "history")
+	return filepath.Join(dir, "history")
 }
 
 // interactive reads commands from a terminal with line editing, history

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qftp/qftp/certs"
@@ -26,6 +27,7 @@ type client struct {
 	pwFile   string
 	known    string
 	localDir string
+	stateDir string
 }
 
 func newClient(t *testing.T, ts *sessiontest.Server, user, pw string) *client {
@@ -33,7 +35,7 @@ func newClient(t *testing.T, ts *sessiontest.Server, user, pw string) *client {
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "pw")
 	sessiontest.WriteFile(t, pwFile, []byte(pw+"\n"))
-	return &client{ts: ts, user: user, pwFile: pwFile, known: filepath.Join(dir, "known_hosts"), localDir: t.TempDir()}
+	return &client{ts: ts, user: user, pwFile: pwFile, known: filepath.Join(dir, "known_hosts"), localDir: t.TempDir(), stateDir: filepath.Join(dir, "state")}
 }
 
 func (c *client) run(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -45,14 +47,10 @@ func (c *client) run(t *testing.T, stdin string, args ...string) (int, string, s
 func (c *client) runRaw(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := runIn(t.Context(), c.localDir, args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb})
+	code := runWithEnv(t.Context(), args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb}, runEnv{localDir: c.localDir, stateDir: c.stateDir})
 	return code, out.String(), errb.String()
 }
 
-// runIn is run with a given local working directory.
-func runIn(ctx context.Context, dir string, args []string, s stdio) int {
-	return runWithLocalDir(ctx, args, s, dir)
-}
 
 func TestOneShotCommands(t *testing.T) {
 	t.Parallel()
@@ -361,6 +359,86 @@ func TestStatusInterrupted(t *testing.T) {
 		sh := &shell{io: stdio{err: &errb}}
 		if code := sh.status(tc.err); code != exitFail || errb.String() != tc.want {
 			t.Errorf("status(%v) = %d, %q; want %d, %q", tc.err, code, errb.String(), exitFail, tc.want)
+		}
+	}
+}
+
+// interruptOn is a stderr that sends Ctrl-C on intr once its text contains
+// want.
+type interruptOn struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	intr chan os.Signal
+	sent bool
+}
+
+func (w *interruptOn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, _ := w.buf.Write(p)
+	if !w.sent && strings.Contains(w.buf.String(), w.want) {
+		w.sent = true
+		w.intr <- os.Interrupt // buffered
+	}
+	return n, nil
+}
+
+func (w *interruptOn) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// An interrupted get -r or put -r that created its destination, run again,
+// resumes in that destination: cp's rule would copy into it (DEST/DIR)
+// now that it exists. Once the copy is complete, the rule holds again.
+func TestTreeResumesInPlace(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("tess", "pw")
+	c := newClient(t, ts, "tess", "pw")
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<16) // 4 MiB: held back by the rate limit
+	for _, dir := range []string{filepath.Join(home, "photos"), filepath.Join(c.localDir, "album")} {
+		sessiontest.WriteFile(t, filepath.Join(dir, "a.txt"), []byte("first"))
+		sessiontest.WriteFile(t, filepath.Join(dir, "z.bin"), big)
+	}
+	for _, tc := range []struct {
+		op, src, dest string
+		destDir       string // where dest is, on this machine
+	}{
+		{"get", "photos", "backup", c.localDir},
+		{"put", "album", "gallery", home},
+	} {
+		// The first run stops after a.txt, while z.bin is on its way.
+		w := &interruptOn{want: "a.txt 5 B", intr: make(chan os.Signal, 1)}
+		args := append([]string{"--no-progress", "--limit-rate", "1MiB", "--known-hosts", c.known, "--password-file", c.pwFile, "--fingerprint", c.ts.FP, c.user + "@" + c.ts.Addr},
+			tc.op, "-r", "-j", "1", tc.src, tc.dest)
+		code := runWithEnv(t.Context(), args, stdio{in: strings.NewReader(""), out: io.Discard, err: w, intr: w.intr}, runEnv{localDir: c.localDir, stateDir: c.stateDir})
+		if code != exitFail || !strings.Contains(w.String(), "run the same command again") {
+			t.Fatalf("%s interrupted: exit %d, %s", tc.op, code, w)
+		}
+		dest := filepath.Join(tc.destDir, tc.dest)
+		if got := sessiontest.ReadFile(t, filepath.Join(dest, "a.txt")); string(got) != "first" {
+			t.Fatalf("%s interrupted: a.txt %q", tc.op, got)
+		}
+		code, _, errOut := c.run(t, "", "--no-progress", tc.op, "-r", tc.src, tc.dest)
+		if code != exitOK || !strings.Contains(errOut, "resuming the unfinished copy in") || !strings.Contains(errOut, "2 of 2 files (1 already there)") {
+			t.Fatalf("%s again: exit %d, %s", tc.op, code, errOut)
+		}
+		if got := sessiontest.ReadFile(t, filepath.Join(dest, "z.bin")); !bytes.Equal(got, big) {
+			t.Fatalf("%s again: z.bin differs", tc.op)
+		}
+		if _, err := os.Lstat(filepath.Join(dest, tc.src)); err == nil {
+			t.Fatalf("%s again copied into %s", tc.op, filepath.Join(tc.dest, tc.src))
+		}
+		// Complete now: a destination that exists receives the tree.
+		code, _, errOut = c.run(t, "", "--no-progress", tc.op, "-r", tc.src, tc.dest)
+		if code != exitOK || strings.Contains(errOut, "resuming") {
+			t.Fatalf("%s a third time: exit %d, %s", tc.op, code, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(dest, tc.src, "z.bin")); err != nil {
+			t.Fatalf("%s a third time: %v", tc.op, err)
 		}
 	}
 }

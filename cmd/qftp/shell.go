@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -28,7 +29,9 @@ type shell struct {
 	maxConns    int
 	limiter     session.Limiter
 	log         *slog.Logger
-	quit        bool // set by exit
+	account     string     // user@host:port, for copies' keys
+	copies      unfinished // tree copies begun and not finished
+	quit        bool       // set by exit
 }
 
 // commands is the grammar of one shell line. Every command's Run takes the
@@ -165,6 +168,14 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 }
 
 // local resolves a local path against the local working directory.
+// remoteAbs is the remote path p made absolute and clean.
+func (sh *shell) remoteAbs(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		p = path.Join(sh.client.Cwd(), p)
+	}
+	return path.Clean(p)
+}
+
 func (sh *shell) local(p string) string {
 	if p == "" {
 		return sh.localDir

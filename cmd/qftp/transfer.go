@@ -37,11 +37,14 @@ type getCmd struct {
 
 func (c *getCmd) Run(ctx context.Context, sh *shell) error {
 	if c.Recursive {
-		plan, err := sh.client.PlanGetTree(ctx, c.Remote, sh.local(c.Local), sh.jobs(c.Jobs))
+		local := sh.local(c.Local)
+		key := copyKey{Op: "get", Account: sh.account, Src: sh.remoteAbs(c.Remote), Dest: local}
+		resume := c.Local != "" && sh.copies.has(key)
+		plan, err := sh.client.PlanGetTree(ctx, c.Remote, local, session.TreeOptions{AsName: resume, Jobs: sh.jobs(c.Jobs)})
 		if err != nil {
 			return err
 		}
-		return sh.runBatch(ctx, "get", plan, c.transferFlags)
+		return sh.runTree(ctx, "get", plan, key, resume, c.transferFlags)
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
 	opt := sh.transferOptions(c.transferFlags, pr)
@@ -66,11 +69,14 @@ type putCmd struct {
 
 func (c *putCmd) Run(ctx context.Context, sh *shell) error {
 	if c.Recursive {
-		plan, err := sh.client.PlanPutTree(ctx, sh.local(c.Local), c.Remote)
+		local := sh.local(c.Local)
+		key := copyKey{Op: "put", Account: sh.account, Src: local, Dest: sh.remoteAbs(c.Remote)}
+		resume := c.Remote != "" && !strings.HasSuffix(c.Remote, "/") && sh.copies.has(key)
+		plan, err := sh.client.PlanPutTree(ctx, local, c.Remote, session.TreeOptions{AsName: resume})
 		if err != nil {
 			return err
 		}
-		return sh.runBatch(ctx, "put", plan, c.transferFlags)
+		return sh.runTree(ctx, "put", plan, key, resume, c.transferFlags)
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
 	opt := sh.transferOptions(c.transferFlags, pr)
@@ -162,6 +168,25 @@ func setHooks(opt *session.TransferOptions, h session.FileHooks) {
 	if h.Width != nil {
 		opt.Width = h.Width
 	}
+}
+
+// runTree runs the plan of a tree copy (key). A copy whose destination
+// names it (rather than receiving it) is remembered until it completes, so
+// that the same command run again resumes it there (see unfinished).
+func (sh *shell) runTree(ctx context.Context, op string, plan *session.Plan, key copyKey, resumed bool, f transferFlags) error {
+	if resumed && plan.RootExisted {
+		fmt.Fprintf(sh.io.err, "%s: resuming the unfinished copy in %s\n", op, displayName(plan.Root))
+	}
+	if plan.Named {
+		if err := sh.copies.add(key); err != nil {
+			sh.log.Debug("cannot remember the copy for a resume", "err", err)
+		}
+	}
+	err := sh.runBatch(ctx, op, plan, f)
+	if err == nil && plan.Named {
+		sh.copies.done(key)
+	}
+	return err
 }
 
 // runBatch runs a multi-file plan with bars or summary lines, then lists

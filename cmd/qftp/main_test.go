@@ -51,7 +51,6 @@ func (c *client) runRaw(t *testing.T, stdin string, args ...string) (int, string
 	return code, out.String(), errb.String()
 }
 
-
 func TestOneShotCommands(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)

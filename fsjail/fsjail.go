@@ -164,25 +164,42 @@ func (j *Jail) Lstat(vpath string) (fs.FileInfo, error) {
 // refuses, such as ones with a backslash or invalid UTF-8. A vpath that is
 // not a directory fails with syscall.ENOTDIR.
 func (j *Jail) ReadDir(vpath string) ([]fs.FileInfo, error) {
+	infos, _, err := j.ListDir(vpath)
+	return infos, err
+}
+
+// ListDir is ReadDir that also returns the names it hid that are not
+// qftp's own (ReservedPrefix): files a client cannot name, and so cannot
+// transfer, which a listing or a recursive get should mention.
+func (j *Jail) ListDir(vpath string) (infos []fs.FileInfo, unnamable []string, err error) {
 	const op = "readdir"
 	rel, err := rootRel(vpath)
 	if err != nil {
-		return nil, pathError(op, vpath, err)
+		return nil, nil, pathError(op, vpath, err)
 	}
 	f, err := j.root.OpenFile(rel, openDirFlags, 0)
 	if err != nil {
-		return nil, pathError(op, vpath, err)
+		return nil, nil, pathError(op, vpath, err)
 	}
 	defer f.Close()
 	// On Unix, Readdir stats entries relative to the open directory, so a
 	// concurrent rename can't point it elsewhere.
-	infos, err := f.Readdir(-1)
+	infos, err = f.Readdir(-1)
 	if err != nil {
-		return nil, pathError(op, vpath, err)
+		return nil, nil, pathError(op, vpath, err)
 	}
-	infos = slices.DeleteFunc(infos, func(fi fs.FileInfo) bool { return !clientVisible(fi.Name()) })
+	infos = slices.DeleteFunc(infos, func(fi fs.FileInfo) bool {
+		name := fi.Name()
+		if clientVisible(name) {
+			return false
+		}
+		if !strings.HasPrefix(name, ReservedPrefix) {
+			unnamable = append(unnamable, name)
+		}
+		return true
+	})
 	slices.SortFunc(infos, func(a, b fs.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
-	return infos, nil
+	return infos, unnamable, nil
 }
 
 // Mkdir creates the directory vpath with mode 0o755 (less the umask). With

@@ -68,17 +68,24 @@ func (c *Client) setCwd(p string) {
 }
 
 // List returns the entries of a remote directory sorted by name, or the
-// one entry of a file. p "" lists the working directory.
-func (c *Client) List(ctx context.Context, p string) ([]transport.Entry, error) {
-	out, err := c.call(ctx, transport.Request{Op: transport.OpLs, Path: p})
+// one entry of a file. p "" lists the working directory. unnamable counts
+// the entries the server left out because no client can name them (a
+// backslash, invalid UTF-8 ...).
+func (c *Client) List(ctx context.Context, p string) (entries []transport.Entry, unnamable int, err error) {
+	return c.entries(ctx, "ls", transport.Request{Op: transport.OpLs, Path: p})
+}
+
+// entries runs a request answered by pages of entries.
+func (c *Client) entries(ctx context.Context, op string, req transport.Request) (entries []transport.Entry, unnamable int, err error) {
+	out, err := c.call(ctx, req)
 	if err != nil {
-		return nil, opError("ls", p, err)
+		return nil, 0, opError(op, req.Path, err)
 	}
-	var entries []transport.Entry
 	for _, r := range out {
 		entries = append(entries, r.Entries...)
+		unnamable += r.Unnamable
 	}
-	return entries, nil
+	return entries, unnamable, nil
 }
 
 // Stat describes a remote file, following symbolic links inside the home.
@@ -136,17 +143,10 @@ func (c *Client) Df(ctx context.Context) (Usage, error) {
 
 // Glob expands a pattern on the server, within the home: "*", "?" and
 // "[...]" in any component; "*" does not match a leading dot. Each entry's
-// Name is the match's virtual path. No match is not an error.
-func (c *Client) Glob(ctx context.Context, pattern string) ([]transport.Entry, error) {
-	out, err := c.call(ctx, transport.Request{Op: transport.OpGlob, Path: pattern})
-	if err != nil {
-		return nil, opError("glob", pattern, err)
-	}
-	var entries []transport.Entry
-	for _, r := range out {
-		entries = append(entries, r.Entries...)
-	}
-	return entries, nil
+// Name is the match's virtual path. No match is not an error. unnamable
+// counts matches left out as by List.
+func (c *Client) Glob(ctx context.Context, pattern string) (entries []transport.Entry, unnamable int, err error) {
+	return c.entries(ctx, "glob", transport.Request{Op: transport.OpGlob, Path: pattern})
 }
 
 // SetMtime sets the modification time of a remote file or directory.

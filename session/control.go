@@ -172,7 +172,7 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	if !fi.IsDir() {
 		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: []transport.Entry{entryOf(path.Base(vp), fi)}})
 	}
-	infos, err := c.jail.ReadDir(vp)
+	infos, unnamable, err := c.jail.ListDir(vp)
 	if err != nil {
 		return fail(err)
 	}
@@ -190,7 +190,7 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	for i, fi := range infos {
 		page[i] = entryOf(fi.Name(), fi)
 	}
-	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page})
+	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page, Unnamable: len(unnamable)})
 }
 
 // remove removes a file, and any partial upload to its name, and gives
@@ -249,7 +249,7 @@ func (c *conn) glob(w io.Writer, req *transport.Request) error {
 	if err != nil {
 		return fail(err)
 	}
-	matches, err := glob(c.jail, pattern)
+	matches, unnamable, err := glob(c.jail, pattern)
 	if err != nil {
 		return fail(err)
 	}
@@ -269,7 +269,7 @@ func (c *conn) glob(w io.Writer, req *transport.Request) error {
 		}
 		entries = entries[lsPage:]
 	}
-	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Entries: entries})
+	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Entries: entries, Unnamable: unnamable})
 }
 
 // mv renames req.Path to req.To. Like mv(1), a destination that is an

@@ -86,10 +86,10 @@ func TestCommands(t *testing.T) {
 		}
 	}
 	// ls agrees with cd: ".." at "/" is "/"; a name after it climbs out.
-	if es, err := c.List(ctx, "../.."); err != nil || len(es) != 1 || es[0].Name != "docs" {
+	if es, _, err := c.List(ctx, "../.."); err != nil || len(es) != 1 || es[0].Name != "docs" {
 		t.Fatalf("ls ../.. at / = %v, %v", es, err)
 	}
-	if _, err := c.List(ctx, "../docs"); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "escapes home") {
+	if _, _, err := c.List(ctx, "../docs"); !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), "escapes home") {
 		t.Fatalf("ls ../docs at / = %v", err)
 	}
 
@@ -110,7 +110,7 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("cd missing: %v", err)
 	}
 
-	entries, err := c.List(ctx, "/docs")
+	entries, _, err := c.List(ctx, "/docs")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestCommands(t *testing.T) {
 	if entries[0].Type != transport.TypeDir || entries[1].Type != transport.TypeFile || entries[1].Size != 5 {
 		t.Fatalf("ls /docs entries = %+v", entries)
 	}
-	entries, err = c.List(ctx, "/docs/a.txt")
+	entries, _, err = c.List(ctx, "/docs/a.txt")
 	if err != nil || len(entries) != 1 || entries[0].Name != "a.txt" {
 		t.Fatalf("ls file = %+v, %v", entries, err)
 	}
@@ -215,7 +215,7 @@ func TestUnicodeNames(t *testing.T) {
 			if got := sessiontest.ReadFile(t, filepath.Join(home, dir, name)); string(got) != name {
 				t.Fatalf("server has %q", got)
 			}
-			entries, err := c.List(ctx, "/"+dir)
+			entries, _, err := c.List(ctx, "/"+dir)
 			if err != nil || len(entries) != 1 || entries[0].Name != name {
 				t.Fatalf("ls = %+v, %v", entries, err)
 			}
@@ -468,11 +468,11 @@ func TestUsersIsolated(t *testing.T) {
 			t.Fatalf("bob read %s", p)
 		}
 	}
-	entries, err := alice.List(ctx, "/")
+	entries, _, err := alice.List(ctx, "/")
 	if err != nil || !slices.Equal(names(entries), []string{"secret"}) {
 		t.Fatalf("alice sees %q, %v", names(entries), err)
 	}
-	entries, err = bob.List(ctx, "/")
+	entries, _, err = bob.List(ctx, "/")
 	if err != nil || !slices.Equal(names(entries), []string{"mine"}) {
 		t.Fatalf("bob sees %q, %v", names(entries), err)
 	}
@@ -518,7 +518,7 @@ func TestJailEscapes(t *testing.T) {
 	ops := map[string]op{
 		"get":   get,
 		"put":   put,
-		"ls":    func(p string) error { _, err := c.List(ctx, p); return err },
+		"ls":    func(p string) error { _, _, err := c.List(ctx, p); return err },
 		"cd":    func(p string) error { _, err := c.Cd(ctx, p); return err },
 		"mkdir": func(p string) error { return c.Mkdir(ctx, p, true) },
 		"rm":    func(p string) error { return c.Remove(ctx, p) },
@@ -710,7 +710,7 @@ func TestLargeListing(t *testing.T) {
 	for i := range n {
 		sessiontest.WriteFile(t, filepath.Join(home, fmt.Sprintf("file-%04d-%s", i, strings.Repeat("x", 200))), nil)
 	}
-	entries, err := c.List(t.Context(), "/")
+	entries, _, err := c.List(t.Context(), "/")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,9 @@ func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
 // glob expands pattern (already resolved to a virtual path, so without
 // "." or "..") component by component inside the jail, as a shell does:
 // "*" and "?" do not match a leading dot. It returns the sorted virtual
-// paths that exist; none is not an error.
-func glob(j *fsjail.Jail, pattern string) ([]string, error) {
+// paths that exist; none is not an error. It also counts the names that
+// match but that no client can name (see fsjail.Jail.ListDir).
+func glob(j *fsjail.Jail, pattern string) (matches []string, unnamable int, err error) {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	cur := []string{"/"}
 	for i, comp := range comps {
@@ -40,22 +41,31 @@ func glob(j *fsjail.Jail, pattern string) ([]string, error) {
 				continue
 			}
 			if _, err := path.Match(comp, ""); err != nil {
-				return nil, userError(transport.CodeInvalid, pattern, "bad pattern: "+err.Error())
+				return nil, 0, userError(transport.CodeInvalid, pattern, "bad pattern: "+err.Error())
 			}
-			infos, err := j.ReadDir(dir)
+			infos, hidden, err := j.ListDir(dir)
 			if err != nil {
 				// Not a directory, gone, or outside: nothing matches there.
 				if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, fsjail.ErrEscapes) || isNotDir(err) {
 					continue
 				}
-				return nil, err
+				return nil, 0, err
+			}
+			matchesComp := func(name string) bool {
+				if strings.HasPrefix(name, ".") && !strings.HasPrefix(comp, ".") {
+					return false
+				}
+				ok, _ := path.Match(comp, name)
+				return ok
+			}
+			for _, name := range hidden {
+				if matchesComp(name) {
+					unnamable++
+				}
 			}
 			for _, fi := range infos {
 				name := fi.Name()
-				if strings.HasPrefix(name, ".") && !strings.HasPrefix(comp, ".") {
-					continue
-				}
-				if ok, _ := path.Match(comp, name); !ok {
+				if !matchesComp(name) {
 					continue
 				}
 				if !last && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
@@ -63,7 +73,7 @@ func glob(j *fsjail.Jail, pattern string) ([]string, error) {
 				}
 				next = append(next, path.Join(dir, name))
 				if len(next) > maxGlobMatches {
-					return nil, userError(transport.CodeInvalid, pattern, "pattern matches too many files")
+					return nil, 0, userError(transport.CodeInvalid, pattern, "pattern matches too many files")
 				}
 			}
 		}
@@ -73,10 +83,10 @@ func glob(j *fsjail.Jail, pattern string) ([]string, error) {
 		}
 	}
 	if len(cur) == 1 && cur[0] == "/" && strings.Trim(pattern, "/") != "" {
-		return nil, nil
+		return nil, unnamable, nil
 	}
 	sort.Strings(cur)
-	return cur, nil
+	return cur, unnamable, nil
 }
 
 func isNotDir(err error) bool { return errors.Is(err, syscall.ENOTDIR) }

@@ -679,7 +679,7 @@ func TestResumeManual(t *testing.T) {
 	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := c.List(t.Context(), "/")
+	entries, _, _ := c.List(t.Context(), "/")
 	if len(entries) != 0 {
 		t.Fatalf("partial upload listed: %v", entries)
 	}
@@ -967,7 +967,7 @@ func TestRevokedSessionsEnd(t *testing.T) {
 			session.CheckSessions(ts.Srv)
 			// The lister's connection was closed; its reconnection logs in
 			// with the old password, which no longer works.
-			_, err = lister.List(t.Context(), "/")
+			_, _, err = lister.List(t.Context(), "/")
 			if tc.why == "" && err != nil || tc.why != "" && !errors.Is(err, transport.ErrAuth) {
 				t.Fatalf("list after the check: %v", err)
 			}

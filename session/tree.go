@@ -187,12 +187,15 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOp
 		g.SetLimit(cmp.Or(max(opt.Jobs, 0), autoJobs))
 		for _, d := range level {
 			g.Go(func() error {
-				entries, err := c.List(gctx, d.Remote)
+				entries, unnamable, err := c.List(gctx, d.Remote)
 				if err != nil {
 					return err
 				}
 				mu.Lock()
 				defer mu.Unlock()
+				if unnamable > 0 {
+					p.Skipped = append(p.Skipped, unnamableSkip(unnamable, "of "+d.Remote))
+				}
 				for _, e := range entries {
 					// The names come from the server: never let one lead
 					// out of the target directory.
@@ -498,6 +501,17 @@ func dirLevels(dirs []DirJob) [][]DirJob {
 	return out
 }
 
+// unnamableSkip reports n remote files (of a directory, matching a
+// pattern: where) that the server did not list because no client can name
+// them: a get that should copy them is incomplete.
+func unnamableSkip(n int, where string) Skip {
+	what := "1 file"
+	if n > 1 {
+		what = fmt.Sprintf("%d files", n)
+	}
+	return Skip{what + " " + where, "names that are not valid UTF-8 or contain a backslash, which qftp cannot transfer (they can be renamed on the server itself)", true}
+}
+
 // PlanGlobGet plans the download of the remote files matching patterns
 // into the local directory dir. Matches that are directories are skipped
 // (use a recursive get for those).
@@ -506,9 +520,16 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 	seen := map[string]bool{}
 	dest := map[string]string{} // local file -> remote file that goes there
 	for _, pat := range patterns {
-		entries, err := c.Glob(ctx, pat)
+		entries, unnamable, err := c.Glob(ctx, pat)
 		if err != nil {
 			return nil, err
+		}
+		if unnamable > 0 {
+			s := unnamableSkip(unnamable, "matching "+pat)
+			if len(entries) == 0 {
+				return nil, &OpError{Op: "mget", Path: pat, Err: errors.New("no match but " + s.Path + ": " + s.Reason)}
+			}
+			p.Skipped = append(p.Skipped, s)
 		}
 		if len(entries) == 0 {
 			return nil, &OpError{Op: "mget", Path: pat, Err: errors.New("no match")}

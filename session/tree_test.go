@@ -237,7 +237,7 @@ func TestGlob(t *testing.T) {
 		{"a.txt", []string{"/a.txt"}},
 	}
 	for _, tt := range tests {
-		entries, err := c.Glob(t.Context(), tt.pattern)
+		entries, _, err := c.Glob(t.Context(), tt.pattern)
 		if err != nil {
 			t.Fatalf("glob %q: %v", tt.pattern, err)
 		}
@@ -250,7 +250,7 @@ func TestGlob(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"../*", "[", "/../../etc/*"} {
-		if _, err := c.Glob(t.Context(), bad); err == nil {
+		if _, _, err := c.Glob(t.Context(), bad); err == nil {
 			t.Errorf("glob %q succeeded", bad)
 		}
 	}

@@ -68,6 +68,10 @@ type Response struct {
 	Used    int64   `cbor:"used,omitempty"`  // df: bytes
 	Server  string  `cbor:"server,omitempty"`
 	Token   []byte  `cbor:"token,omitempty"` // login: lets more connections join this session
+	// ls, glob (last response): entries left out because no client can
+	// name them (a backslash, invalid UTF-8 ...), so that a listing or a
+	// recursive get can say that something is missing.
+	Unnamable int `cbor:"unnamable,omitempty"`
 }
 
 // Entry types.

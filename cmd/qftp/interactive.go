@@ -198,7 +198,7 @@ func (c *completer) remote(word string) []string {
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 		defer cancel()
 		var err error
-		if entries, err = c.sh.client.List(ctx, dir); err != nil {
+		if entries, _, err = c.sh.client.List(ctx, dir); err != nil {
 			return nil
 		}
 		c.mu.Lock()

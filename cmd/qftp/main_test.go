@@ -324,6 +324,26 @@ func TestBatchLeftOutFails(t *testing.T) {
 	if code, _, errOut := c.run(t, "", "put", "-r", "d3"); code != exitOK || !strings.Contains(errOut, "put: 1 of 1 files (1 already there)") {
 		t.Fatalf("put -r again: exit %d, %q", code, errOut)
 	}
+
+	// Remote names a client cannot name (made on the server itself) are
+	// not listed; ls says so, and a get that should copy them fails.
+	remote := filepath.Join(ts.HomeDir, "lena", "odd")
+	for _, name := range []string{"ok.txt", `back\slash.txt`, "caf\xe9.txt"} {
+		sessiontest.WriteFile(t, filepath.Join(remote, name), []byte(name))
+	}
+	code, out, errOut := c.run(t, "", "ls", "odd")
+	if code != exitOK || out != "ok.txt\n" || !strings.Contains(errOut, "ls: 2 not shown: names that are not valid UTF-8 or contain a backslash") {
+		t.Fatalf("ls odd: exit %d, %q, %q", code, out, errOut)
+	}
+	for _, args := range [][]string{{"get", "-r", "odd"}, {"mget", "odd/*.txt"}} {
+		code, _, errOut = c.run(t, "", args...)
+		if code == exitOK || !strings.Contains(errOut, "left out 2 files") || !strings.Contains(errOut, "1 left out") {
+			t.Fatalf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
+	if code, _, errOut = c.run(t, "", "mget", "odd/caf*"); code == exitOK || !strings.Contains(errOut, "no match but 1 file matching odd/caf*") {
+		t.Fatalf("mget of an unnamable file only: exit %d, %q", code, errOut)
+	}
 }
 
 // "get FILE newdir/" with no directory newdir fails instead of making a

@@ -45,11 +45,17 @@ type lsCmd struct {
 }
 
 func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
-	entries, err := sh.client.List(ctx, c.Path)
+	entries, unnamable, err := sh.client.List(ctx, c.Path)
 	if err != nil {
 		return err
 	}
-	return printEntries(sh.io.out, entries, c.Long, c.JSON)
+	if err := printEntries(sh.io.out, entries, c.Long, c.JSON); err != nil {
+		return err
+	}
+	if unnamable > 0 {
+		fmt.Fprintf(sh.io.err, "ls: %d not shown: names that are not valid UTF-8 or contain a backslash, which qftp cannot use\n", unnamable)
+	}
+	return nil
 }
 
 // printEntries prints a listing (already sorted by name).

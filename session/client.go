@@ -141,7 +141,7 @@ func (c *Client) connect(ctx context.Context, first bool) (*link, transport.Resp
 	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
 	cancel()
 	if err != nil {
-		return nil, transport.Response{}, fmt.Errorf("connect to %s: %w", cfg.Addr, transport.Explain(err))
+		return nil, transport.Response{}, dialError(ctx, cfg, err)
 	}
 	if first && cfg.GetPassword != nil {
 		pw, err := cfg.GetPassword()
@@ -160,6 +160,15 @@ func (c *Client) connect(ctx context.Context, first bool) (*link, transport.Resp
 		return nil, resp, err
 	}
 	return l, resp, nil
+}
+
+// dialError says why dialing cfg.Addr failed. The deadline of our own
+// (cfg.Timeout) running out means the server did not answer.
+func dialError(ctx context.Context, cfg DialConfig, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = &transport.ExplainedError{Text: fmt.Sprintf("no answer from the server in %s", cfg.Timeout), Err: err}
+	}
+	return fmt.Errorf("connect to %s: %w", cfg.Addr, transport.Explain(err))
 }
 
 func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*link, transport.Response, error) {
@@ -248,29 +257,32 @@ func (l *link) alive() bool {
 }
 
 // reconnect replaces a dead connection (old) with a new one, with backoff,
-// within the retry policy. If another goroutine already replaced old, it
-// returns at once.
-func (c *Client) reconnect(ctx context.Context, old *link) error {
+// within the retry policy, and returns how long that took. If another
+// goroutine already replaced old, it returns at once, and zero.
+func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error) {
 	c.reconnMu.Lock()
 	defer c.reconnMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	if c.cur != old && c.cur.alive() {
 		c.mu.Unlock()
-		return nil
+		return 0, nil
 	}
 	cwd := c.cwd
 	c.mu.Unlock()
 	_ = old.qc.CloseWithError(transport.ConnNoError, "reconnecting")
 	<-old.done
 
-	deadline := time.Now().Add(c.policy.MaxTime)
+	began := time.Now()
+	deadline := began.Add(c.policy.MaxTime)
 	wait := c.policy.Backoff
 	var lastErr error
+	tries := 0
 	for attempt := 1; attempt <= max(c.policy.Attempts, 1); attempt++ {
+		tries = attempt
 		actx, cancel := context.WithDeadline(ctx, deadline)
 		l, resp, err := c.connect(actx, false)
 		if err == nil {
@@ -289,7 +301,7 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 			if c.closed {
 				c.mu.Unlock()
 				_ = l.close()
-				return ErrClosed
+				return 0, ErrClosed
 			}
 			// The old session's joined connections ended with it.
 			old := c.extra
@@ -299,13 +311,13 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 				_ = x.close()
 			}
 			c.log.Info("reconnected", "addr", c.cfg.Addr, "attempt", attempt)
-			return nil
+			return max(time.Since(began), 1), nil
 		}
 		cancel()
 		lastErr = err
 		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 		if errors.Is(err, transport.ErrAuth) {
 			break
@@ -316,13 +328,18 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-c.closing:
-			return ErrClosed
+			return 0, ErrClosed
 		}
 		wait = min(2*wait, maxBackoff)
 	}
-	return &ConnLostError{Err: lastErr}
+	if errors.Is(lastErr, context.DeadlineExceeded) {
+		// The retry time ran out during an attempt: the server did not
+		// answer (our caller's own deadline returned above).
+		lastErr = errors.New("no answer from the server")
+	}
+	return 0, &ConnLostError{Err: lastErr, Tries: tries, Spent: time.Since(began)}
 }
 
 // ConnLostError is a transfer's failure to reconnect after its connection
@@ -330,14 +347,21 @@ func (c *Client) reconnect(ctx context.Context, old *link) error {
 // again for each of its files.
 type ConnLostError struct {
 	Cause error // what ended the connection, if known
-	Err   error // why reconnecting failed
+	Err   error // why the last try to reconnect failed
+	Tries int
+	Spent time.Duration // trying
 }
 
 func (e *ConnLostError) Error() string {
-	if e.Cause != nil {
-		return e.Cause.Error() + "; reconnect: " + e.Err.Error()
+	tries := "1 try"
+	if e.Tries != 1 {
+		tries = fmt.Sprintf("%d tries", e.Tries)
 	}
-	return "reconnect: " + e.Err.Error()
+	msg := fmt.Sprintf("could not reconnect (%s in %s): %v", tries, e.Spent.Round(100*time.Millisecond), e.Err)
+	if e.Cause != nil {
+		return e.Cause.Error() + "; " + msg
+	}
+	return msg
 }
 
 func (e *ConnLostError) Unwrap() error { return e.Err }
@@ -417,7 +441,7 @@ func (c *Client) call(ctx context.Context, req transport.Request) ([]transport.R
 	}
 	l := c.link()
 	if !l.alive() {
-		if err := c.reconnect(ctx, l); err != nil {
+		if _, err := c.reconnect(ctx, l); err != nil {
 			return nil, err
 		}
 		l = c.link()

@@ -196,7 +196,11 @@ func streamErr(ctx context.Context, err error) error {
 // or the retry policy is spent. A dropped connection is replaced first;
 // data that did not verify is sent again (only the bad blocks, as the
 // partial copy keeps the good ones).
-func (c *Client) retry(ctx context.Context, res *TransferResult, via *link, attempt func(l *link) error) error {
+func (c *Client) retry(ctx context.Context, res *TransferResult, opt *TransferOptions, attempt func(l *link) error) error {
+	var via *link
+	if opt != nil {
+		via = opt.via
+	}
 	var err error
 	for res.Attempts < max(c.policy.Attempts, 1) {
 		res.Attempts++
@@ -204,7 +208,8 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, via *link, atte
 		if via != nil && via.alive() && res.Attempts == 1 {
 			l = via // a batch spreads its files over the session's connections
 		} else if !l.alive() {
-			if rerr := c.reconnect(ctx, l); rerr != nil {
+			took, rerr := c.reconnect(ctx, l)
+			if rerr != nil {
 				var lost *ConnLostError
 				if errors.As(rerr, &lost) && err != nil {
 					// Both: why the connection went, and that it is
@@ -215,6 +220,10 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, via *link, atte
 					err = rerr
 				}
 				return err
+			}
+			if took > 0 && opt != nil {
+				// Once per reconnection, not once per file of a batch.
+				opt.notify("connection lost; reconnected after %s, going on", took.Round(100*time.Millisecond))
 			}
 			l = c.link()
 		}
@@ -294,7 +303,7 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	}
 	first := true
 	var made partialMade // the LOCAL.qftp-part this get created
-	err := c.retry(ctx, &res, opt.via, func(l *link) error {
+	err := c.retry(ctx, &res, &opt, func(l *link) error {
 		err := c.getOnce(ctx, l, local, opt, &res, first, &made)
 		first = false
 		return err
@@ -1005,7 +1014,7 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 	local := f.Name()
 	res := TransferResult{Local: local, Remote: c.absRemote(remote)}
 	first := true
-	err := c.retry(ctx, &res, opt.via, func(l *link) error {
+	err := c.retry(ctx, &res, &opt, func(l *link) error {
 		err := c.putOnce(ctx, l, f, fi, opt, &res, first)
 		first = false
 		return err

@@ -625,14 +625,26 @@ func TestResumeAfterServerRestart(t *testing.T) {
 		restarted <- ts.Restart(0)
 	}()
 	var once atomic.Bool
+	var mu sync.Mutex
+	var notices []string
 	res, err := c.Put(t.Context(), src, "f", session.TransferOptions{Progress: func(done, total int64) {
 		if done > 10*mib && once.CompareAndSwap(false, true) {
 			close(restart)
 		}
+	}, Notify: func(msg string) {
+		mu.Lock()
+		notices = append(notices, msg)
+		mu.Unlock()
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The user hears of the reconnection, once.
+	mu.Lock()
+	if n := strings.Count(strings.Join(notices, "\n"), "connection lost; reconnected after"); n != 1 {
+		t.Errorf("notices %q: want one reconnection", notices)
+	}
+	mu.Unlock()
 	if err := <-restarted; err != nil {
 		t.Fatal(err)
 	}

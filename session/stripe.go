@@ -76,7 +76,7 @@ func (c *Client) join(ctx context.Context) (*link, []byte, error) {
 	}
 	qc, err := transport.Dial(dctx, cfg.Addr, cfg.TLS)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", cfg.Addr, transport.Explain(err))
+		return nil, nil, dialError(ctx, cfg, err)
 	}
 	ctrl, err := qc.OpenStreamSync(dctx)
 	if err != nil {

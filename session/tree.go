@@ -313,6 +313,18 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		res.Failures = append(res.Failures, Failure{path, err})
 		mu.Unlock()
 	}
+	// failed records what ended a file or directory early: its own error,
+	// or, once the batch has stopped, that it stopped with it (a Ctrl-C
+	// needs no list: everything not done is interrupted).
+	failed := func(path string, err error) {
+		switch {
+		case ctx.Err() == nil:
+			fail(path, err)
+		case parent.Err() == nil:
+			fail(path, errStoppedWithBatch)
+		}
+		stopIfLost(err)
+	}
 	jobs := opt.Jobs
 	var inFlight *semaphore.Weighted
 	if jobs <= 0 {
@@ -334,10 +346,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 					err = os.MkdirAll(d.Local, 0o755)
 				}
 				if err != nil {
-					if ctx.Err() == nil {
-						fail(dirName(p.Put, d), err)
-					}
-					stopIfLost(err)
+					failed(dirName(p.Put, d), err)
 					mu.Lock()
 					badDirs[d.Remote] = true
 					mu.Unlock()
@@ -391,6 +400,9 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			if inFlight != nil {
 				defer inFlight.Release(weight)
 			}
+			if ctx.Err() != nil {
+				return nil // stopped while this file waited for its turn
+			}
 			to := opt.Transfer
 			to.via = links[i%len(links)]
 			to.listedSmall = j.Size < stripeMin
@@ -413,10 +425,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 				opt.Done(j, r, err)
 			}
 			if err != nil {
-				if ctx.Err() == nil {
-					fail(fileName(p.Put, j), err)
-				}
-				stopIfLost(err)
+				failed(fileName(p.Put, j), err)
 				return nil
 			}
 			mu.Lock()
@@ -454,6 +463,10 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 	}
 	return end()
 }
+
+// errStoppedWithBatch is the failure of a file that was running when its
+// batch stopped (see BatchStoppedError).
+var errStoppedWithBatch = errors.New("stopped before it finished, with the batch")
 
 // BatchStoppedError ends a batch that stopped early because a file could
 // not reconnect (Cause, a *ConnLostError, which the batch's failures hold

@@ -382,7 +382,9 @@ func TestBatchStopsWhenServerGone(t *testing.T) {
 	}
 	var once sync.Once
 	started := make(chan struct{})
-	opt := session.BatchOptions{Jobs: 1, Transfer: session.TransferOptions{Limiter: rate.NewLimiter(rate.Limit(1<<20), 64<<10)},
+	// Two files run at once: both are listed as failed, whichever of them
+	// gives up reconnecting first and stops the batch.
+	opt := session.BatchOptions{Jobs: 2, Transfer: session.TransferOptions{Limiter: rate.NewLimiter(rate.Limit(1<<20), 64<<10)},
 		Start: func(session.Job) session.FileHooks {
 			return session.FileHooks{Progress: func(done, total int64) {
 				if done > 0 {
@@ -396,7 +398,10 @@ func TestBatchStopsWhenServerGone(t *testing.T) {
 	}()
 	res, err := c.RunPlan(t.Context(), p, opt)
 	var lost *session.ConnLostError
-	if !errors.As(err, &lost) || len(res.Failures) != 1 || res.Files != 0 {
+	if !errors.As(err, &lost) || len(res.Failures) != 2 || res.Files != 0 {
 		t.Fatalf("batch against a server gone: %v, %d files, %v", res.Failures, res.Files, err)
+	}
+	if msg := lost.Error(); !strings.Contains(msg, "could not reconnect (") || strings.Contains(msg, "context deadline") {
+		t.Errorf("reconnect failure reads %q", msg)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -39,7 +40,7 @@ const (
 type stdio struct {
 	in       io.Reader
 	out, err io.Writer
-	intr     <-chan os.Signal // SIGINT; nil in tests
+	intr     <-chan os.Signal // SIGINT; nil in most tests
 }
 
 type cli struct {
@@ -130,7 +131,8 @@ Commands (run one after the host, or type them in the shell):
 qftp completion bash|zsh|fish prints a completion script.
 
 Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,
-4 cannot connect or server not trusted.`
+4 cannot connect or server not trusted, 130 Ctrl-C
+(128 + the signal's number).`
 
 // run parses args, connects and runs the commands; it returns the exit
 // status.
@@ -210,7 +212,12 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		}
 		defer batch.Close()
 	}
-	client, host, code := connect(ctx, &c, t, s)
+	// Ctrl-C while connecting, or at a prompt, gives up.
+	cctx, ccancel := context.WithCancelCause(ctx)
+	defer ccancel(nil)
+	stopWatching := cancelOnInterrupt(s.intr, ccancel)
+	client, host, code := connect(cctx, &c, t, s)
+	stopWatching()
 	if client == nil {
 		return code
 	}
@@ -244,24 +251,58 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		return sh.interactive(ctx) // Ctrl-C cancels one command there
 	}
 	// Elsewhere Ctrl-C ends qftp (after stopping its transfers cleanly).
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if s.intr != nil {
-		go func() {
-			select {
-			case <-s.intr:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer cancelOnInterrupt(s.intr, cancel)()
+	var status int
 	switch {
 	case len(c.Command) > 0:
-		return sh.runOne(ctx, c.Command)
+		status = sh.runOne(ctx, c.Command)
 	case batch != nil:
-		return sh.script(ctx, batch)
+		status = sh.script(ctx, batch)
+	default:
+		status = sh.script(ctx, s.in)
 	}
-	return sh.script(ctx, s.in)
+	var sig signalError
+	if status != exitOK && errors.As(context.Cause(ctx), &sig) {
+		return sig.status()
+	}
+	return status
+}
+
+// cancelOnInterrupt cancels with the signal that intr (if not nil) delivers,
+// until the returned stop is called.
+func cancelOnInterrupt(intr <-chan os.Signal, cancel context.CancelCauseFunc) (stop func()) {
+	if intr == nil {
+		return func() {}
+	}
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		select {
+		case sig := <-intr:
+			cancel(signalError{sig})
+		case <-done:
+		}
+	}()
+	return func() {
+		close(done)
+		<-exited
+	}
+}
+
+// signalError is the cause of a context that a signal ended.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return e.sig.String() }
+
+// status is the exit status of a command that the signal ended, as shells
+// report it: 128 + the signal's number (130 for Ctrl-C).
+func (e signalError) status() int {
+	if n, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return exitFail
 }
 
 // target is a parsed [user@]host[:port].
@@ -306,7 +347,7 @@ func parseTarget(s string, cf *configFile) (target, hostConfig, error) {
 	return t, hc, nil
 }
 
-func (c *cli) password(s stdio, t target) (string, error) {
+func (c *cli) password(ctx context.Context, s stdio, t target) (string, error) {
 	if c.PasswordFile != "" {
 		f, err := os.Open(c.PasswordFile)
 		if err != nil {
@@ -322,7 +363,7 @@ func (c *cli) password(s stdio, t target) (string, error) {
 	if pw, ok := os.LookupEnv("QFTP_PASSWORD"); ok {
 		return pw, nil
 	}
-	pw, err := prompt.Password(s.in, s.err, t.user+"@"+t.host+"'s password: ")
+	pw, err := prompt.Password(ctx, s.in, s.err, t.user+"@"+t.host+"'s password: ")
 	if errors.Is(err, prompt.ErrNoTerminal) {
 		return "", errors.New("no password: set QFTP_PASSWORD, use --password-file, or run on a terminal")
 	}
@@ -342,7 +383,7 @@ func defaultKnownHosts() string {
 func connect(ctx context.Context, c *cli, t target, s stdio) (*session.Client, string, int) {
 	var pwErr error
 	getPassword := func() (string, error) {
-		pw, err := c.password(s, t)
+		pw, err := c.password(ctx, s, t)
 		if err != nil {
 			pwErr = err
 		}
@@ -368,6 +409,11 @@ func connect(ctx context.Context, c *cli, t target, s stdio) (*session.Client, s
 		Logger:      c.logger(s.err),
 	}
 	cl, err := dialVerified(ctx, c.Timeout, cfg, v, s)
+	var sig signalError
+	if err != nil && errors.As(context.Cause(ctx), &sig) {
+		fmt.Fprintln(s.err, "qftp: interrupted")
+		return nil, "", sig.status()
+	}
 	if err != nil {
 		fmt.Fprintln(s.err, "qftp:", trustError(err))
 		if pwErr != nil {
@@ -398,7 +444,7 @@ func dialVerified(ctx context.Context, timeout time.Duration, cfg session.DialCo
 		return cl, err
 	}
 	fmt.Fprintf(s.err, "The authenticity of host %s can't be established.\nIts certificate fingerprint is %s.\n", unknown.Host, unknown.Fingerprint)
-	ok, perr := prompt.YesNo(s.in, s.err, "Are you sure you want to continue connecting and pin it (yes/no)? ")
+	ok, perr := prompt.YesNo(ctx, s.in, s.err, "Are you sure you want to continue connecting and pin it (yes/no)? ")
 	if perr != nil || !ok {
 		return nil, err
 	}
@@ -427,7 +473,10 @@ func trustError(err error) error {
 	case errors.As(err, &mismatch):
 		return mismatch
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*quic.IdleTimeoutError)), errors.As(err, new(*quic.HandshakeTimeoutError)):
-		return fmt.Errorf("%w: no answer from the server (is qftpd running there, and is UDP open?)", err)
+		if !strings.Contains(err.Error(), "no answer") {
+			err = fmt.Errorf("%w: no answer from the server", err)
+		}
+		return fmt.Errorf("%w (is qftpd running there, and is UDP open?)", err)
 	}
 	return err
 }

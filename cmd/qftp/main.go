@@ -18,10 +18,20 @@ func main() {
 	if !signal.Ignored(syscall.SIGHUP) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, sigs...)
+	go func() {
+		select {
+		case sig := <-term:
+			cancel(signalError{sig})
+		case <-ctx.Done():
+		}
+	}()
 	intr := make(chan os.Signal, 1)
 	signal.Notify(intr, os.Interrupt)
 	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, intr: intr})
-	stop()
+	signal.Stop(term)
+	cancel(nil)
 	os.Exit(code)
 }

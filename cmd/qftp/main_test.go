@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,6 +176,23 @@ func TestExitStatuses(t *testing.T) {
 	// Nothing listens on UDP port 1.
 	if code, _, _ := good.runRaw(t, "", "--known-hosts", good.known, "--password-file", good.pwFile, "--accept-new-host", "--connect-timeout", "1s", "carol@127.0.0.1:1", "pwd"); code != exitConnect {
 		t.Fatalf("no server: exit %d", code)
+	}
+	// A server that never answers: the timeout says so, and Ctrl-C while
+	// connecting gives up at once, with the status a shell gives (130).
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	args := []string{"--known-hosts", good.known, "--password-file", good.pwFile, "--accept-new-host", "carol@" + silent.LocalAddr().String(), "pwd"}
+	if code, _, errOut := good.runRaw(t, "", append([]string{"--connect-timeout", "500ms"}, args...)...); code != exitConnect || !strings.Contains(errOut, "no answer from the server in 500ms (is qftpd running") || strings.Contains(errOut, "context") {
+		t.Fatalf("silent server: exit %d, %q", code, errOut)
+	}
+	intr := make(chan os.Signal, 1)
+	intr <- os.Interrupt
+	var errb bytes.Buffer
+	if code := runWithEnv(t.Context(), append([]string{"--connect-timeout", "1m"}, args...), stdio{in: strings.NewReader(""), out: io.Discard, err: &errb, intr: intr}, runEnv{localDir: good.localDir, stateDir: good.stateDir}); code != 130 || errb.String() != "qftp: interrupted\n" {
+		t.Fatalf("Ctrl-C while connecting: exit %d, %q", code, errb.String())
 	}
 }
 
@@ -434,7 +452,7 @@ func TestTreeResumesInPlace(t *testing.T) {
 		args := append([]string{"--no-progress", "--limit-rate", "1MiB", "--known-hosts", c.known, "--password-file", c.pwFile, "--fingerprint", c.ts.FP, c.user + "@" + c.ts.Addr},
 			tc.op, "-r", "-j", "1", tc.src, tc.dest)
 		code := runWithEnv(t.Context(), args, stdio{in: strings.NewReader(""), out: io.Discard, err: w, intr: w.intr}, runEnv{localDir: c.localDir, stateDir: c.stateDir})
-		if code != exitFail || !strings.Contains(w.String(), "run the same command again") {
+		if code != 130 || !strings.Contains(w.String(), "run the same command again") {
 			t.Fatalf("%s interrupted: exit %d, %s", tc.op, code, w)
 		}
 		dest := filepath.Join(tc.destDir, tc.dest)

@@ -105,11 +105,11 @@ func (c *userRescanCmd) Run(ctx context.Context, g *globals) error {
 
 // readNewPassword takes a password from stdin (--password-stdin) or asks
 // twice on the terminal.
-func readNewPassword(g *globals, fromStdin bool) (string, error) {
+func readNewPassword(ctx context.Context, g *globals, fromStdin bool) (string, error) {
 	if fromStdin {
 		return prompt.Line(g.io.in)
 	}
-	p, err := prompt.NewPassword(g.io.in, g.io.err)
+	p, err := prompt.NewPassword(ctx, g.io.in, g.io.err)
 	if errors.Is(err, prompt.ErrNoTerminal) {
 		return "", usageError{errors.New("no terminal to ask for a password: use --password-stdin")}
 	}
@@ -143,7 +143,7 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 		}
 		rate = r
 	}
-	pw, err := readNewPassword(g, c.PasswordStdin)
+	pw, err := readNewPassword(ctx, g, c.PasswordStdin)
 	if err != nil {
 		return err
 	}
@@ -204,7 +204,7 @@ func (c *userPasswdCmd) Run(ctx context.Context, g *globals) error {
 	if _, err := users.Get(ctx, c.Name); err != nil {
 		return err
 	}
-	pw, err := readNewPassword(g, c.PasswordStdin)
+	pw, err := readNewPassword(ctx, g, c.PasswordStdin)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ package prompt
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,28 +25,59 @@ func IsTerminal(r any) bool {
 }
 
 // Password prints msg to out and reads a line from in without echo. in must
-// be a terminal.
-func Password(in io.Reader, out io.Writer, msg string) (string, error) {
+// be a terminal. When ctx ends first (Ctrl-C), it restores the terminal and
+// returns ctx's error.
+func Password(ctx context.Context, in io.Reader, out io.Writer, msg string) (string, error) {
 	f, ok := in.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return "", ErrNoTerminal
 	}
+	fd := int(f.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", fmt.Errorf("read password: %w", err)
+	}
 	fmt.Fprint(out, msg)
-	b, err := term.ReadPassword(int(f.Fd()))
+	b, err := readUntilDone(ctx, func() ([]byte, error) { return term.ReadPassword(fd) })
 	fmt.Fprintln(out)
+	if ctx.Err() != nil {
+		_ = term.Restore(fd, state) // echo back on
+	}
 	if err != nil {
 		return "", fmt.Errorf("read password: %w", err)
 	}
 	return string(b), nil
 }
 
+// readUntilDone returns what read returns, or ctx's error if ctx ends
+// first. A terminal read cannot be interrupted, so read then stays blocked
+// in its goroutine: the callers give up and exit, which ends it.
+func readUntilDone[T any](ctx context.Context, read func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := read()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
 // NewPassword asks for a password twice and checks that both match.
-func NewPassword(in io.Reader, out io.Writer) (string, error) {
-	p1, err := Password(in, out, "New password: ")
+func NewPassword(ctx context.Context, in io.Reader, out io.Writer) (string, error) {
+	p1, err := Password(ctx, in, out, "New password: ")
 	if err != nil {
 		return "", err
 	}
-	p2, err := Password(in, out, "Retype password: ")
+	p2, err := Password(ctx, in, out, "Retype password: ")
 	if err != nil {
 		return "", err
 	}
@@ -69,12 +101,13 @@ func Line(r io.Reader) (string, error) {
 }
 
 // YesNo asks a yes/no question on a terminal; only "yes" or "y" is yes.
-func YesNo(in io.Reader, out io.Writer, question string) (bool, error) {
+// When ctx ends first, it returns ctx's error.
+func YesNo(ctx context.Context, in io.Reader, out io.Writer, question string) (bool, error) {
 	if !IsTerminal(in) {
 		return false, ErrNoTerminal
 	}
 	fmt.Fprint(out, question)
-	s, err := Line(in)
+	s, err := readUntilDone(ctx, func() (string, error) { return Line(in) })
 	if err != nil {
 		return false, err
 	}

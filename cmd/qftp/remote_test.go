@@ -59,9 +59,12 @@ func TestNamesInOutput(t *testing.T) {
 		{summaryLine("get", "red\x1b[31m", session.TransferResult{Bytes: 1, Duration: time.Second}), `get "red\x1b[31m" 1 B in 1s, 1 B/s, verified`},
 		{failureLine(session.Failure{Path: "x\ty", Err: errors.New("boom")}), `x\ty: boom`},
 		{failureLine(session.Failure{Path: "/a\x1b[31m", Err: &session.OpError{Op: "get", Path: "/a\x1b[31m", Err: errors.New("boom")}}), `get /a\x1b[31m: boom`},
-		{sumLine("ab", "plain name"), "ab  plain name"},
-		{sumLine("ab", "two\nlines"), `\ab  two\nlines`},
-		{sumLine("ab", `back\slash`), `\ab  back\\slash`},
+		{sumLine("ab", "plain name", false), "ab  plain name"},
+		{sumLine("ab", "two\nlines", false), `\ab  two\nlines`},
+		{sumLine("ab", `back\slash`, false), `\ab  back\\slash`},
+		{sumLine("ab", "cr\rhere", false), "ab  cr\rhere"}, // as b3sum
+		{sumLine("ab", "cr\rhere", true), `\ab  cr\rhere`}, // as sha256sum 9.1
+		{sumLine("ab", "two\nlines\\", true), `\ab  two\nlines\\`},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {

@@ -287,18 +287,23 @@ func (c *hashCmd) Run(ctx context.Context, sh *shell) error {
 		return err
 	}
 	// b3sum and sha256sum print the digest, two spaces and the name.
-	fmt.Fprintln(sh.io.out, sumLine(hex.EncodeToString(sum), c.Path))
+	fmt.Fprintln(sh.io.out, sumLine(hex.EncodeToString(sum), c.Path, c.SHA256))
 	return nil
 }
 
-// sumLine is a line of b3sum or sha256sum output. As they do, a name with
-// a newline or a backslash has them escaped (\n, \\) and the line starts
-// with a backslash, so that --check reads it back and each name stays on
-// one line.
-func sumLine(digest, name string) string {
-	if !strings.ContainsAny(name, "\n\\") {
+// sumLine is a line of b3sum output, or with coreutils of sha256sum
+// output. As they do, a name with a newline or a backslash (sha256sum, as
+// of coreutils 9: or a carriage return) has them escaped (\n, \\, \r) and
+// the line starts with a backslash, so that --check reads it back and
+// each name stays on one line. Other control characters are printed as
+// they are, as both tools do.
+func sumLine(digest, name string, coreutils bool) string {
+	special, esc := "\n\\", strings.NewReplacer("\\", "\\\\", "\n", "\\n")
+	if coreutils {
+		special, esc = "\n\\\r", strings.NewReplacer("\\", "\\\\", "\n", "\\n", "\r", "\\r")
+	}
+	if !strings.ContainsAny(name, special) {
 		return digest + "  " + name
 	}
-	esc := strings.NewReplacer("\\", "\\\\", "\n", "\\n").Replace(name)
-	return "\\" + digest + "  " + esc
+	return "\\" + digest + "  " + esc.Replace(name)
 }

@@ -98,7 +98,7 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("home removed without --purge-home: %v", err)
 	}
 	// A new bob gets the old one's files, counted, and is told.
-	if code, _, errOut := runQftpd(t, "pw3\n", append(d, "user", "add", "bob", "--quota", "2KiB", "--password-stdin")...); code != 0 || !strings.Contains(errOut, "already holds 2.9 KiB") || !strings.Contains(errOut, "over the quota") {
+	if code, _, errOut := runQftpd(t, "pw3\n", append(d, "user", "add", "bob", "--quota", "2KiB", "--password-stdin")...); code != 0 || !strings.Contains(errOut, "already holds 2.9 KiB") || !strings.Contains(errOut, "more than the quota of 2 KiB") {
 		t.Fatalf("add bob again: %d %q", code, errOut)
 	}
 	code, out, _ = runQftpd(t, "", append(d, "user", "list", "--json")...)

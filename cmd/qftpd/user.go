@@ -180,12 +180,12 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	if used > 0 {
-		over := ""
+		counts := "it counts toward the quota"
 		if quota > 0 && used > quota {
-			over = ", over the quota"
+			counts = fmt.Sprintf("that is more than the quota of %s, so uploads are refused until files are removed or the quota is raised", size.Format(quota))
 		}
-		fmt.Fprintf(g.io.err, "note: %s already holds %s (kept from an earlier user %s?); it counts toward the quota%s\n",
-			filepath.Join(g.homeDir(), c.Name), size.Format(used), c.Name, over)
+		fmt.Fprintf(g.io.err, "note: %s already holds %s (kept from an earlier user %s?); %s\n",
+			filepath.Join(g.homeDir(), c.Name), size.Format(used), c.Name, counts)
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"golang.org/x/time/rate"
 	"time"
 
 	"github.com/qftp/qftp/session/userdb"
@@ -249,5 +251,23 @@ func TestCommittedIDsRemembered(t *testing.T) {
 	}
 	if s.wasCommitted("ann", id(0)) {
 		t.Fatal("memory not bounded: the first ID is still there")
+	}
+}
+
+func TestBatchBudget(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lim  Limiter
+		want int64
+	}{
+		{nil, autoInFlight},
+		{rate.NewLimiter(rate.Inf, 1<<20), autoInFlight},
+		{rate.NewLimiter(rate.Limit(100<<20), 10<<20), autoInFlight}, // fast enough
+		{rate.NewLimiter(rate.Limit(10<<20), 1<<20), 20 << 20},
+		{rate.NewLimiter(rate.Limit(100<<10), 64<<10), 1 << 20}, // at least a megabyte
+	} {
+		if got := (BatchOptions{Transfer: TransferOptions{Limiter: tc.lim}}).budget(); got != tc.want {
+			t.Errorf("budget with %v: %d, want %d", tc.lim, got, tc.want)
+		}
 	}
 }

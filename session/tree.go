@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/transport"
 )
@@ -251,6 +252,23 @@ type BatchOptions struct {
 	inFlight int64 // auto jobs' byte budget; 0: autoInFlight (tests set it)
 }
 
+// budget is the bytes that auto jobs keep in flight. Under a rate cap the
+// files running share the rate, so it is about 2 s worth of the rate: files
+// then finish one after another, and a batch interrupted midway leaves
+// whole files rather than many partial ones (small ones are sent again),
+// while small files still overlap their round trips.
+func (o BatchOptions) budget() int64 {
+	if o.inFlight > 0 {
+		return o.inFlight
+	}
+	if lim, ok := o.Transfer.Limiter.(interface{ Limit() rate.Limit }); ok {
+		if bps := float64(lim.Limit()); bps > 0 && bps < autoInFlight/2 {
+			return max(int64(2*bps), 1<<20)
+		}
+	}
+	return autoInFlight
+}
+
 // Failure is a file of a batch that did not make it.
 type Failure struct {
 	Path string
@@ -326,10 +344,11 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		stopIfLost(err)
 	}
 	jobs := opt.Jobs
+	budget := opt.budget()
 	var inFlight *semaphore.Weighted
 	if jobs <= 0 {
 		jobs = autoJobs
-		inFlight = semaphore.NewWeighted(cmp.Or(opt.inFlight, autoInFlight))
+		inFlight = semaphore.NewWeighted(budget)
 	}
 	// Directories: parents before children, one depth at a time, the
 	// directories of a depth in parallel.
@@ -392,7 +411,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		}
 		// A file counts at most a quarter of the budget: four big files
 		// still run at once.
-		weight := min(max(j.Size, 1), cmp.Or(opt.inFlight, autoInFlight)/4)
+		weight := min(max(j.Size, 1), budget/4)
 		if inFlight != nil && inFlight.Acquire(ctx, weight) != nil {
 			break
 		}

@@ -208,22 +208,8 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, opt *TransferOp
 		if via != nil && via.alive() && res.Attempts == 1 {
 			l = via // a batch spreads its files over the session's connections
 		} else if !l.alive() {
-			took, rerr := c.reconnect(ctx, l)
-			if rerr != nil {
-				var lost *ConnLostError
-				if errors.As(rerr, &lost) && err != nil {
-					// Both: why the connection went, and that it is
-					// not coming back.
-					lost.Cause = err
-				}
-				if err == nil || lost != nil {
-					err = rerr
-				}
+			if err := c.relink(ctx, l, err, opt); err != nil {
 				return err
-			}
-			if took > 0 && opt != nil {
-				// Once per reconnection, not once per file of a batch.
-				opt.notify("connection lost; reconnected after %s, going on", took.Round(100*time.Millisecond))
 			}
 			l = c.link()
 		}
@@ -262,7 +248,39 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, opt *TransferOp
 			return err
 		}
 	}
+	// Out of tries as the connection went down: reconnect all the same, so
+	// that the next file of a batch finds a connection or, with the server
+	// gone, the batch stops now.
+	if l := c.link(); err != nil && ctx.Err() == nil && c.policy.Attempts > 1 && !l.alive() {
+		if err := c.relink(ctx, l, err, opt); err != nil {
+			return err
+		}
+	}
 	return err
+}
+
+// relink replaces the dead link l of a transfer whose last try failed with
+// err (nil before the first try). It returns the error the transfer fails
+// with if that does not work.
+func (c *Client) relink(ctx context.Context, l *link, err error, opt *TransferOptions) error {
+	took, rerr := c.reconnect(ctx, l)
+	if rerr != nil {
+		var lost *ConnLostError
+		if errors.As(rerr, &lost) && err != nil {
+			// Both: why the connection went, and that it is not coming
+			// back.
+			lost.Cause = err
+		}
+		if err == nil || lost != nil {
+			return rerr
+		}
+		return err
+	}
+	if took > 0 && opt != nil {
+		// Once per reconnection, not once per file of a batch.
+		opt.notify("connection lost; reconnected after %s, going on", took.Round(100*time.Millisecond))
+	}
+	return nil
 }
 
 // Get downloads remote to local. If local is an existing directory the file

@@ -236,27 +236,76 @@ func (j *Jail) CommitPartial(vpath string, overwrite, finished, journal bool, mt
 // sweepOne removes one of the server's files found old by Sweep, unless
 // an upload holds it, and returns the user bytes freed.
 func (j *Jail) sweepOne(rel string, fi fs.FileInfo) int64 {
-	if !fi.Mode().IsRegular() || strings.HasPrefix(fi.Name(), metaPrefix) {
+	if strings.HasPrefix(fi.Name(), metaPrefix) {
 		_ = j.root.Remove(rel)
 		return 0
 	}
+	n, _ := j.removeIdle(rel, fi)
+	return n
+}
+
+// RemoveLeftovers removes the partial uploads (and their journals) found
+// directly in the directory vpath that no upload holds, and returns the
+// bytes of data it freed. A directory that looks empty to its user (ReadDir
+// hides these files) can then be removed. Temp files are left to Sweep:
+// one may be a commit under way.
+func (j *Jail) RemoveLeftovers(vpath string) (freed int64, err error) {
+	const op = "removeleftovers"
+	rel, err := rootRel(vpath)
+	if err != nil {
+		return 0, pathError(op, vpath, err)
+	}
+	f, err := j.root.OpenFile(rel, openDirFlags, 0)
+	if err != nil {
+		return 0, pathError(op, vpath, err)
+	}
+	infos, err := f.Readdir(-1)
+	_ = f.Close()
+	if err != nil {
+		return 0, pathError(op, vpath, err)
+	}
+	held := map[string]bool{} // keys of partials an upload holds
+	for _, fi := range infos {
+		if key, ok := strings.CutPrefix(fi.Name(), partPrefix); ok {
+			if n, ok := j.removeIdle(joinRel(rel, fi.Name()), fi); ok {
+				freed += n
+			} else {
+				held[key] = true
+			}
+		}
+	}
+	for _, fi := range infos {
+		if key, ok := strings.CutPrefix(fi.Name(), metaPrefix); ok && !held[key] {
+			_ = j.root.Remove(joinRel(rel, fi.Name()))
+		}
+	}
+	return freed, nil
+}
+
+// removeIdle removes the partial data file rel (listed as fi) unless an
+// upload holds it or it changed since listed; it reports whether it did,
+// and the bytes freed.
+func (j *Jail) removeIdle(rel string, fi fs.FileInfo) (int64, bool) {
+	if !fi.Mode().IsRegular() {
+		return 0, j.root.Remove(rel) == nil
+	}
 	f, err := j.root.OpenFile(rel, os.O_RDWR, 0)
 	if err != nil {
-		return 0
+		return 0, errors.Is(err, fs.ErrNotExist)
 	}
 	defer f.Close()
 	// An upload resuming right now holds the lock: leave it.
 	if TryLock(f) != nil {
-		return 0
+		return 0, false
 	}
 	now, err := f.Stat()
 	if err != nil || !now.ModTime().Before(fi.ModTime().Add(time.Second)) {
-		return 0
+		return 0, false
 	}
 	if j.root.Remove(rel) != nil {
-		return 0
+		return 0, false
 	}
-	return now.Size()
+	return now.Size(), true
 }
 
 // Sweep removes the server's own files (temp files, partial uploads and

@@ -166,3 +166,54 @@ func TestStartWriteback(t *testing.T) {
 	}
 	p.StartWriteback(0, int64(len(data)))
 }
+
+// RemoveLeftovers drops the partial uploads of a directory that no upload
+// holds, with their journals, and leaves a held one and everything else.
+func TestRemoveLeftovers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	j, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	idle, _, err := j.OpenPartial("/d/idle", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := idle.Data.WriteAt([]byte("12345"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = idle.Close()
+	held, _, err := j.OpenPartial("/d/held", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, err := held.Data.WriteAt([]byte("123"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if freed, err := j.RemoveLeftovers("/d"); err != nil || freed != 5 {
+		t.Fatalf("RemoveLeftovers = %d, %v; want 5", freed, err)
+	}
+	if _, err := j.PartialSize("/d/idle"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("idle partial: %v", err)
+	}
+	if n, err := j.PartialSize("/d/held"); err != nil || n != 3 {
+		t.Fatalf("held partial: %d, %v", n, err)
+	}
+	left, _ := os.ReadDir(filepath.Join(dir, "d"))
+	if len(left) != 2 { // the held partial and its journal
+		t.Fatalf("left %v", left)
+	}
+	_ = held.Close()
+	if freed, err := j.RemoveLeftovers("/d"); err != nil || freed != 3 {
+		t.Fatalf("RemoveLeftovers after the upload = %d, %v; want 3", freed, err)
+	}
+	if err := j.Rmdir("/d"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -47,7 +47,7 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 	case transport.OpMkdir:
 		err = c.withPath(req.Path, func(vp string) error { return c.jail.Mkdir(vp, req.Parents) })
 	case transport.OpRmdir:
-		err = c.withPath(req.Path, c.jail.Rmdir)
+		err = c.withPath(req.Path, func(vp string) error { return c.rmdir(ctx, vp) })
 	case transport.OpRm:
 		err = c.withPath(req.Path, func(vp string) error { return c.remove(ctx, vp) })
 	case transport.OpMv:
@@ -218,6 +218,35 @@ func (c *conn) remove(ctx context.Context, vp string) error {
 				return nil
 			}
 		}
+	}
+	return err
+}
+
+// rmdir removes an empty directory. One that looks empty may hold partial
+// uploads, which the user cannot see: those no upload is running into go
+// first, as an rm of their names would drop them.
+func (c *conn) rmdir(ctx context.Context, vp string) error {
+	err := c.jail.Rmdir(vp)
+	if !errors.Is(err, syscall.ENOTEMPTY) {
+		return err
+	}
+	infos, unnamable, lerr := c.jail.ListDir(vp)
+	switch {
+	case lerr != nil || len(infos) > 0:
+		return err
+	case len(unnamable) > 0:
+		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds "+strconv.Itoa(len(unnamable))+" entries whose names qftp cannot use")
+	}
+	mu := c.srv.userLock(c.user.Name)
+	mu.Lock()
+	freed, lerr := c.jail.RemoveLeftovers(vp)
+	c.release(ctx, freed)
+	mu.Unlock()
+	if lerr != nil {
+		return err
+	}
+	if err = c.jail.Rmdir(vp); errors.Is(err, syscall.ENOTEMPTY) {
+		return userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running")
 	}
 	return err
 }

@@ -986,3 +986,41 @@ func TestRevokedSessionsEnd(t *testing.T) {
 		})
 	}
 }
+
+// rmdir of a directory that looks empty but holds an interrupted upload
+// drops the partial upload (as rm of its name would), gives its bytes back
+// to the quota and removes the directory.
+func TestRmdirDropsPartialUploads(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "ria")
+	src := filepath.Join(t.TempDir(), "src")
+	sessiontest.WriteFile(t, src, randomBytes(t, 8*mib))
+	if err := c.Mkdir(t.Context(), "d", false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, opts, cancel := interrupt(2 * mib)
+	_, err := c.Put(ctx, src, "d/big", opts)
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted put: %v", err)
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "ria"); l == 0 || l != d {
+		t.Fatalf("after the interrupted put: ledger %d, disk %d", l, d)
+	}
+	if entries, _, err := c.List(t.Context(), "d"); err != nil || len(entries) != 0 {
+		t.Fatalf("ls d: %v, %v", entries, err)
+	}
+	if err := c.Rmdir(t.Context(), "d"); err != nil {
+		t.Fatalf("rmdir of a directory holding only a partial upload: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "d")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("d still there: %v", err)
+	}
+	if l, d := used(t, ts, "ria"); l != 0 || d != 0 {
+		t.Fatalf("after rmdir: ledger %d, disk %d", l, d)
+	}
+}

@@ -479,3 +479,39 @@ func TestTreeResumesInPlace(t *testing.T) {
 		}
 	}
 }
+
+// ls and rm take patterns, expanded by the server as sftp's do; rm goes
+// on past a file it cannot remove and says which.
+func TestPatternsInLsAndRm(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("pat", "pw")
+	c := newClient(t, ts, "pat", "pw")
+	for _, p := range []string{"logs/a.log", "logs/b.log", "logs/c.txt", "logs/sub/d.log", "keep.txt"} {
+		sessiontest.WriteFile(t, filepath.Join(home, p), []byte(p))
+	}
+	steps := []struct {
+		args    []string
+		code    int
+		out     string
+		errPart string
+	}{
+		{[]string{"ls", "logs/*.log"}, 0, "logs/a.log\nlogs/b.log\n", ""},
+		{[]string{"ls", "/logs/*/*.log"}, 0, "/logs/sub/d.log\n", ""},
+		{[]string{"ls", "logs/*.nope"}, 1, "", "ls logs/*.nope: no match"},
+		{[]string{"rm", "logs/*.log"}, 0, "", ""},
+		{[]string{"ls", "logs"}, 0, "c.txt\nsub\n", ""},
+		{[]string{"rm", "logs/*.log"}, 1, "", "rm logs/*.log: no match"},
+		{[]string{"rm", "logs/c.txt", "logs/missing", "logs/sub"}, 1, "", "rm: 2 errors (3 files tried)"},
+		{[]string{"ls", "logs"}, 0, "sub\n", ""},
+	}
+	for _, s := range steps {
+		code, out, errOut := c.run(t, "", s.args...)
+		if code != s.code || out != s.out || !strings.Contains(errOut, s.errPart) {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q; want %d, %q, %q", s.args, code, out, errOut, s.code, s.out, s.errPart)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "keep.txt")); err != nil {
+		t.Fatal(err)
+	}
+}

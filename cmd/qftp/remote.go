@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -41,11 +42,15 @@ func (c *cdCmd) Run(ctx context.Context, sh *shell) error {
 type lsCmd struct {
 	Long bool   `short:"l" help:"Long listing: type and permissions, size, modification time, name."`
 	JSON bool   `name:"json" help:"Print JSON."`
-	Path string `arg:"" optional:"" help:"Directory or file (default: working directory)."`
+	Path string `arg:"" optional:"" help:"Directory or file (default: working directory), or a pattern (*, ?, [...]) the server expands."`
 }
 
 func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
-	entries, unnamable, err := sh.client.List(ctx, c.Path)
+	list := sh.client.List
+	if hasMeta(c.Path) {
+		list = sh.globRelative
+	}
+	entries, unnamable, err := list(ctx, c.Path)
 	if err != nil {
 		return err
 	}
@@ -157,17 +162,72 @@ func (c *rmdirCmd) Run(ctx context.Context, sh *shell) error {
 }
 
 type rmCmd struct {
-	Files []string `arg:"" help:"Files to remove."`
+	Files []string `arg:"" help:"Files to remove; patterns (*, ?, [...]) are expanded by the server."`
 }
 
+// Run removes each file, going on past one that fails (as rm does); the
+// failures are printed, and with several of them the error sums up.
 func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
+	var errs []error
+	tried := 0
 	for _, f := range c.Files {
-		if err := sh.client.Remove(ctx, f); err != nil {
-			return err
+		targets := []string{f}
+		if hasMeta(f) {
+			entries, unnamable, err := sh.client.Glob(ctx, f)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+				continue
+			case unnamable > 0:
+				errs = append(errs, fmt.Errorf("rm %s: %d matching files left alone: their names are not valid UTF-8 or contain a backslash", f, unnamable))
+			case len(entries) == 0:
+				errs = append(errs, fmt.Errorf("rm %s: no match", f))
+			}
+			targets = targets[:0]
+			for _, e := range entries {
+				targets = append(targets, e.Name)
+			}
+		}
+		for _, t := range targets {
+			tried++
+			if err := sh.client.Remove(ctx, t); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				errs = append(errs, err)
+			}
 		}
 	}
-	return nil
+	if len(errs) <= 1 {
+		return errors.Join(errs...) // nil, or the one error, printed once
+	}
+	for _, err := range errs {
+		fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
+	}
+	return fmt.Errorf("rm: %d errors (%d files tried)", len(errs), tried)
 }
+
+// globRelative is the server's expansion of pattern, each name relative
+// to the working directory if the pattern is; no match is an error.
+func (sh *shell) globRelative(ctx context.Context, pattern string) ([]transport.Entry, int, error) {
+	entries, unnamable, err := sh.client.Glob(ctx, pattern)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(entries) == 0 && unnamable == 0 {
+		return nil, 0, fmt.Errorf("ls %s: no match", pattern)
+	}
+	if cwd := sh.client.Cwd(); !strings.HasPrefix(pattern, "/") {
+		prefix := strings.TrimSuffix(cwd, "/") + "/"
+		for i := range entries {
+			entries[i].Name = strings.TrimPrefix(entries[i].Name, prefix)
+		}
+	}
+	return entries, unnamable, nil
+}
+
+// hasMeta reports whether p is a pattern (see the server's glob).
+func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
 
 type mvCmd struct {
 	Force bool   `short:"f" help:"Replace an existing destination file."`

@@ -171,7 +171,7 @@ func (j *Jail) ReadDir(vpath string) ([]fs.FileInfo, error) {
 // ListDir is ReadDir that also returns the names it hid that are not
 // qftp's own (ReservedPrefix): files a client cannot name, and so cannot
 // transfer, which a listing or a recursive get should mention.
-func (j *Jail) ListDir(vpath string) (infos []fs.FileInfo, unnamable []string, err error) {
+func (j *Jail) ListDir(vpath string) (infos, unnamable []fs.FileInfo, err error) {
 	const op = "readdir"
 	rel, err := rootRel(vpath)
 	if err != nil {
@@ -194,7 +194,7 @@ func (j *Jail) ListDir(vpath string) (infos []fs.FileInfo, unnamable []string, e
 			return false
 		}
 		if !strings.HasPrefix(name, ReservedPrefix) {
-			unnamable = append(unnamable, name)
+			unnamable = append(unnamable, fi)
 		}
 		return true
 	})

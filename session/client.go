@@ -313,6 +313,11 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 			c.log.Info("reconnected", "addr", c.cfg.Addr, "attempt", attempt)
 			return max(time.Since(began), 1), nil
 		}
+		if actx.Err() != nil && ctx.Err() == nil {
+			// The retry time ran out during this try: the server did
+			// not answer (a dial's own timeout says so itself).
+			err = errors.New("no answer from the server")
+		}
 		cancel()
 		lastErr = err
 		c.log.Debug("reconnect failed", "attempt", attempt, "err", err)
@@ -333,11 +338,6 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 			return 0, ErrClosed
 		}
 		wait = min(2*wait, maxBackoff)
-	}
-	if errors.Is(lastErr, context.DeadlineExceeded) {
-		// The retry time ran out during an attempt: the server did not
-		// answer (our caller's own deadline returned above).
-		lastErr = errors.New("no answer from the server")
 	}
 	return 0, &ConnLostError{Err: lastErr, Tries: tries, Spent: time.Since(began)}
 }

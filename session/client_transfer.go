@@ -252,7 +252,7 @@ func (c *Client) retry(ctx context.Context, res *TransferResult, opt *TransferOp
 	// that the next file of a batch finds a connection or, with the server
 	// gone, the batch stops now.
 	if l := c.link(); err != nil && ctx.Err() == nil && c.policy.Attempts > 1 && !l.alive() {
-		if err := c.relink(ctx, l, err, opt); err != nil {
+		if err := c.relink(ctx, l, err, nil); err != nil { // nil: no "going on" for a file that failed
 			return err
 		}
 	}

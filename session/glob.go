@@ -21,8 +21,10 @@ func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
 // glob expands pattern (already resolved to a virtual path, so without
 // "." or "..") component by component inside the jail, as a shell does:
 // "*" and "?" do not match a leading dot. It returns the sorted virtual
-// paths that exist; none is not an error. It also counts the names that
-// match but that no client can name (see fsjail.Jail.ListDir).
+// paths that exist; none is not an error. It also counts the matches that
+// no client can name (see fsjail.Jail.ListDir): files at the end, and
+// directories before it, each of which may hold matches (glob cannot look
+// inside: no virtual path leads there).
 func glob(j *fsjail.Jail, pattern string) (matches []string, unnamable int, err error) {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	cur := []string{"/"}
@@ -51,24 +53,29 @@ func glob(j *fsjail.Jail, pattern string) (matches []string, unnamable int, err 
 				}
 				return nil, 0, err
 			}
-			matchesComp := func(name string) bool {
+			// What a match must be: a directory (or a link, maybe to
+			// one) to go on from; a file (or a link) at the end.
+			matches := func(fi fs.FileInfo, forMatch bool) bool {
+				name := fi.Name()
 				if strings.HasPrefix(name, ".") && !strings.HasPrefix(comp, ".") {
 					return false
 				}
-				ok, _ := path.Match(comp, name)
-				return ok
+				if ok, _ := path.Match(comp, name); !ok {
+					return false
+				}
+				if !last {
+					return fi.IsDir() || fi.Mode()&fs.ModeSymlink != 0
+				}
+				return forMatch || !fi.IsDir()
 			}
-			for _, name := range hidden {
-				if matchesComp(name) {
+			for _, fi := range hidden {
+				if matches(fi, false) {
 					unnamable++
 				}
 			}
 			for _, fi := range infos {
 				name := fi.Name()
-				if !matchesComp(name) {
-					continue
-				}
-				if !last && !fi.IsDir() && fi.Mode()&fs.ModeSymlink == 0 {
+				if !matches(fi, true) {
 					continue
 				}
 				next = append(next, path.Join(dir, name))

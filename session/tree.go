@@ -49,6 +49,7 @@ type DirJob struct {
 type Skip struct {
 	Path, Reason string
 	Failed       bool
+	Count        int // entries it stands for, if more than one
 }
 
 // Plan is what a recursive or pattern transfer will do.
@@ -91,10 +92,10 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string, opt TreeO
 		return nil, &OpError{Op: "put", Path: root, Err: errors.New("not a directory")}
 	}
 	base := filepath.Base(filepath.Clean(root))
-	dest := c.absRemote(remote)
+	dest := path.Clean(c.absRemote(remote))
 	p := &Plan{Put: true}
-	if remote == "" || strings.HasSuffix(remote, "/") {
-		dest = joinRemote(strings.TrimSuffix(dest, "/"), base)
+	if remote == "" || strings.HasSuffix(remote, "/") && !opt.AsName {
+		dest = joinRemote(dest, base)
 	} else {
 		e, _, err := c.Stat(ctx, remote)
 		isDir := err == nil && e.Type == transport.TypeDir
@@ -107,7 +108,7 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string, opt TreeO
 	p.Root = dest
 	err = filepath.WalkDir(root, func(lp string, d fs.DirEntry, err error) error {
 		if err != nil {
-			p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
+			p.Skipped = append(p.Skipped, Skip{Path: lp, Reason: unwrapPath(err).Error(), Failed: true})
 			if d != nil && d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -122,22 +123,22 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string, opt TreeO
 		case t.IsDir():
 			info, err := d.Info()
 			if err != nil {
-				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
+				p.Skipped = append(p.Skipped, Skip{Path: lp, Reason: unwrapPath(err).Error(), Failed: true})
 				return filepath.SkipDir
 			}
 			p.Dirs = append(p.Dirs, DirJob{Remote: rp, Local: lp, Mtime: info.ModTime()})
 		case t&fs.ModeSymlink != 0:
-			p.Skipped = append(p.Skipped, Skip{lp, "symbolic link not followed", false})
+			p.Skipped = append(p.Skipped, Skip{Path: lp, Reason: "symbolic link not followed"})
 		case t.IsRegular():
 			info, err := d.Info()
 			if err != nil {
-				p.Skipped = append(p.Skipped, Skip{lp, unwrapPath(err).Error(), true})
+				p.Skipped = append(p.Skipped, Skip{Path: lp, Reason: unwrapPath(err).Error(), Failed: true})
 				return nil
 			}
 			p.Files = append(p.Files, Job{Remote: rp, Local: lp, Size: info.Size()})
 			p.Bytes += info.Size()
 		default:
-			p.Skipped = append(p.Skipped, Skip{lp, "not a regular file", false})
+			p.Skipped = append(p.Skipped, Skip{Path: lp, Reason: "not a regular file"})
 		}
 		return nil
 	})
@@ -171,7 +172,9 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOp
 	fi, err := os.Stat(local)
 	p.RootExisted = local != "" && err == nil
 	p.Named = local != "" && (err != nil || !fi.IsDir() || opt.AsName)
-	if !p.Named {
+	if p.Named {
+		dest = filepath.Clean(local)
+	} else {
 		dest = filepath.Join(local, path.Base(vroot))
 	}
 	p.Root = dest
@@ -201,7 +204,7 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOp
 					// The names come from the server: never let one lead
 					// out of the target directory.
 					if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\\\x00") {
-						p.Skipped = append(p.Skipped, Skip{d.Remote + "/" + e.Name, "unsafe name from the server", true})
+						p.Skipped = append(p.Skipped, Skip{Path: d.Remote + "/" + e.Name, Reason: "unsafe name from the server", Failed: true})
 						continue
 					}
 					rp, lp := joinRemote(d.Remote, e.Name), filepath.Join(d.Local, e.Name)
@@ -214,9 +217,9 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOp
 						p.Files = append(p.Files, Job{Remote: rp, Local: lp, Size: e.Size})
 						p.Bytes += e.Size
 					case transport.TypeSymlink:
-						p.Skipped = append(p.Skipped, Skip{rp, "symbolic link not followed", false})
+						p.Skipped = append(p.Skipped, Skip{Path: rp, Reason: "symbolic link not followed"})
 					default:
-						p.Skipped = append(p.Skipped, Skip{rp, "not a regular file", false})
+						p.Skipped = append(p.Skipped, Skip{Path: rp, Reason: "not a regular file"})
 					}
 				}
 				return nil
@@ -338,8 +341,10 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		switch {
 		case ctx.Err() == nil:
 			fail(path, err)
-		case parent.Err() == nil:
+		case parent.Err() == nil && errors.Is(err, context.Canceled):
 			fail(path, errStoppedWithBatch)
+		case parent.Err() == nil:
+			fail(path, err) // its own failure, at the moment the batch stopped
 		}
 		stopIfLost(err)
 	}
@@ -537,12 +542,14 @@ func dirLevels(dirs []DirJob) [][]DirJob {
 // pattern: where) that the server did not list because no client can name
 // them: a get that should copy them is incomplete.
 func unnamableSkip(n int, where string) Skip {
-	what := "1 file"
+	what := "1 entry"
 	if n > 1 {
-		what = fmt.Sprintf("%d files", n)
+		what = fmt.Sprintf("%d entries", n)
 	}
-	return Skip{what + " " + where, "names that are not valid UTF-8 or contain a backslash, which qftp cannot transfer (they can be renamed on the server itself)", true}
+	return Skip{Path: what + " " + where, Reason: unnamableReason, Failed: true, Count: n}
 }
+
+const unnamableReason = "names that are not valid UTF-8 or contain a backslash, which qftp cannot transfer (they can be renamed on the server itself)"
 
 // PlanGlobGet plans the download of the remote files matching patterns
 // into the local directory dir. Matches that are directories are skipped
@@ -559,7 +566,7 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 		if unnamable > 0 {
 			s := unnamableSkip(unnamable, "matching "+pat)
 			if len(entries) == 0 {
-				return nil, &OpError{Op: "mget", Path: pat, Err: errors.New("no match but " + s.Path + ": " + s.Reason)}
+				return nil, &OpError{Op: "mget", Path: pat, Err: fmt.Errorf("no match qftp can transfer: %d with %s", unnamable, unnamableReason)}
 			}
 			p.Skipped = append(p.Skipped, s)
 		}
@@ -572,12 +579,12 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 			}
 			seen[e.Name] = true
 			if e.Type != transport.TypeFile {
-				p.Skipped = append(p.Skipped, Skip{e.Name, "not a regular file", false})
+				p.Skipped = append(p.Skipped, Skip{Path: e.Name, Reason: "not a regular file"})
 				continue
 			}
 			local := filepath.Join(dir, path.Base(e.Name))
 			if other, ok := dest[local]; ok {
-				p.Skipped = append(p.Skipped, Skip{e.Name, "same name as " + other, true})
+				p.Skipped = append(p.Skipped, Skip{Path: e.Name, Reason: "same name as " + other, Failed: true})
 				continue
 			}
 			dest[local] = e.Name
@@ -610,13 +617,13 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 			fi, err := os.Lstat(m)
 			switch {
 			case err != nil:
-				p.Skipped = append(p.Skipped, Skip{m, unwrapPath(err).Error(), true})
+				p.Skipped = append(p.Skipped, Skip{Path: m, Reason: unwrapPath(err).Error(), Failed: true})
 			case !fi.Mode().IsRegular():
-				p.Skipped = append(p.Skipped, Skip{m, "not a regular file", false})
+				p.Skipped = append(p.Skipped, Skip{Path: m, Reason: "not a regular file"})
 			default:
 				remote := joinRemote(c.absRemote(dir), filepath.Base(m))
 				if other, ok := dest[remote]; ok {
-					p.Skipped = append(p.Skipped, Skip{m, "same name as " + other, true})
+					p.Skipped = append(p.Skipped, Skip{Path: m, Reason: "same name as " + other, Failed: true})
 					continue
 				}
 				dest[remote] = m

@@ -214,7 +214,7 @@ func TestGlob(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
 	c, home := ts.User(t, "glo")
-	for _, f := range []string{"a.txt", "b.txt", "c.log", ".hidden.txt", "d/x.txt", "d/y.log", "e/x.txt"} {
+	for _, f := range []string{"a.txt", "b.txt", "c.log", ".hidden.txt", "d/x.txt", "d/y.log", "e/x.txt", `d/un\named.txt`, `un\named.txt`, `un\dir/x.txt`} {
 		sessiontest.WriteFile(t, filepath.Join(home, f), []byte(f))
 	}
 	outside := t.TempDir()
@@ -222,24 +222,34 @@ func TestGlob(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(home, "out")); err != nil {
 		t.Fatal(err)
 	}
+	// Names with a backslash cannot be addressed: glob counts those that
+	// match (as what they are where they are), so that mget can say what
+	// it leaves out.
 	tests := []struct {
-		pattern string
-		want    []string
+		pattern   string
+		want      []string
+		unnamable int
 	}{
-		{"*.txt", []string{"/a.txt", "/b.txt"}},
-		{".*.txt", []string{"/.hidden.txt"}},
-		{"?.log", []string{"/c.log"}},
-		{"*/x.txt", []string{"/d/x.txt", "/e/x.txt"}},
-		{"/d/*", []string{"/d/x.txt", "/d/y.log"}},
-		{"[ab].txt", []string{"/a.txt", "/b.txt"}},
-		{"nomatch*", nil},
-		{"out/*", nil}, // a symlink leading out matches nothing below it
-		{"a.txt", []string{"/a.txt"}},
+		{"*.txt", []string{"/a.txt", "/b.txt"}, 1},
+		{".*.txt", []string{"/.hidden.txt"}, 0},
+		{"?.log", []string{"/c.log"}, 0},
+		{"*/x.txt", []string{"/d/x.txt", "/e/x.txt"}, 1}, // un\dir may hold one (it does)
+		{"*/*.log", []string{"/d/y.log"}, 1},             // un\dir may hold one; un\named.txt is no directory
+		{"?/*.log", []string{"/d/y.log"}, 0},
+		{"/d/*", []string{"/d/x.txt", "/d/y.log"}, 1},
+		{"*", []string{"/a.txt", "/b.txt", "/c.log", "/d", "/e", "/out"}, 1}, // un\dir: a directory at the end is no file to leave out
+		{"[ab].txt", []string{"/a.txt", "/b.txt"}, 0},
+		{"nomatch*", nil, 0},
+		{"out/*", nil, 0}, // a symlink leading out matches nothing below it
+		{"a.txt", []string{"/a.txt"}, 0},
 	}
 	for _, tt := range tests {
-		entries, _, err := c.Glob(t.Context(), tt.pattern)
+		entries, unnamable, err := c.Glob(t.Context(), tt.pattern)
 		if err != nil {
 			t.Fatalf("glob %q: %v", tt.pattern, err)
+		}
+		if unnamable != tt.unnamable {
+			t.Errorf("glob %q: %d unnamable, want %d", tt.pattern, unnamable, tt.unnamable)
 		}
 		var got []string
 		for _, e := range entries {

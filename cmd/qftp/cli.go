@@ -222,6 +222,11 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		return code
 	}
 	defer client.Close()
+	var sig signalError
+	if errors.As(context.Cause(cctx), &sig) { // just after connecting
+		fmt.Fprintln(s.err, "qftp: interrupted")
+		return sig.status()
+	}
 	sh := &shell{
 		client:      client,
 		host:        host,
@@ -248,7 +253,12 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		}
 	}
 	if prompt.IsTerminal(s.in) && len(c.Command) == 0 && batch == nil {
-		return sh.interactive(ctx) // Ctrl-C cancels one command there
+		// Ctrl-C cancels one command there; SIGTERM or SIGHUP end it.
+		status := sh.interactive(ctx)
+		if errors.As(context.Cause(ctx), &sig) {
+			return sig.status()
+		}
+		return status
 	}
 	// Elsewhere Ctrl-C ends qftp (after stopping its transfers cleanly).
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -263,7 +273,6 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 	default:
 		status = sh.script(ctx, s.in)
 	}
-	var sig signalError
 	if status != exitOK && errors.As(context.Cause(ctx), &sig) {
 		return sig.status()
 	}

@@ -148,7 +148,7 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintln(sh.io.err, "interrupted")
+				fmt.Fprintf(sh.io.err, "line %d: interrupted; run the script again to resume\n", lineNo)
 				return exitFail
 			}
 			// Say where, as a compiler would: scripts run unattended.
@@ -167,7 +167,6 @@ func (sh *shell) script(ctx context.Context, r io.Reader) int {
 	return exitOK
 }
 
-// local resolves a local path against the local working directory.
 // remoteAbs is the remote path p made absolute and clean.
 func (sh *shell) remoteAbs(p string) string {
 	if !strings.HasPrefix(p, "/") {
@@ -176,6 +175,7 @@ func (sh *shell) remoteAbs(p string) string {
 	return path.Clean(p)
 }
 
+// local resolves a local path against the local working directory.
 func (sh *shell) local(p string) string {
 	if p == "" {
 		return sh.localDir

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -38,7 +39,7 @@ type getCmd struct {
 func (c *getCmd) Run(ctx context.Context, sh *shell) error {
 	if c.Recursive {
 		local := sh.local(c.Local)
-		key := copyKey{Op: "get", Account: sh.account, Src: sh.remoteAbs(c.Remote), Dest: local}
+		key := copyKey{Op: "get", Account: sh.account, Src: sh.remoteAbs(c.Remote), Dest: filepath.Clean(local)}
 		resume := c.Local != "" && sh.copies.has(key)
 		plan, err := sh.client.PlanGetTree(ctx, c.Remote, local, session.TreeOptions{AsName: resume, Jobs: sh.jobs(c.Jobs)})
 		if err != nil {
@@ -70,8 +71,8 @@ type putCmd struct {
 func (c *putCmd) Run(ctx context.Context, sh *shell) error {
 	if c.Recursive {
 		local := sh.local(c.Local)
-		key := copyKey{Op: "put", Account: sh.account, Src: local, Dest: sh.remoteAbs(c.Remote)}
-		resume := c.Remote != "" && !strings.HasSuffix(c.Remote, "/") && sh.copies.has(key)
+		key := copyKey{Op: "put", Account: sh.account, Src: filepath.Clean(local), Dest: sh.remoteAbs(c.Remote)}
+		resume := c.Remote != "" && sh.copies.has(key)
 		plan, err := sh.client.PlanPutTree(ctx, local, c.Remote, session.TreeOptions{AsName: resume})
 		if err != nil {
 			return err
@@ -172,21 +173,38 @@ func setHooks(opt *session.TransferOptions, h session.FileHooks) {
 
 // runTree runs the plan of a tree copy (key). A copy whose destination
 // names it (rather than receiving it) is remembered until it completes, so
-// that the same command run again resumes it there (see unfinished).
+// that the same command run again, with or without a trailing slash,
+// resumes it there (see unfinished). Its key is made of clean paths.
 func (sh *shell) runTree(ctx context.Context, op string, plan *session.Plan, key copyKey, resumed bool, f transferFlags) error {
 	if resumed && plan.RootExisted {
 		fmt.Fprintf(sh.io.err, "%s: resuming the unfinished copy in %s\n", op, displayName(plan.Root))
 	}
-	if plan.Named {
+	// A record keeps the time of the run that began the copy, so that
+	// it expires even if the command is run again and again.
+	if plan.Named && !resumed {
 		if err := sh.copies.add(key); err != nil {
 			sh.log.Debug("cannot remember the copy for a resume", "err", err)
 		}
 	}
 	err := sh.runBatch(ctx, op, plan, f)
-	if err == nil && plan.Named {
+	// Files left out (names qftp cannot use, unreadable ones) stay left
+	// out however often it runs: the copy is as complete as it gets.
+	var leftOut *leftOutError
+	if plan.Named && (err == nil || errors.As(err, &leftOut)) {
 		sh.copies.done(key)
 	}
 	return err
+}
+
+// leftOutError fails a batch that copied all it could but left out files
+// it should have copied (see session.Skip).
+type leftOutError struct {
+	op string
+	n  int
+}
+
+func (e *leftOutError) Error() string {
+	return fmt.Sprintf("%s: %d left out (see \"left out\" above)", e.op, e.n)
 }
 
 // runBatch runs a multi-file plan with bars or summary lines, then lists
@@ -195,7 +213,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	failedSkips := 0
 	for _, s := range plan.Skipped {
 		if s.Failed {
-			failedSkips++
+			failedSkips += max(s.Count, 1)
 			fmt.Fprintf(sh.io.err, "left out %s: %s\n", displayName(s.Path), s.Reason)
 			continue
 		}
@@ -258,7 +276,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	}
 	if failedSkips > 0 {
 		// Like rsync's exit 23: the copy is incomplete.
-		return fmt.Errorf("%s: %d left out (see \"left out\" above)", op, failedSkips)
+		return &leftOutError{op, failedSkips}
 	}
 	return nil
 }

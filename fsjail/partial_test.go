@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-func TestPartialLifecycle(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
+// jailWithD opens a jail on a new directory holding an empty directory d.
+func jailWithD(t *testing.T) (j *Jail, dir string) {
+	t.Helper()
+	dir = t.TempDir()
 	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +21,13 @@ func TestPartialLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.Close()
+	t.Cleanup(func() { j.Close() })
+	return j, dir
+}
+
+func TestPartialLifecycle(t *testing.T) {
+	t.Parallel()
+	j, dir := jailWithD(t)
 	p, created, err := j.OpenPartial("/d/big.iso", true)
 	if err != nil || !created {
 		t.Fatalf("open: %v created=%v", err, created)
@@ -171,15 +178,7 @@ func TestStartWriteback(t *testing.T) {
 // holds, with their journals, and leaves a held one and everything else.
 func TestRemoveLeftovers(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	j, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j, dir := jailWithD(t)
 	idle, _, err := j.OpenPartial("/d/idle", true)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 		var fi fs.FileInfo
 		if vp, err = c.resolve(req.Path); err == nil {
 			if fi, err = c.jail.Stat(vp); err == nil {
-				e := entryOf(path.Base(vp), fi)
+				e := transport.EntryOf(path.Base(vp), fi)
 				resp.Stat = &e
 				resp.Path = vp
 			}
@@ -170,7 +170,7 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 		return fail(err)
 	}
 	if !fi.IsDir() {
-		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: []transport.Entry{entryOf(path.Base(vp), fi)}})
+		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: []transport.Entry{transport.EntryOf(path.Base(vp), fi)}})
 	}
 	infos, unnamable, err := c.jail.ListDir(vp)
 	if err != nil {
@@ -179,7 +179,7 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	for len(infos) > lsPage {
 		page := make([]transport.Entry, lsPage)
 		for i, fi := range infos[:lsPage] {
-			page[i] = entryOf(fi.Name(), fi)
+			page[i] = transport.EntryOf(fi.Name(), fi)
 		}
 		infos = infos[lsPage:]
 		if err := transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page, More: true}); err != nil {
@@ -188,7 +188,7 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	}
 	page := make([]transport.Entry, len(infos))
 	for i, fi := range infos {
-		page[i] = entryOf(fi.Name(), fi)
+		page[i] = transport.EntryOf(fi.Name(), fi)
 	}
 	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page, Unnamable: len(unnamable)})
 }
@@ -290,7 +290,7 @@ func (c *conn) glob(w io.Writer, req *transport.Request) error {
 				continue
 			}
 		}
-		entries = append(entries, entryOf(vp, fi))
+		entries = append(entries, transport.EntryOf(vp, fi))
 	}
 	for len(entries) > lsPage {
 		if err := transport.WriteFrame(w, &transport.Response{ID: req.ID, Entries: entries[:lsPage], More: true}); err != nil {
@@ -346,25 +346,4 @@ func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 	}
 	c.release(ctx, replaced)
 	return nil
-}
-
-func entryOf(name string, fi fs.FileInfo) transport.Entry {
-	e := transport.Entry{
-		Name:  name,
-		Size:  fi.Size(),
-		Mtime: fi.ModTime().UnixNano(),
-		Mode:  uint32(fi.Mode().Perm()),
-	}
-	switch m := fi.Mode(); {
-	case m.IsRegular():
-		e.Type = transport.TypeFile
-	case m.IsDir():
-		e.Type = transport.TypeDir
-		e.Size = 0
-	case m&os.ModeSymlink != 0:
-		e.Type = transport.TypeSymlink
-	default:
-		e.Type = transport.TypeOther
-	}
-	return e
 }

@@ -74,13 +74,42 @@ type Response struct {
 	Unnamable int `cbor:"unnamable,omitempty"`
 }
 
-// Entry types.
+// Entry types. Servers before the special-file types sent TypeOther for
+// all of them.
 const (
 	TypeFile    = "f"
 	TypeDir     = "d"
 	TypeSymlink = "l"
+	TypeFIFO    = "p"
+	TypeSocket  = "s"
+	TypeCharDev = "c"
+	TypeDevice  = "b" // block device
 	TypeOther   = "o"
 )
+
+// EntryOf describes the file fi as name.
+func EntryOf(name string, fi fs.FileInfo) Entry {
+	e := Entry{Name: name, Size: fi.Size(), Mtime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode().Perm())}
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		e.Type = TypeFile
+	case m.IsDir():
+		e.Type, e.Size = TypeDir, 0
+	case m&fs.ModeSymlink != 0:
+		e.Type = TypeSymlink
+	case m&fs.ModeNamedPipe != 0:
+		e.Type = TypeFIFO
+	case m&fs.ModeSocket != 0:
+		e.Type = TypeSocket
+	case m&fs.ModeCharDevice != 0:
+		e.Type = TypeCharDev
+	case m&fs.ModeDevice != 0:
+		e.Type = TypeDevice
+	default:
+		e.Type = TypeOther
+	}
+	return e
+}
 
 // Entry describes one file. Mtime is in nanoseconds since the Unix epoch.
 type Entry struct {

@@ -54,7 +54,7 @@ func (c *llsCmd) Run(ctx context.Context, sh *shell) error {
 	}
 	var entries []transport.Entry
 	if !fi.IsDir() {
-		entries = []transport.Entry{localEntry(fi)}
+		entries = []transport.Entry{transport.EntryOf(fi.Name(), fi)}
 	} else {
 		des, err := os.ReadDir(p)
 		if err != nil {
@@ -62,25 +62,12 @@ func (c *llsCmd) Run(ctx context.Context, sh *shell) error {
 		}
 		for _, de := range des {
 			if fi, err := de.Info(); err == nil {
-				entries = append(entries, localEntry(fi))
+				entries = append(entries, transport.EntryOf(fi.Name(), fi))
 			}
 		}
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	return printEntries(sh.io.out, entries, c.Long, c.JSON)
-}
-
-func localEntry(fi fs.FileInfo) transport.Entry {
-	e := transport.Entry{Name: fi.Name(), Size: fi.Size(), Mtime: fi.ModTime().UnixNano(), Mode: uint32(fi.Mode().Perm()), Type: transport.TypeFile}
-	switch m := fi.Mode(); {
-	case m.IsDir():
-		e.Type, e.Size = transport.TypeDir, 0
-	case m&fs.ModeSymlink != 0:
-		e.Type = transport.TypeSymlink
-	case !m.IsRegular():
-		e.Type = transport.TypeOther
-	}
-	return e
 }
 
 func unwrapPathErr(err error) error {

@@ -125,14 +125,12 @@ func escapeUnprintable(s string) string {
 }
 
 func modeString(e transport.Entry) string {
-	t := "-"
+	t := "?" // TypeOther, and types this client does not know
 	switch e.Type {
-	case transport.TypeDir:
-		t = "d"
-	case transport.TypeSymlink:
-		t = "l"
-	case transport.TypeOther:
-		t = "?"
+	case transport.TypeFile:
+		t = "-"
+	case transport.TypeDir, transport.TypeSymlink, transport.TypeFIFO, transport.TypeSocket, transport.TypeCharDev, transport.TypeDevice:
+		t = e.Type // the letters ls -l uses
 	}
 	const rwx = "rwxrwxrwx"
 	b := []byte(t + "---------")

@@ -19,19 +19,23 @@ func TestPrintEntries(t *testing.T) {
 		{Name: "link", Type: transport.TypeSymlink, Size: 4, Mode: 0o777, Mtime: mt},
 		{Name: "two\nlines\x1b[2J", Type: transport.TypeFile, Size: 1, Mode: 0o600, Mtime: mt},
 		{Name: "evil\u202etxt.exe", Type: transport.TypeFile, Size: 1, Mode: 0o600, Mtime: mt},
+		{Name: "fifo", Type: transport.TypeFIFO, Mode: 0o644, Mtime: mt},
+		{Name: "odd", Type: transport.TypeOther, Mode: 0o644, Mtime: mt},
 	}
 	tests := []struct {
 		name       string
 		long, json bool
 		want       string
 	}{
-		{"short", false, false, "docs\na b.txt\nlink\n\"two\\nlines\\x1b[2J\"\n\"evil\\u202etxt.exe\"\n"},
+		{"short", false, false, "docs\na b.txt\nlink\n\"two\\nlines\\x1b[2J\"\n\"evil\\u202etxt.exe\"\nfifo\nodd\n"},
 		{"long", true, false, "" +
 			"drwxr-xr-x      0 2024-05-01 12:30 docs\n" +
 			"-rw-r--r-- 123456 2024-05-01 12:30 a b.txt\n" +
 			"lrwxrwxrwx      4 2024-05-01 12:30 link\n" +
 			"-rw-------      1 2024-05-01 12:30 \"two\\nlines\\x1b[2J\"\n" +
-			"-rw-------      1 2024-05-01 12:30 \"evil\\u202etxt.exe\"\n"},
+			"-rw-------      1 2024-05-01 12:30 \"evil\\u202etxt.exe\"\n" +
+			"prw-r--r--      0 2024-05-01 12:30 fifo\n" +
+			"?rw-r--r--      0 2024-05-01 12:30 odd\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,8 +54,11 @@ func (sh *shell) interactive(ctx context.Context) int {
 		}
 	}()
 	for !sh.quit {
-		line, err := ln.Prompt(fmt.Sprintf("%s@%s:%s> ", sh.client.User(), sh.host, sh.client.Cwd()))
+		line, err := promptUntilDone(ctx, ln, fmt.Sprintf("%s@%s:%s> ", sh.client.User(), sh.host, sh.client.Cwd()))
 		switch {
+		case ctx.Err() != nil:
+			fmt.Fprintln(sh.io.err) // SIGTERM or SIGHUP at the prompt
+			return exitFail
 		case errors.Is(err, liner.ErrPromptAborted):
 			continue // Ctrl-C at the prompt clears the line
 		case errors.Is(err, io.EOF):
@@ -74,9 +77,12 @@ func (sh *shell) interactive(ctx context.Context) int {
 			err = sh.execInterruptible(ctx, words)
 		}
 		if err != nil {
-			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			switch {
+			case errors.Is(err, context.Canceled) && ctx.Err() == nil:
 				fmt.Fprintln(sh.io.err, "canceled; run the same command again to resume")
-			} else {
+			case errors.Is(err, context.Canceled):
+				fmt.Fprintln(sh.io.err, "interrupted; run the same command again to resume")
+			default:
 				fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 			}
 		}
@@ -85,6 +91,27 @@ func (sh *shell) interactive(ctx context.Context) int {
 		}
 	}
 	return exitOK
+}
+
+// promptUntilDone reads a line with ln, or gives up when ctx ends (SIGTERM,
+// SIGHUP): the terminal read cannot be interrupted, so it stays blocked in
+// its goroutine while qftp restores the terminal (ln.Close) and exits.
+func promptUntilDone(ctx context.Context, ln *liner.State, p string) (string, error) {
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		line, err := ln.Prompt(p)
+		done <- result{line, err}
+	}()
+	select {
+	case r := <-done:
+		return r.line, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // execInterruptible runs one command with a context that Ctrl-C (SIGINT)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,5 +160,32 @@ func TestInteractiveShell(t *testing.T) {
 	hist, err := os.ReadFile(filepath.Join(state, "qftp", "history"))
 	if err != nil || !strings.Contains(string(hist), "get big.bin") {
 		t.Fatalf("history %q, %v", hist, err)
+	}
+}
+
+// SIGTERM ends the shell at its prompt, with the status a shell reports.
+func TestInteractiveShellSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds binaries")
+	}
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("tom", "pw")
+	state := t.TempDir()
+	cmd := exec.Command(filepath.Join(binaries(t), "qftp"), "--known-hosts", filepath.Join(state, "kh"), "--fingerprint", ts.FP, "tom@"+ts.Addr)
+	cmd.Env = append(os.Environ(), "QFTP_PASSWORD=pw", "XDG_STATE_HOME="+state, "TERM=xterm")
+	tm := startTerm(t, cmd)
+	tm.expect("tom@127.0.0.1:/> ")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tm.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the shell is still running 30 s after SIGTERM")
+	}
+	var ee *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 143 {
+		t.Fatalf("shell after SIGTERM: %v, want exit status 143", err)
 	}
 }

@@ -91,6 +91,11 @@ type Client struct {
 	cwd      string
 	closed   bool
 	closing  chan struct{} // closed by Close, to stop reconnecting
+	// refused is why the session cannot go on, once the server ended it
+	// for good (the user's password changed, the user was deleted) or
+	// refused a login to reconnect: trying again would only fail the same
+	// way and count as failed logins against this address.
+	refused error
 	nextID   uint64
 
 	stallAfter time.Duration // tests: see stallAfter (0: that)
@@ -271,8 +276,17 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 		c.mu.Unlock()
 		return 0, nil
 	}
+	if c.refused != nil {
+		c.mu.Unlock()
+		return 0, &ConnLostError{Err: c.refused} // callers may set its Cause
+	}
 	cwd := c.cwd
 	c.mu.Unlock()
+	if old.qc != nil {
+		if why := transport.Explain(context.Cause(old.qc.Context())); errors.Is(why, transport.ErrAuth) {
+			return 0, c.refuse(fmt.Errorf("the server ended the session: %w", why))
+		}
+	}
 	_ = old.qc.CloseWithError(transport.ConnNoError, "reconnecting")
 	<-old.done
 
@@ -325,7 +339,7 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 			return 0, ctx.Err()
 		}
 		if errors.Is(err, transport.ErrAuth) {
-			break
+			return 0, c.refuse(err)
 		}
 		if time.Now().Add(wait).After(deadline) {
 			break
@@ -342,6 +356,17 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 	return 0, &ConnLostError{Err: lastErr, Tries: tries, Spent: time.Since(began)}
 }
 
+// refuse records that the session cannot go on (see Client.refused) and
+// returns the error every reconnection gives from now on.
+func (c *Client) refuse(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refused == nil {
+		c.refused = err
+	}
+	return &ConnLostError{Err: c.refused}
+}
+
 // ConnLostError is a transfer's failure to reconnect after its connection
 // was lost: the server is gone for now, and a batch stops rather than try
 // again for each of its files.
@@ -353,6 +378,9 @@ type ConnLostError struct {
 }
 
 func (e *ConnLostError) Error() string {
+	if e.Tries == 0 { // not tried: the server ended the session for good
+		return e.Err.Error()
+	}
 	tries := "1 try"
 	if e.Tries != 1 {
 		tries = fmt.Sprintf("%d tries", e.Tries)

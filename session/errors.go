@@ -26,7 +26,9 @@ func wireError(err error) *transport.Error {
 	}
 	var path string
 	var pe *fs.PathError
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) && !strings.Contains(pe.Path, "/"+fsjail.ReservedPrefix) {
+		// (Not the name of one of the server's own files, such as a
+		// partial upload's: the client knows which file it meant.)
 		path = pe.Path
 	}
 	e := &transport.Error{Path: path}

@@ -201,8 +201,9 @@ func TestBinaries(t *testing.T) {
 		t.Fatal("get after a killed get: copy differs")
 	}
 
-	// SIGTERM stops the server cleanly, once a running get has finished
-	// (--grace); a client connecting meanwhile is told why it cannot.
+	// SIGHUP (as SIGTERM) stops the server cleanly, once a running get has
+	// finished (--grace); a client connecting meanwhile is told why it
+	// cannot.
 	slow := exec.Command(qftp, "--known-hosts", kh, "--limit-rate", "250KiB", target, "get", "-f", "report 2024.pdf", killed)
 	slow.Env = append(os.Environ(), env...)
 	if err := slow.Start(); err != nil {
@@ -215,7 +216,7 @@ func TestBinaries(t *testing.T) {
 	}
 	slowDone := make(chan error, 1)
 	go func() { slowDone <- slow.Wait() }()
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	var late result
@@ -245,7 +246,7 @@ func TestBinaries(t *testing.T) {
 	if err := srv.Wait(); err != nil {
 		t.Fatalf("server exit: %v", err)
 	}
-	for _, want := range []string{"msg=login remote=", "user=alice", "msg=\"login failed\"", "msg=put remote=", "vpath=\"/report 2024.pdf\" bytes=1200000", "msg=stopped"} {
+	for _, want := range []string{"msg=login remote=", "user=alice", "msg=\"login failed\"", "msg=put remote=", "vpath=\"/report 2024.pdf\" bytes=1200000", "msg=\"shutting down\" on=hangup", "msg=stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("server log lacks %q:\n%s", want, out)
 		}

@@ -149,7 +149,9 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	case err = <-serveErr:
 	case <-ctx.Done():
 	}
-	g.log.Info("shutting down", "grace", c.Grace)
+	if cause := context.Cause(ctx); cause != nil {
+		g.log.Info("shutting down", "on", cause.Error(), "grace", c.Grace)
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {

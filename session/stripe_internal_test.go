@@ -257,17 +257,18 @@ func TestCommittedIDsRemembered(t *testing.T) {
 func TestBatchBudget(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		lim  Limiter
-		want int64
+		lim              Limiter
+		budget, mostFile int64
 	}{
-		{nil, autoInFlight},
-		{rate.NewLimiter(rate.Inf, 1<<20), autoInFlight},
-		{rate.NewLimiter(rate.Limit(100<<20), 10<<20), autoInFlight}, // fast enough
-		{rate.NewLimiter(rate.Limit(10<<20), 1<<20), 20 << 20},
-		{rate.NewLimiter(rate.Limit(100<<10), 64<<10), 1 << 20}, // at least a megabyte
+		{nil, autoInFlight, autoInFlight / 4},
+		{rate.NewLimiter(rate.Inf, 1<<20), autoInFlight, autoInFlight / 4},
+		{rate.NewLimiter(rate.Limit(100<<20), 10<<20), autoInFlight, autoInFlight / 4}, // fast enough
+		{rate.NewLimiter(rate.Limit(10<<20), 1<<20), 20 << 20, 20 << 20},               // a big file runs alone
+		{rate.NewLimiter(rate.Limit(100<<10), 64<<10), 1 << 20, 1 << 20},               // at least a megabyte
 	} {
-		if got := (BatchOptions{Transfer: TransferOptions{Limiter: tc.lim}}).budget(); got != tc.want {
-			t.Errorf("budget with %v: %d, want %d", tc.lim, got, tc.want)
+		budget, most := (BatchOptions{Transfer: TransferOptions{Limiter: tc.lim}}).budget()
+		if budget != tc.budget || most != tc.mostFile {
+			t.Errorf("budget with %v: %d, %d; want %d, %d", tc.lim, budget, most, tc.budget, tc.mostFile)
 		}
 	}
 }

@@ -255,21 +255,24 @@ type BatchOptions struct {
 	inFlight int64 // auto jobs' byte budget; 0: autoInFlight (tests set it)
 }
 
-// budget is the bytes that auto jobs keep in flight. Under a rate cap the
-// files running share the rate, so it is about 2 s worth of the rate: files
+// budget is the bytes that auto jobs keep in flight, and the most one
+// file counts. A file counts at most a quarter: four big files still run
+// at once. Under a rate cap the files running share the rate, so the
+// budget is about 2 s worth of it and a file may count all of it: files
 // then finish one after another, and a batch interrupted midway leaves
 // whole files rather than many partial ones (small ones are sent again),
 // while small files still overlap their round trips.
-func (o BatchOptions) budget() int64 {
+func (o BatchOptions) budget() (budget, most int64) {
 	if o.inFlight > 0 {
-		return o.inFlight
+		return o.inFlight, o.inFlight / 4
 	}
 	if lim, ok := o.Transfer.Limiter.(interface{ Limit() rate.Limit }); ok {
 		if bps := float64(lim.Limit()); bps > 0 && bps < autoInFlight/2 {
-			return max(int64(2*bps), 1<<20)
+			b := max(int64(2*bps), 1<<20)
+			return b, b
 		}
 	}
-	return autoInFlight
+	return autoInFlight, autoInFlight / 4
 }
 
 // Failure is a file of a batch that did not make it.
@@ -283,6 +286,7 @@ type BatchResult struct {
 	Files    int   // files transferred, counting Same
 	Same     int   // of them, files the destination already held (TransferResult.Same)
 	Bytes    int64 // total size of the files copied (not counting Same)
+	Resumed  int64 // of Bytes, what partial copies already held
 	Failures []Failure
 	Duration time.Duration
 }
@@ -349,7 +353,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		stopIfLost(err)
 	}
 	jobs := opt.Jobs
-	budget := opt.budget()
+	budget, most := opt.budget()
 	var inFlight *semaphore.Weighted
 	if jobs <= 0 {
 		jobs = autoJobs
@@ -414,9 +418,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 			fail(fileName(p.Put, j), errors.New("its directory could not be created"))
 			continue
 		}
-		// A file counts at most a quarter of the budget: four big files
-		// still run at once.
-		weight := min(max(j.Size, 1), budget/4)
+		weight := min(max(j.Size, 1), most)
 		if inFlight != nil && inFlight.Acquire(ctx, weight) != nil {
 			break
 		}
@@ -458,6 +460,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 				res.Same++
 			} else {
 				res.Bytes += r.Bytes
+				res.Resumed += r.Resumed
 			}
 			mu.Unlock()
 			return nil

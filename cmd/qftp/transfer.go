@@ -250,13 +250,17 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 	secs := res.Duration.Seconds()
 	rate := "-"
 	if secs > 0 {
-		rate = size.Format(int64(float64(res.Bytes)/secs)) + "/s"
+		rate = size.Format(int64(float64(res.Bytes-res.Resumed)/secs)) + "/s" // what moved
 	}
 	same := ""
 	if res.Same > 0 {
 		same = fmt.Sprintf(" (%d already there)", res.Same)
 	}
-	fmt.Fprintf(sh.io.err, "%s: %d of %d files%s, %s in %s, %s\n", op, res.Files, len(plan.Files), same, size.Format(res.Bytes), res.Duration.Round(1e6), rate)
+	resumed := ""
+	if res.Resumed > 0 {
+		resumed = ", " + size.Format(res.Resumed) + " resumed"
+	}
+	fmt.Fprintf(sh.io.err, "%s: %d of %d files%s, %s in %s, %s%s\n", op, res.Files, len(plan.Files), same, size.Format(res.Bytes), res.Duration.Round(1e6), rate, resumed)
 	if stopped != nil {
 		fmt.Fprintf(sh.io.err, "%d failed:\n", len(res.Failures))
 		for _, fl := range res.Failures {

@@ -38,6 +38,8 @@ func TestUserCommands(t *testing.T) {
 		{"pw2\n", []string{"user", "add", "bob", "--quota", "1.5GB", "--password-stdin"}, 0, ""},
 		{"", []string{"user", "quota", "bob", "unlimited"}, 0, "quota of bob set to unlimited"},
 		{"", []string{"user", "quota", "bob", "-5"}, 2, ""},
+		{"", []string{"user", "quota", "bob", "0"}, 2, `quota "0": 0 is not a limit; say unlimited for no limit`},
+		{"", []string{"user", "rate", "bob", "0KiB"}, 2, `rate "0KiB": 0 is not a limit`},
 		{"", []string{"user", "quota", "nobody", "1G"}, 1, "no such user"},
 		{"", []string{"user", "rate", "bob", "10MiB"}, 0, "rate of bob set to 10 MiB/s"},
 		{"", []string{"user", "rate", "bob", "fast"}, 2, ""},
@@ -132,6 +134,7 @@ func TestServeValidation(t *testing.T) {
 	}{
 		{[]string{"serve", "--cert", "/nonexistent"}, "nonexistent"},
 		{[]string{"serve", "--default-quota", "huge"}, "--default-quota"},
+		{[]string{"serve", "--default-quota", "0"}, "--default-quota \"0\": 0 is not a limit"},
 		{[]string{"serve", "--max-streams", "0"}, "--max-streams"},
 		{[]string{"serve", "--user-connections", "0"}, "--user-connections must be between 1 and 65536"},
 		{[]string{"serve", "--pending-logins", "0"}, "--pending-logins must be between 1 and 1048576"},

@@ -55,8 +55,8 @@ func (c *serveCmd) Validate() error {
 	if (c.Cert == "") != (c.Key == "") {
 		return errors.New("--cert and --key go together")
 	}
-	if _, err := size.Parse(c.DefaultQuota); err != nil {
-		return fmt.Errorf("--default-quota: %w", err)
+	if _, err := parseLimit("--default-quota", c.DefaultQuota); err != nil {
+		return err
 	}
 	if c.PartialMaxAge < time.Minute {
 		return errors.New("--partial-max-age must be at least 1m")

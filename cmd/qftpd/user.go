@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/qftp/qftp/cmd/internal/prompt"
@@ -60,11 +61,26 @@ func (c *userRateCmd) Run(ctx context.Context, g *globals) error {
 // setSize parses a size argument (what: "quota" or "rate") and stores it
 // with set.
 func setSize(ctx context.Context, g *globals, what, arg string, set func(*userdb.Store, int64) error) (int64, error) {
+	n, err := parseLimit(what, arg)
+	if err != nil {
+		return 0, err
+	}
+	return n, g.withUsers(func(users *userdb.Store) error { return set(users, n) })
+}
+
+// parseLimit reads a quota or rate (what names it in errors): a size, or
+// "unlimited" (or "none") for no limit, which is stored as 0. A size that
+// comes to 0 is refused: an admin who writes "quota NAME 0" means no
+// uploads at all, and would get no limit.
+func parseLimit(what, arg string) (int64, error) {
 	n, err := size.Parse(arg)
 	if err != nil {
 		return 0, usageError{fmt.Errorf("%s: %w", what, err)}
 	}
-	return n, g.withUsers(func(users *userdb.Store) error { return set(users, n) })
+	if t := strings.ToLower(strings.TrimSpace(arg)); n == 0 && t != "unlimited" && t != "none" {
+		return 0, usageError{fmt.Errorf("%s %q: 0 is not a limit; say unlimited for no limit, or give a size such as 1MiB", what, arg)}
+	}
+	return n, nil
 }
 
 func rateString(r int64) string {
@@ -129,17 +145,17 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 	}
 	var quota int64 = defaultQuota
 	if c.Quota != "" {
-		q, err := size.Parse(c.Quota)
+		q, err := parseLimit("--quota", c.Quota)
 		if err != nil {
-			return usageError{fmt.Errorf("--quota: %w", err)}
+			return err
 		}
 		quota = q
 	}
 	var rate int64
 	if c.Rate != "" {
-		r, err := size.Parse(c.Rate)
+		r, err := parseLimit("--rate", c.Rate)
 		if err != nil {
-			return usageError{fmt.Errorf("--rate: %w", err)}
+			return err
 		}
 		rate = r
 	}

@@ -14,7 +14,6 @@ build: ## build bin/qftpd and bin/qftp
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/qftpd ./cmd/qftp
 
 run: build ## start qftpd on 127.0.0.1:7443 with data in ./var/qftpd (creates user demo)
-	@mkdir -p $(DATA)
 	./bin/qftpd --data $(DATA) serve --listen $(LISTEN) --demo
 
 test: ## run all tests with the race detector

@@ -52,7 +52,7 @@ func newProgress(ctx context.Context, w io.Writer, enabled bool, files int, byte
 			mpb.BarPriority(1<<30), // the total stays at the bottom
 			mpb.PrependDecorators(
 				decor.Name("total", decor.WCSyncSpaceR),
-				decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace),
+				counters(),
 			),
 			mpb.AppendDecorators(
 				decor.Percentage(decor.WCSyncSpace),
@@ -62,6 +62,14 @@ func newProgress(ctx context.Context, w io.Writer, enabled bool, files int, byte
 		)
 	}
 	return pr
+}
+
+// counters shows "done / total" in the units of qftp's other lines
+// (mpb's own counters print bytes as "b").
+func counters() decor.Decorator {
+	return decor.Any(func(s decor.Statistics) string {
+		return size.Format(s.Current) + " / " + size.Format(s.Total)
+	}, decor.WCSyncSpace)
 }
 
 // println prints a message above the bars (or plainly without bars), so
@@ -97,7 +105,7 @@ func (pr *progress) file(name string, keep bool) session.FileHooks {
 			opts := []mpb.BarOption{
 				mpb.PrependDecorators(
 					decor.Name(shorten(displayName(path.Base(name)), 24), decor.WCSyncSpaceR),
-					decor.CountersKibiByte("% .1f / % .1f", decor.WCSyncSpace),
+					counters(),
 				),
 				mpb.AppendDecorators(
 					decor.Percentage(decor.WCSyncSpace),

@@ -130,7 +130,7 @@ func TestInteractiveShell(t *testing.T) {
 
 	// A transfer shows a bar; Ctrl-C stops it and the shell stays.
 	tm.send("get big.bin\r")
-	tm.expect("MiB / 48.0 MiB")
+	tm.expect("MiB / 48 MiB")
 	tm.send("\x03")
 	tm.expect("canceled")
 	tm.expect(prompt)

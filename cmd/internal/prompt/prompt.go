@@ -107,10 +107,26 @@ func YesNo(ctx context.Context, in io.Reader, out io.Writer, question string) (b
 		return false, ErrNoTerminal
 	}
 	fmt.Fprint(out, question)
-	s, err := readUntilDone(ctx, func() (string, error) { return Line(in) })
-	if err != nil {
-		return false, err
+	return yesNo(out, func() (string, error) {
+		return readUntilDone(ctx, func() (string, error) { return Line(in) })
+	})
+}
+
+// yesNo reads answers until one is yes or no, as ssh asks; a third answer
+// that is neither is no.
+func yesNo(out io.Writer, read func() (string, error)) (bool, error) {
+	for range 3 {
+		s, err := read()
+		if err != nil {
+			return false, err
+		}
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "yes", "y":
+			return true, nil
+		case "no", "n":
+			return false, nil
+		}
+		fmt.Fprint(out, "Please type yes or no: ")
 	}
-	s = strings.ToLower(strings.TrimSpace(s))
-	return s == "yes" || s == "y", nil
+	return false, nil
 }

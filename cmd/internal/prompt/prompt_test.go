@@ -39,3 +39,24 @@ func TestNotATerminal(t *testing.T) {
 		t.Fatalf("YesNo from a reader: %v", err)
 	}
 }
+
+func TestYesNoAsksAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		answers []string
+		want    bool
+		asked   int // times "Please type yes or no" was printed
+	}{
+		{[]string{"yes"}, true, 0},
+		{[]string{"N"}, false, 0},
+		{[]string{"sure", "y"}, true, 1},
+		{[]string{"", "maybe", "ok"}, false, 3},
+	} {
+		var out strings.Builder
+		i := 0
+		got, err := yesNo(&out, func() (string, error) { i++; return tc.answers[i-1], nil })
+		if err != nil || got != tc.want || strings.Count(out.String(), "Please type yes or no") != tc.asked {
+			t.Errorf("answers %q: %v, %v, %q", tc.answers, got, err, out.String())
+		}
+	}
+}

@@ -76,12 +76,12 @@ func TestUserCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
-	want := []userRow{{Name: "alice", Quota: 100 << 20, Used: 2048}, {Name: "bob", Quota: 0, Used: 0}}
+	want := []userRow{{Name: "alice", Quota: 100 << 20, Used: 2048}, {Name: "bob", Quota: 0, Used: 0, Conns: 8}}
 	if len(rows) != 2 || rows[0] != want[0] || rows[1] != want[1] {
 		t.Fatalf("list = %+v, want %+v", rows, want)
 	}
 	code, out, _ = runQftpd(t, "", append(d, "user", "list")...)
-	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "2 KiB") || !strings.Contains(out, "unlimited") {
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "2 KiB") || !strings.Contains(out, "unlimited") || !strings.Contains(out, "CONNS") {
 		t.Fatalf("list: %d %q", code, out)
 	}
 	if code, _, errOut := runQftpd(t, "", append(d, "user", "del", "alice", "--purge-home")...); code != 0 {

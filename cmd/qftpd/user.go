@@ -123,7 +123,11 @@ func (c *userRescanCmd) Run(ctx context.Context, g *globals) error {
 // twice on the terminal.
 func readNewPassword(ctx context.Context, g *globals, fromStdin bool) (string, error) {
 	if fromStdin {
-		return prompt.Line(g.io.in)
+		pw, err := prompt.Line(g.io.in)
+		if err != nil {
+			return "", fmt.Errorf("--password-stdin: no password on standard input: %w", err)
+		}
+		return pw, nil
 	}
 	p, err := prompt.NewPassword(ctx, g.io.in, g.io.err)
 	if errors.Is(err, prompt.ErrNoTerminal) {
@@ -284,6 +288,7 @@ type userRow struct {
 	Quota int64  `json:"quota"`
 	Used  int64  `json:"used"`
 	Rate  int64  `json:"rate"`
+	Conns int    `json:"conns"` // 0: the server's limit
 }
 
 func (c *userListCmd) Run(ctx context.Context, g *globals) error {
@@ -298,7 +303,7 @@ func (c *userListCmd) Run(ctx context.Context, g *globals) error {
 	}
 	rows := make([]userRow, 0, len(list))
 	for _, u := range list {
-		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: u.Used, Rate: u.Rate})
+		rows = append(rows, userRow{Name: u.Name, Quota: u.Quota, Used: u.Used, Rate: u.Rate, Conns: u.MaxConns})
 	}
 	return printUsers(g.io.out, rows, c.JSON)
 }
@@ -310,13 +315,17 @@ func printUsers(w io.Writer, rows []userRow, asJSON bool) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED\tRATE")
+	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED\tRATE\tCONNS")
 	for _, r := range rows {
 		used := "?"
 		if r.Used >= 0 {
 			used = size.Format(r.Used)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used, rateString(r.Rate))
+		conns := "server's"
+		if r.Conns > 0 {
+			conns = strconv.Itoa(r.Conns)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used, rateString(r.Rate), conns)
 	}
 	return tw.Flush()
 }

@@ -31,6 +31,7 @@ type conn struct {
 	grp    *group        // the session this connection belongs to
 	authed chan struct{} // closed once logged in (made by Serve)
 	unpend func()        // ends the count of this connection as awaiting login
+	joined bool          // joined a session (logs its comings and goings at debug)
 
 	mu  sync.Mutex
 	cwd string // virtual working directory
@@ -224,7 +225,7 @@ func (c *conn) join(ctrl *quic.Stream, req *transport.Request) bool {
 		_ = c.qc.CloseWithError(transport.ConnInternal, "cannot open home directory")
 		return false
 	}
-	c.user, c.grp = g.user, g
+	c.user, c.grp, c.joined = g.user, g, true
 	c.srv.trackWindow(c.qc, g.user.Name)
 	c.setCwd("/")
 	c.ulog = c.log.With("user", g.user.Name)
@@ -243,7 +244,11 @@ func (c *conn) serveControl(ctx context.Context, ctrl *quic.Stream) {
 		if err != nil {
 			var ae *quic.ApplicationError
 			if errors.Is(err, io.EOF) || ctx.Err() != nil || errors.As(err, &ae) && ae.ErrorCode == transport.ConnNoError {
-				c.ulog.Info("logout")
+				if c.joined {
+					c.ulog.Debug("left session")
+				} else {
+					c.ulog.Info("logout")
+				}
 				return
 			}
 			var pe *transport.ProtocolError

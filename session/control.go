@@ -82,9 +82,12 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 // report converts err for the wire and logs what the client is not told.
 func (c *conn) report(op string, err error) *transport.Error {
 	we := wireError(err)
-	if we.Code == transport.CodeIO {
+	switch we.Code {
+	case transport.CodeIO:
 		c.ulog.Error(op+" failed", "vpath", we.Path, "err", err)
-	} else {
+	case transport.CodeQuota: // worth an admin's eye: the user is at the limit
+		c.ulog.Info(op+" refused", "vpath", we.Path, "err", err)
+	default:
 		c.ulog.Debug(op+" refused", "vpath", we.Path, "err", err)
 	}
 	return we

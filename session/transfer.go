@@ -49,7 +49,13 @@ func (c *conn) readTransferRequest(str *quic.Stream) (*transport.TransferRequest
 	_ = str.SetReadDeadline(time.Now().Add(headerTimeout))
 	var req transport.TransferRequest
 	if err := transport.ReadFrame(str, &req); err != nil {
-		c.ulog.Warn("bad transfer header", "err", err)
+		// A client that gives up on a stream before its header (a
+		// transfer it canceled) is no fault.
+		if se := (*quic.StreamError)(nil); errors.As(err, &se) && se.Remote {
+			c.ulog.Debug("transfer stream canceled before its header", "err", err)
+		} else {
+			c.ulog.Warn("bad transfer header", "err", err)
+		}
 		str.CancelRead(transport.StreamProtocol)
 		str.CancelWrite(transport.StreamProtocol)
 		return nil, false

@@ -442,7 +442,11 @@ func (c *conn) verifyJournal(j *journal, p *fsjail.Partial) ([]int64, error) {
 
 // release gives n bytes back to the user's ledger (see releaseQuota).
 func (c *conn) release(ctx context.Context, n int64) {
-	if err := c.srv.releaseQuota(ctx, c.user.Name, n); err != nil {
+	err := c.srv.releaseQuota(ctx, c.user.Name, n)
+	switch {
+	case errors.Is(err, userdb.ErrNotFound):
+		c.ulog.Debug("release quota: the user was deleted", "bytes", n)
+	case err != nil:
 		c.ulog.Error("release quota", "bytes", n, "retry", errors.Is(err, userdb.ErrNotWritten), "err", err)
 	}
 }

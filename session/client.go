@@ -96,7 +96,7 @@ type Client struct {
 	// refused a login to reconnect: trying again would only fail the same
 	// way and count as failed logins against this address.
 	refused error
-	nextID   uint64
+	nextID  uint64
 
 	stallAfter time.Duration // tests: see stallAfter (0: that)
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,7 +87,7 @@ func TestSoak(t *testing.T) {
 func soakUser(ctx context.Context, t *testing.T, c *session.Client, home string, rng *mrand.Rand) int {
 	model := map[string][]byte{} // remote name -> contents
 	local := t.TempDir()
-	names := []string{"a", "b", "c", "d", "e"}
+	names := []string{"a", "b", "c", "d", "e", "s/a", "s/b"} // s: made and removed at random
 	sizes := []int{0, 1, 4 << 10, 300 << 10, 4<<20 + 17, 17 << 20}
 	data := func() []byte {
 		b := make([]byte, sizes[rng.IntN(len(sizes))])
@@ -101,6 +102,18 @@ func soakUser(ctx context.Context, t *testing.T, c *session.Client, home string,
 	// expected reports whether err is one a correct server may give here.
 	expected := func(err error) bool {
 		return err == nil || ctx.Err() != nil || errors.Is(err, transport.ErrQuota) || errors.Is(err, context.Canceled)
+	}
+	// noDir reports whether err is the absence of directory s for name.
+	noDir := func(name string, err error) bool {
+		return strings.HasPrefix(name, "s/") && errors.Is(err, fs.ErrNotExist)
+	}
+	inS := func() bool {
+		for name := range model {
+			if strings.HasPrefix(name, "s/") {
+				return true
+			}
+		}
+		return false
 	}
 	// learn reads name back after an operation whose outcome the client
 	// cannot know (a put interrupted right at its commit): the file must
@@ -140,7 +153,7 @@ func soakUser(ctx context.Context, t *testing.T, c *session.Client, home string,
 		if rng.IntN(3) == 0 {
 			opt.Connections = session.ConnectionsAuto
 		}
-		switch op := rng.IntN(10); {
+		switch op := rng.IntN(11); {
 		case op < 4: // put, sometimes interrupted
 			b := data()
 			src := filepath.Join(local, "src")
@@ -169,6 +182,10 @@ func soakUser(ctx context.Context, t *testing.T, c *session.Client, home string,
 			case errors.Is(err, fs.ErrExist):
 				if !had || opt.Force {
 					fail("put %s: %v", name, err)
+				}
+			case noDir(name, err):
+				if had {
+					fail("put %s: %v, but the model has it", name, err)
 				}
 			case !expected(err):
 				fail("put %s: %v", name, err)
@@ -203,7 +220,7 @@ func soakUser(ctx context.Context, t *testing.T, c *session.Client, home string,
 				model[to] = b
 			case err == nil:
 				fail("mv of missing %s succeeded", name)
-			case name == to || !ok && errors.Is(err, fs.ErrNotExist):
+			case name == to || !ok && errors.Is(err, fs.ErrNotExist) || noDir(to, err):
 			case !expected(err):
 				fail("mv %s %s: %v", name, to, err)
 			}
@@ -216,6 +233,23 @@ func soakUser(ctx context.Context, t *testing.T, c *session.Client, home string,
 			case !ok && errors.Is(err, fs.ErrNotExist):
 			case !expected(err):
 				fail("rm %s: %v", name, err)
+			}
+		case op < 10: // mkdir -p s, or rmdir s (which drops partial uploads left in it)
+			if rng.IntN(2) == 0 {
+				if err := c.Mkdir(ctx, "s", true); !expected(err) {
+					fail("mkdir -p s: %v", err)
+				}
+				break
+			}
+			err := c.Rmdir(ctx, "s")
+			switch {
+			case err == nil && inS():
+				fail("rmdir s succeeded with files in it")
+			case errors.Is(err, syscall.ENOTEMPTY) && !inS() && !strings.Contains(err.Error(), "an upload into it is running"):
+				fail("rmdir s of no files: %v", err)
+			case err == nil, errors.Is(err, syscall.ENOTEMPTY), errors.Is(err, fs.ErrNotExist):
+			case !expected(err):
+				fail("rmdir s: %v", err)
 			}
 		default: // df within quota
 			if u, err := c.Df(ctx); err == nil && u.Quota > 0 && u.Used > u.Quota {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,6 +340,9 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 			return 0, ctx.Err()
 		}
 		if errors.Is(err, transport.ErrAuth) {
+			if strings.Contains(err.Error(), transport.MsgLoginThrottled) {
+				break // the address waits; the password may be right
+			}
 			return 0, c.refuse(err)
 		}
 		if time.Now().Add(wait).After(deadline) {

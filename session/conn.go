@@ -151,9 +151,9 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 	addr := addrKey(c.qc.RemoteAddr())
 	if wait := c.srv.loginBlocked(addr); wait > 0 {
 		log.Warn("login refused: too many failures from this address", "wait", wait.Round(time.Second))
-		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed: too many failed logins; try again later"}})
+		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed: " + transport.MsgLoginThrottled}})
 		_ = ctrl.Close()
-		_ = c.qc.CloseWithError(transport.ConnAuthFailed, "too many failed logins; try again later")
+		_ = c.qc.CloseWithError(transport.ConnAuthFailed, transport.MsgLoginThrottled)
 		return false
 	}
 	actx, cancel := context.WithDeadline(ctx, deadline)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -1061,4 +1062,33 @@ func remoteFile(t *testing.T, name string, data []byte) *session.Client {
 	c, home := ts.User(t, name)
 	sessiontest.WriteFile(t, filepath.Join(home, "f"), data)
 	return c
+}
+
+// A reconnection that the login guard refuses (too many failures from this
+// address, whoever made them) does not end the session for good, as a
+// refused password does: once the address may try again, the same client
+// logs in again.
+func TestReconnectAfterLoginGuard(t *testing.T) {
+	t.Parallel()
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		s.MaxLoginFailures = 2
+		session.SetClock(s, func() time.Time { return time.Unix(0, now.Load()) })
+	})
+	ts.AddUser("gina", "right")
+	c := ts.Login(t, "gina", "right")
+	for range 2 {
+		if _, err := ts.Dial(t, "gina", "wrong"); !errors.Is(err, transport.ErrAuth) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	session.BreakConnection(c)
+	if _, err := c.Pwd(t.Context()); !errors.Is(err, transport.ErrAuth) || !strings.Contains(err.Error(), transport.MsgLoginThrottled) {
+		t.Fatalf("reconnect during the lockout: %v", err)
+	}
+	now.Add(int64(time.Hour))
+	if _, err := c.Pwd(t.Context()); err != nil {
+		t.Fatalf("reconnect after the lockout: %v", err)
+	}
 }

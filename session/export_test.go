@@ -71,3 +71,7 @@ func SettleQuotas(s *Server) { s.settleAllQuotas(context.Background()) }
 
 // Draining reports whether s has begun to shut down.
 func Draining(s *Server) bool { return s.isDraining() }
+
+// SetClock makes s read the time from now (the login guard); set it
+// before s serves.
+func SetClock(s *Server, now func() time.Time) { s.now = now }

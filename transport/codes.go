@@ -50,6 +50,11 @@ var connCodeText = map[quic.ApplicationErrorCode]string{
 	ConnBusy:         "server busy",
 }
 
+// MsgLoginThrottled ends the message of a login refused because of
+// earlier failures from the same address (not because of this password):
+// a client may try again later with the same password.
+const MsgLoginThrottled = "too many failed logins; try again later"
+
 // Explain turns QUIC stream and connection errors carrying qftp codes into
 // readable errors; other errors are returned unchanged.
 func Explain(err error) error {

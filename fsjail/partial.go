@@ -83,19 +83,30 @@ func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool
 	if err != nil {
 		return nil, false, pathError(op, vpath, err)
 	}
-	if _, err := j.root.Lstat(dataRel); errors.Is(err, fs.ErrNotExist) {
-		created = true
-	}
-	df, err := j.root.OpenFile(dataRel, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, false, pathError(op, vpath, err)
-	}
-	if df, err = regularNamed(df, dataV); err != nil {
-		return nil, false, pathError(op, vpath, err)
-	}
-	if err := TryLock(df); err != nil {
+	var df *os.File
+	for try := 1; ; try++ {
+		_, err := j.root.Lstat(dataRel)
+		created = errors.Is(err, fs.ErrNotExist)
+		if df, err = j.root.OpenFile(dataRel, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return nil, false, pathError(op, vpath, err)
+		}
+		if df, err = regularNamed(df, dataV); err != nil {
+			return nil, false, pathError(op, vpath, err)
+		}
+		if err := TryLock(df); err != nil {
+			_ = df.Close()
+			return nil, false, pathError(op, vpath, err)
+		}
+		// An idle partial may be removed (RemoveLeftovers, Sweep) between
+		// the open and the lock: then the lock is on a file that no name
+		// leads to any more, and it is opened anew.
+		if j.stillNamed(df, dataRel) {
+			break
+		}
 		_ = df.Close()
-		return nil, false, pathError(op, vpath, err)
+		if try == 3 {
+			return nil, false, pathError(op, vpath, ErrBusy)
+		}
 	}
 	if !journal {
 		return &Partial{Data: df}, created, nil
@@ -110,6 +121,16 @@ func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool
 		return nil, false, pathError(op, vpath, err)
 	}
 	return &Partial{Data: df, Meta: mf}, created, nil
+}
+
+// stillNamed reports whether rel names the open file f.
+func (j *Jail) stillNamed(f *os.File, rel string) bool {
+	a, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := j.root.Lstat(rel)
+	return err == nil && os.SameFile(a, b)
 }
 
 // OpenExistingPartial opens the partial upload for vpath and its journal
@@ -276,6 +297,9 @@ func (j *Jail) RemoveLeftovers(vpath string) (freed int64, err error) {
 	}
 	for _, fi := range infos {
 		if key, ok := strings.CutPrefix(fi.Name(), metaPrefix); ok && !held[key] {
+			if _, err := j.root.Lstat(joinRel(rel, partPrefix+key)); err == nil {
+				continue // an upload began again meanwhile
+			}
 			_ = j.root.Remove(joinRel(rel, fi.Name()))
 		}
 	}

@@ -163,11 +163,18 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		c.srv.loginResult(addr, err == nil)
 	}
 	if err != nil {
-		if errors.Is(err, userdb.ErrBadCredentials) {
-			log.Warn("login failed")
-		} else {
+		if !errors.Is(err, userdb.ErrBadCredentials) {
+			// Not a verdict on the password (the user store failed, or
+			// no hashing slot came free in time): the client may try
+			// again, and must not take it as a refusal.
 			log.Error("login failed", "err", err)
+			const msg = "the server cannot check passwords right now; try again later"
+			_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeBusy, Msg: msg}})
+			_ = ctrl.Close()
+			_ = c.qc.CloseWithError(transport.ConnBusy, msg)
+			return false
 		}
+		log.Warn("login failed")
 		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: "authentication failed"}})
 		_ = ctrl.Close()
 		_ = c.qc.CloseWithError(transport.ConnAuthFailed, "authentication failed")

@@ -240,6 +240,10 @@ func (c *conn) rmdir(ctx context.Context, vp string) error {
 	case len(unnamable) > 0:
 		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds "+strconv.Itoa(len(unnamable))+" entries whose names qftp cannot use")
 	}
+	busy := userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running or finishing")
+	if c.srv.uploadsInto(c.user.Name, vp) {
+		return busy
+	}
 	mu := c.srv.userLock(c.user.Name)
 	mu.Lock()
 	freed, lerr := c.jail.RemoveLeftovers(vp)
@@ -249,7 +253,9 @@ func (c *conn) rmdir(ctx context.Context, vp string) error {
 		return err
 	}
 	if err = c.jail.Rmdir(vp); errors.Is(err, syscall.ENOTEMPTY) {
-		return userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running")
+		// A partial that an upload holds, or the server's temp files
+		// (swept later).
+		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds files the server is still using (an upload into it)")
 	}
 	return err
 }

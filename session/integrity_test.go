@@ -13,10 +13,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/zeebo/blake3"
+	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"
@@ -1028,5 +1030,39 @@ func TestRmdirDropsPartialUploads(t *testing.T) {
 	}
 	if l, d := used(t, ts, "ria"); l != 0 || d != 0 {
 		t.Fatalf("after rmdir: ledger %d, disk %d", l, d)
+	}
+}
+
+// rmdir leaves a directory alone while an upload into it runs, even one
+// whose partial it could lock at that moment, and the upload completes.
+func TestRmdirWhileUploading(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "rudi")
+	src := filepath.Join(t.TempDir(), "src")
+	data := randomBytes(t, 2*mib)
+	sessiontest.WriteFile(t, src, data)
+	if err := c.Mkdir(t.Context(), "d", false); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Put(t.Context(), src, "d/f", session.TransferOptions{
+			Limiter:  rate.NewLimiter(rate.Limit(4*mib), 64<<10),
+			Progress: func(n, _ int64) { once.Do(func() { close(started) }) },
+		})
+		done <- err
+	}()
+	<-started
+	if err := c.Rmdir(t.Context(), "d"); !errors.Is(err, syscall.ENOTEMPTY) || !strings.Contains(err.Error(), "an upload into it") {
+		t.Fatalf("rmdir during an upload: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the upload: %v", err)
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(home, "d", "f")); !bytes.Equal(got, data) {
+		t.Fatal("uploaded file differs")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -308,6 +309,20 @@ type uploadSlot struct {
 	refs   int
 	done   chan struct{} // closed when the last holder let go
 	let    chan struct{} // closed (and replaced) when any holder lets go
+}
+
+// uploadsInto reports whether an upload of user runs into a file directly
+// in the directory dir (a virtual path).
+func (s *Server) uploadsInto(user, dir string) bool {
+	prefix := user + "\x00" + strings.TrimSuffix(dir, "/") + "/"
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key := range s.uploads {
+		if rest, ok := strings.CutPrefix(key, prefix); ok && !strings.Contains(rest, "/") {
+			return true
+		}
+	}
+	return false
 }
 
 // acquireUpload gives the stream the upload to vp: a new one, or the

@@ -53,7 +53,7 @@ func (sh *shell) interactive(ctx context.Context) int {
 			_ = f.Close()
 		}
 	}()
-	for !sh.quit {
+	for !sh.quit && ctx.Err() == nil { // a signal ended the last command: no prompt
 		line, err := promptUntilDone(ctx, ln, fmt.Sprintf("%s@%s:%s> ", sh.client.User(), sh.host, sh.client.Cwd()))
 		switch {
 		case ctx.Err() != nil:

@@ -488,7 +488,7 @@ func TestPatternsInLsAndRm(t *testing.T) {
 	ts := sessiontest.Start(t)
 	home := ts.AddUser("pat", "pw")
 	c := newClient(t, ts, "pat", "pw")
-	for _, p := range []string{"logs/a.log", "logs/b.log", "logs/c.txt", "logs/sub/d.log", "keep.txt"} {
+	for _, p := range []string{"logs/a.log", "logs/b.log", "logs/c.txt", "logs/sub/d.log", "keep.txt", "photo [1].jpg", "photo 1.jpg"} {
 		sessiontest.WriteFile(t, filepath.Join(home, p), []byte(p))
 	}
 	steps := []struct {
@@ -505,6 +505,10 @@ func TestPatternsInLsAndRm(t *testing.T) {
 		{[]string{"rm", "logs/*.log"}, 1, "", "rm logs/*.log: no match"},
 		{[]string{"rm", "logs/c.txt", "logs/missing", "logs/sub"}, 1, "", "rm: 2 errors (3 files tried)"},
 		{[]string{"ls", "logs"}, 0, "sub\n", ""},
+		// A name with pattern characters that exists is that file.
+		{[]string{"ls", "photo [1].jpg"}, 0, "photo [1].jpg\n", ""},
+		{[]string{"rm", "photo [1].jpg"}, 0, "", ""},
+		{[]string{"ls", "photo*"}, 0, "photo 1.jpg\n", ""},
 	}
 	for _, s := range steps {
 		code, out, errOut := c.run(t, "", s.args...)

@@ -47,7 +47,7 @@ type lsCmd struct {
 
 func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
 	list := sh.client.List
-	if hasMeta(c.Path) {
+	if sh.isPattern(ctx, c.Path) {
 		list = sh.globRelative
 	}
 	entries, unnamable, err := list(ctx, c.Path)
@@ -170,7 +170,7 @@ func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
 	tried := 0
 	for _, f := range c.Files {
 		targets := []string{f}
-		if hasMeta(f) {
+		if sh.isPattern(ctx, f) {
 			entries, unnamable, err := sh.client.Glob(ctx, f)
 			switch {
 			case err != nil:
@@ -224,8 +224,17 @@ func (sh *shell) globRelative(ctx context.Context, pattern string) ([]transport.
 	return entries, unnamable, nil
 }
 
-// hasMeta reports whether p is a pattern (see the server's glob).
-func hasMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
+// isPattern reports whether p is a pattern for the server to expand: it
+// has *, ? or [ and names no file as it is (there is no escaping them, as
+// backslashes are not allowed in names, so "photo [1].jpg" is that file
+// if it exists).
+func (sh *shell) isPattern(ctx context.Context, p string) bool {
+	if !strings.ContainsAny(p, "*?[") {
+		return false
+	}
+	_, _, err := sh.client.Stat(ctx, p)
+	return err != nil
+}
 
 type mvCmd struct {
 	Force bool   `short:"f" help:"Replace an existing destination file."`

@@ -151,6 +151,8 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	}
 	if cause := context.Cause(ctx); cause != nil {
 		g.log.Info("shutting down", "on", cause.Error(), "grace", c.Grace)
+	} else {
+		g.log.Info("shutting down", "grace", c.Grace)
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Grace)
 	defer cancel()

@@ -148,6 +148,10 @@ func TestInteractiveShell(t *testing.T) {
 		t.Fatalf("downloaded file differs (%d bytes), %v", len(got), err)
 	}
 
+	// Ctrl-C at the prompt gives a fresh prompt at the start of a line.
+	tm.send("\x03")
+	tm.expect("^C\r\n" + prompt)
+
 	// Unknown commands get a hint, not a crash; Ctrl-D ends the shell.
 	tm.send("frobnicate\r")
 	tm.expect(`unknown command "frobnicate"`)

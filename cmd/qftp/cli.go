@@ -54,7 +54,7 @@ type cli struct {
 	Connections   string           `name:"connections" default:"auto" env:"QFTP_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections a large transfer is spread over: a number, or auto (start with one, add more while that pays)."`
 	MaxConns      int              `name:"max-connections" default:"128" help:"Most connections auto may use."`
 	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default: auto, up to 128 small files or 4 large ones)."`
-	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second)."`
+	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second); unlimited lifts a cap from the config file."`
 	Retries       int              `name:"retries" default:"20" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
 	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
 	Batch         string           `name:"batch" short:"b" type:"existingfile" placeholder:"FILE" help:"Run the commands in FILE, one per line, stopping at the first that fails (unless its line starts with -)."`
@@ -97,8 +97,8 @@ func (c *cli) Validate() error {
 		return errors.New("--jobs must be between 1 and 256 (0: auto)")
 	}
 	if c.LimitRate != "" {
-		if n, err := size.Parse(c.LimitRate); err != nil || n <= 0 {
-			return fmt.Errorf("--limit-rate: want a rate such as 10MiB (bytes per second)")
+		if _, err := size.Parse(c.LimitRate); err != nil {
+			return fmt.Errorf("--limit-rate: want a rate such as 10MiB (bytes per second), or unlimited")
 		}
 	}
 	if c.Retries < 1 || c.Retries > 1000 {
@@ -192,7 +192,7 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		return exitUsage
 	}
 	c.Fingerprint = first(c.Fingerprint, hc.Fingerprint)
-	c.LimitRate = first(c.LimitRate, hc.LimitRate)
+	c.LimitRate = first(c.LimitRate, hc.LimitRate) // the config file checked its own
 	if c.Jobs == 0 {
 		c.Jobs = hc.Jobs // still 0: auto
 	}
@@ -237,8 +237,7 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		log:         c.logger(s.err),
 	}
 	sh.conns, _ = c.connections()
-	if c.LimitRate != "" {
-		bps, _ := size.Parse(c.LimitRate)
+	if bps, _ := size.Parse(c.LimitRate); bps > 0 { // "" and unlimited: no cap
 		// Bursts of up to 100 ms worth keep the pace smooth.
 		sh.limiter = rate.NewLimiter(rate.Limit(bps), int(max(bps/10, 64<<10)))
 	}

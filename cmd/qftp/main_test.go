@@ -170,6 +170,12 @@ func TestExitStatuses(t *testing.T) {
 	if code, out, _ := good.runRaw(t, "", "--version"); code != exitOK || !strings.HasPrefix(out, "qftp ") {
 		t.Fatalf("--version: exit %d, %q", code, out)
 	}
+	if code, _, errOut := good.run(t, "", "--limit-rate", "fast", "pwd"); code != exitUsage || !strings.Contains(errOut, "--limit-rate: want a rate such as 10MiB") {
+		t.Fatalf("bad --limit-rate: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := good.run(t, "", "--limit-rate", "unlimited", "pwd"); code != exitOK || out != "/\n" {
+		t.Fatalf("--limit-rate unlimited: exit %d, %q", code, out)
+	}
 	if code, _, errOut := good.runRaw(t, "", "--fingerprint", "SHA256:nope", "carol@"+ts.Addr, "pwd"); code != exitUsage || !strings.Contains(errOut, "--fingerprint") {
 		t.Fatalf("bad fingerprint: exit %d, %q", code, errOut)
 	}

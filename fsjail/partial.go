@@ -266,11 +266,13 @@ func (j *Jail) sweepOne(rel string, fi fs.FileInfo) int64 {
 }
 
 // RemoveLeftovers removes the partial uploads (and their journals) found
-// directly in the directory vpath that no upload holds, and returns the
-// bytes of data it freed. A directory that looks empty to its user (ReadDir
-// hides these files) can then be removed. Temp files are left to Sweep:
-// one may be a commit under way.
-func (j *Jail) RemoveLeftovers(vpath string) (freed int64, err error) {
+// directly in the directory vpath that no upload holds and that nothing
+// wrote to for idle, and returns the bytes of data it freed. A directory
+// that looks empty to its user (ReadDir hides these files) can then be
+// removed. (A striped upload holds its partial only while a piece runs,
+// so a recent write is taken as an upload between pieces.) Temp files are
+// left to Sweep: one may be a commit under way.
+func (j *Jail) RemoveLeftovers(vpath string, idle time.Duration) (freed int64, err error) {
 	const op = "removeleftovers"
 	rel, err := rootRel(vpath)
 	if err != nil {
@@ -288,7 +290,9 @@ func (j *Jail) RemoveLeftovers(vpath string) (freed int64, err error) {
 	held := map[string]bool{} // keys of partials an upload holds
 	for _, fi := range infos {
 		if key, ok := strings.CutPrefix(fi.Name(), partPrefix); ok {
-			if n, ok := j.removeIdle(joinRel(rel, fi.Name()), fi); ok {
+			if time.Since(fi.ModTime()) < idle {
+				held[key] = true
+			} else if n, ok := j.removeIdle(joinRel(rel, fi.Name()), fi); ok {
 				freed += n
 			} else {
 				held[key] = true

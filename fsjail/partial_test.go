@@ -195,7 +195,11 @@ func TestRemoveLeftovers(t *testing.T) {
 	if _, err := held.Data.WriteAt([]byte("123"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if freed, err := j.RemoveLeftovers("/d"); err != nil || freed != 5 {
+	// Written to a moment ago: maybe an upload between its pieces.
+	if freed, err := j.RemoveLeftovers("/d", time.Hour); err != nil || freed != 0 {
+		t.Fatalf("RemoveLeftovers of fresh partials = %d, %v; want 0", freed, err)
+	}
+	if freed, err := j.RemoveLeftovers("/d", 0); err != nil || freed != 5 {
 		t.Fatalf("RemoveLeftovers = %d, %v; want 5", freed, err)
 	}
 	if _, err := j.PartialSize("/d/idle"); !errors.Is(err, fs.ErrNotExist) {
@@ -209,7 +213,7 @@ func TestRemoveLeftovers(t *testing.T) {
 		t.Fatalf("left %v", left)
 	}
 	_ = held.Close()
-	if freed, err := j.RemoveLeftovers("/d"); err != nil || freed != 3 {
+	if freed, err := j.RemoveLeftovers("/d", 0); err != nil || freed != 3 {
 		t.Fatalf("RemoveLeftovers after the upload = %d, %v; want 3", freed, err)
 	}
 	if err := j.Rmdir("/d"); err != nil {

@@ -246,19 +246,24 @@ func (c *conn) rmdir(ctx context.Context, vp string) error {
 	}
 	mu := c.srv.userLock(c.user.Name)
 	mu.Lock()
-	freed, lerr := c.jail.RemoveLeftovers(vp)
+	freed, lerr := c.jail.RemoveLeftovers(vp, partialIdle)
 	c.release(ctx, freed)
 	mu.Unlock()
 	if lerr != nil {
 		return err
 	}
 	if err = c.jail.Rmdir(vp); errors.Is(err, syscall.ENOTEMPTY) {
-		// A partial that an upload holds, or the server's temp files
-		// (swept later).
-		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds files the server is still using (an upload into it)")
+		// A partial that an upload holds or wrote to lately, or the
+		// server's temp files (swept later).
+		return userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running or ran in the last 10 s; try again in a moment")
 	}
 	return err
 }
+
+// partialIdle is how long nothing must have written to a partial upload
+// before rmdir takes it for abandoned. It should be longer than a striped
+// upload's gap between its last piece and its commit.
+const partialIdle = 10 * time.Second
 
 func (c *conn) removeFile(ctx context.Context, vp string) error {
 	mu := c.srv.userLock(c.user.Name)

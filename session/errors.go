@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/qftp/qftp/fsjail"
+	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -33,6 +34,8 @@ func wireError(err error) *transport.Error {
 	}
 	e := &transport.Error{Path: path}
 	switch {
+	case errors.Is(err, userdb.ErrNotFound): // deleted while logged in
+		e.Code, e.Msg = transport.CodeAuth, "user no longer exists"
 	case errors.Is(err, fsjail.ErrBusy):
 		e.Code, e.Msg = transport.CodeBusy, "another upload to this file is running"
 	case errors.Is(err, fsjail.ErrEscapes):

@@ -1,9 +1,11 @@
 package session
 
 import (
+	"fmt"
 	"io/fs"
 	"testing"
 
+	"github.com/qftp/qftp/session/userdb"
 	"github.com/qftp/qftp/transport"
 )
 
@@ -19,5 +21,9 @@ func TestWireErrorPaths(t *testing.T) {
 		if we.Path != tc.want || we.Code != transport.CodeNotFound {
 			t.Errorf("wireError(%s) = %+v, want path %q, code %s", tc.path, we, tc.want, transport.CodeNotFound)
 		}
+	}
+	// A user deleted while logged in, as their transfer finds out.
+	if we := wireError(fmt.Errorf("reserve bob: %w", userdb.ErrNotFound)); we.Code != transport.CodeAuth || we.Msg != "user no longer exists" {
+		t.Errorf("wireError(deleted user) = %+v", we)
 	}
 }

@@ -504,7 +504,11 @@ type BatchStoppedError struct {
 }
 
 func (e *BatchStoppedError) Error() string {
-	return fmt.Sprintf("stopped after %d of %d files: could not reconnect to the server", e.Done, e.Total)
+	why := "could not reconnect to the server"
+	if lost := (*ConnLostError)(nil); errors.As(e.Cause, &lost) && lost.Tries == 0 {
+		why = "the server ended the session"
+	}
+	return fmt.Sprintf("stopped after %d of %d files: %s", e.Done, e.Total, why)
 }
 
 func (e *BatchStoppedError) Unwrap() error { return e.Cause }

@@ -14,6 +14,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/qftp/qftp/session"
+	"github.com/qftp/qftp/transport"
 )
 
 // shell runs qftp commands against one session: a single command from the
@@ -123,8 +124,11 @@ func (sh *shell) status(err error) int {
 	}
 	fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 	var ue errUsage
-	if errors.As(err, &ue) {
+	switch {
+	case errors.As(err, &ue):
 		return exitUsage
+	case errors.Is(err, transport.ErrAuth): // the server ended the session, or refused a login
+		return exitAuth
 	}
 	return exitFail
 }

@@ -81,7 +81,7 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("list = %+v, want %+v", rows, want)
 	}
 	code, out, _ = runQftpd(t, "", append(d, "user", "list")...)
-	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "2 KiB") || !strings.Contains(out, "unlimited") || !strings.Contains(out, "CONNS") {
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "2 KiB") || !strings.Contains(out, "unlimited") || !strings.Contains(out, "MAX CONNS") {
 		t.Fatalf("list: %d %q", code, out)
 	}
 	if code, _, errOut := runQftpd(t, "", append(d, "user", "del", "alice", "--purge-home")...); code != 0 {

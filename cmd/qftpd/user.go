@@ -40,7 +40,11 @@ func (c *userConnsCmd) Run(ctx context.Context, g *globals) error {
 	}
 	err := g.withUsers(func(users *userdb.Store) error { return users.SetMaxConns(ctx, c.Name, c.N) })
 	if err == nil {
-		fmt.Fprintf(g.io.err, "connections per session of %s set to %d\n", c.Name, c.N)
+		if c.N == 0 {
+			fmt.Fprintf(g.io.err, "connections per session of %s: the server's limit (serve --max-connections)\n", c.Name)
+		} else {
+			fmt.Fprintf(g.io.err, "connections per session of %s set to %d\n", c.Name, c.N)
+		}
 	}
 	return err
 }
@@ -315,7 +319,7 @@ func printUsers(w io.Writer, rows []userRow, asJSON bool) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED\tRATE\tCONNS")
+	fmt.Fprintln(tw, "NAME\tQUOTA\tUSED\tRATE\tMAX CONNS")
 	for _, r := range rows {
 		used := "?"
 		if r.Used >= 0 {

@@ -20,7 +20,7 @@ var units = map[string]float64{
 }
 
 // ErrSyntax is wrapped by Parse's errors.
-var ErrSyntax = errors.New(`want a size such as 100MiB, 1.5GB, 512K, 0 or "unlimited"`)
+var ErrSyntax = errors.New(`want a size such as 100MiB, 1.5GB, 512K or "unlimited"`)
 
 // Parse reads a size in bytes. Decimal units (KB, MB, GB, TB) are powers of
 // 1000, binary units (KiB, MiB, ...) and bare letters (K, M, G) powers of

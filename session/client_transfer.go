@@ -1224,6 +1224,27 @@ func (res *TransferResult) markSame(opt TransferOptions) {
 	}
 }
 
+// sameMtime reports whether two mtimes (ns) are the same as far as their
+// file systems can tell: equal, or one in whole seconds that is the other
+// rounded down or up to a second (HFS+, some network file systems) or to
+// an even second (FAT). The contents are compared too (BLAKE3), so this
+// only decides whether a copy whose clock rounded counts as the same file.
+func sameMtime(a, b int64) bool {
+	if a == b {
+		return true
+	}
+	for _, step := range []int64{int64(time.Second), 2 * int64(time.Second)} {
+		for _, p := range [][2]int64{{a, b}, {b, a}} {
+			coarse, fine := p[0], p[1]
+			down := fine - ((fine%step)+step)%step
+			if coarse == down || fine != down && coarse == down+step {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // alreadyThere reports whether the remote file is the local one (same
 // size, mtime and BLAKE3), filling res if so. Only a cancel (ctx's error)
 // or a local read error (a *blocks.SourceError) is an error; anything
@@ -1233,7 +1254,7 @@ func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, r
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if err != nil || e.Type != transport.TypeFile || e.Size != fi.Size() || e.Mtime != fi.ModTime().UnixNano() {
+	if err != nil || e.Type != transport.TypeFile || e.Size != fi.Size() || !sameMtime(e.Mtime, fi.ModTime().UnixNano()) {
 		return false, nil
 	}
 	// Both ends hash at once: the server's may take as long as ours.

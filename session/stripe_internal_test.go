@@ -272,3 +272,28 @@ func TestBatchBudget(t *testing.T) {
 		}
 	}
 }
+
+func TestSameMtime(t *testing.T) {
+	t.Parallel()
+	const s = int64(time.Second)
+	base := int64(1_700_000_000) * s
+	for _, tc := range []struct {
+		a, b int64
+		want bool
+	}{
+		{base + 123, base + 123, true},
+		{base + 123, base + 124, false},   // both precise: any difference counts
+		{base, base + 1*s + 999, true},    // FAT's 2 s steps
+		{base + 1*s + 999, base, true},    // either way round
+		{base, base + 2*s, false},         // a whole step apart
+		{base + 3*s/2, base + s, true},    // HFS+ seconds
+		{base + 3*s/2, base + 3*s, false}, // no rounding of 1.5 s
+		{base, base + s, true},            // FAT: 1 s down to an even second
+		{base + s, base + 3*s, false},     // no rounding of 3 s gives 1 s
+		{base + 3*s, base + 5*s/2, true},  // 2.5 s up to a second
+	} {
+		if got := sameMtime(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameMtime(%d, %d) = %v, want %v", tc.a-base, tc.b-base, got, tc.want)
+		}
+	}
+}

@@ -566,8 +566,15 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 	seen := map[string]bool{}
 	dest := map[string]string{} // local file -> remote file that goes there
 	for _, pat := range patterns {
-		entries, unnamable, err := c.Glob(ctx, pat)
-		if err != nil {
+		var entries []transport.Entry
+		var unnamable int
+		var err error
+		if e, vp, serr := c.Stat(ctx, pat); serr == nil {
+			// A name that exists is that file, pattern characters and all
+			// (there is no escaping them: backslashes are not allowed).
+			e.Name = vp
+			entries = []transport.Entry{e}
+		} else if entries, unnamable, err = c.Glob(ctx, pat); err != nil {
 			return nil, err
 		}
 		if unnamable > 0 {
@@ -610,6 +617,9 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 	dest := map[string]string{} // remote file -> local file that goes there
 	for _, pat := range patterns {
 		matches, err := filepath.Glob(pat)
+		if _, lerr := os.Lstat(pat); lerr == nil {
+			matches, err = []string{pat}, nil // that file, as for mget
+		}
 		if err != nil {
 			return nil, &OpError{Op: "mput", Path: pat, Err: err}
 		}

@@ -53,7 +53,7 @@ type cli struct {
 	Timeout       time.Duration    `name:"connect-timeout" default:"15s" help:"Give up connecting after this long."`
 	Connections   string           `name:"connections" default:"auto" env:"QFTP_CONNECTIONS" placeholder:"N|auto" help:"QUIC connections a large transfer is spread over: a number, or auto (start with one, add more while that pays)."`
 	MaxConns      int              `name:"max-connections" default:"128" help:"Most connections auto may use."`
-	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default: auto, up to 128 small files or 4 large ones)."`
+	Jobs          int              `name:"jobs" short:"j" env:"QFTP_JOBS" help:"Files to transfer at once in multi-file transfers (default: auto, up to 256 while those running total at most 64 MiB: many small files, or 4 large ones)."`
 	LimitRate     string           `name:"limit-rate" placeholder:"RATE" help:"Cap the transfer rate, e.g. 10MiB (per second); unlimited lifts a cap from the config file."`
 	Retries       int              `name:"retries" default:"20" help:"When the connection drops, tries per operation before giving up (1: no retry)."`
 	RetryTime     time.Duration    `name:"retry-time" default:"2m" help:"When the connection drops, how long to keep reconnecting."`
@@ -123,16 +123,17 @@ func (c *cli) Validate() error {
 const description = `qftp transfers files to and from a qftpd server over QUIC.
 
 Commands (run one after the host, or type them in the shell):
-  pwd, cd DIR, ls [-l] [PATH], mkdir [-p] DIR, rmdir DIR, rm FILE,
-  mv FROM TO, get [-fcr] [-j N] REMOTE [LOCAL], put [-fcr] [-j N] LOCAL [REMOTE],
-  mget PATTERN..., mput PATTERN..., hash [--sha256] FILE, df,
-  lcd DIR, lpwd, lls [PATH], help [CMD], exit
+  pwd, cd [DIR], ls [-l] [--json] [PATH|PATTERN], mkdir [-p] DIR, rmdir DIR,
+  rm FILE|PATTERN..., mv [-f] FROM TO, get [-fcr] [-j N] REMOTE [LOCAL],
+  put [-fcr] [-j N] LOCAL [REMOTE], mget [-fc] [-j N] PATTERN...,
+  mput [-fc] [-j N] PATTERN..., hash [--sha256] FILE, df,
+  lcd [DIR], lpwd, lls [-l] [--json] [PATH], help [CMD], exit
 
 qftp completion bash|zsh|fish prints a completion script.
 
-Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused,
-4 cannot connect or server not trusted, 130 Ctrl-C
-(128 + the signal's number).`
+Exit status: 0 ok, 1 a command failed, 2 usage error, 3 login refused
+or session ended by the server, 4 cannot connect or server not trusted,
+130 Ctrl-C (128 + the signal's number).`
 
 // run parses args, connects and runs the commands; it returns the exit
 // status.

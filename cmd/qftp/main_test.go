@@ -513,6 +513,7 @@ func TestPatternsInLsAndRm(t *testing.T) {
 		{[]string{"ls", "logs"}, 0, "sub\n", ""},
 		// A name with pattern characters that exists is that file.
 		{[]string{"ls", "photo [1].jpg"}, 0, "photo [1].jpg\n", ""},
+		{[]string{"mget", "photo [1].jpg"}, 0, "", "1 of 1 files"},
 		{[]string{"rm", "photo [1].jpg"}, 0, "", ""},
 		{[]string{"ls", "photo*"}, 0, "photo 1.jpg\n", ""},
 	}
@@ -524,5 +525,8 @@ func TestPatternsInLsAndRm(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(home, "keep.txt")); err != nil {
 		t.Fatal(err)
+	}
+	if got := sessiontest.ReadFile(t, filepath.Join(c.localDir, "photo [1].jpg")); string(got) != "photo [1].jpg" {
+		t.Fatalf("mget of a name with brackets fetched %q", got)
 	}
 }

@@ -30,7 +30,7 @@ type serveCmd struct {
 	Key           string        `type:"existingfile" help:"PEM private key for --cert."`
 	DefaultQuota  string        `name:"default-quota" default:"100MiB" help:"Quota of users added without --quota (stored; user add reads it)."`
 	PartialMaxAge time.Duration `name:"partial-max-age" default:"168h" help:"Remove partial uploads nobody resumed for this long."`
-	Grace         time.Duration `default:"30s" help:"On SIGINT/SIGTERM, how long running transfers may take to finish."`
+	Grace         time.Duration `default:"30s" help:"On SIGINT, SIGTERM or SIGHUP, how long running transfers may take to finish."`
 	Demo          bool          `help:"If there are no users, create user demo with a random password and print how to connect."`
 	MaxStreams    int64         `name:"max-streams" default:"256" help:"Concurrent transfers one connection may run."`
 	MaxConns      int           `name:"max-connections" default:"128" help:"Connections one session may stripe over (1: no striping)."`

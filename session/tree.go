@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -654,3 +655,58 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 
 // String describes a failure: "put a/b.txt: file exists".
 func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Path, f.Err) }
+
+// RemoveTree removes the file or link p, or the directory p with all it
+// holds, deepest first and up to 16 removals at once. Links are removed,
+// never followed. It goes on past what it cannot remove, calling fail for
+// each (from several goroutines, one at a time), and returns how many
+// files and directories it removed. A directory left with hidden partial
+// uploads goes as by Rmdir; one it cannot empty stays, with its error.
+func (c *Client) RemoveTree(ctx context.Context, p string, fail func(path string, err error)) int {
+	var mu sync.Mutex
+	removed := 0
+	report := func(path string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			removed++
+		} else if ctx.Err() == nil {
+			fail(path, err)
+		}
+	}
+	sem := make(chan struct{}, 16)
+	var tree func(p string, depth int)
+	tree = func(p string, depth int) {
+		err := c.Remove(ctx, p)
+		if err == nil || !errors.Is(err, syscall.EISDIR) || depth > maxTreeDepth {
+			report(p, err)
+			return
+		}
+		entries, _, err := c.List(ctx, p) // names it cannot list, Rmdir reports
+		if err != nil {
+			report(p, err)
+			return
+		}
+		var wg sync.WaitGroup
+		for _, e := range entries {
+			child := joinRemote(p, e.Name)
+			if e.Type == transport.TypeDir {
+				tree(child, depth+1) // one directory at a time: bounded goroutines
+				continue
+			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				report(child, c.Remove(ctx, child))
+			})
+		}
+		wg.Wait()
+		report(p, c.Rmdir(ctx, p))
+	}
+	tree(path.Clean(c.absRemote(p)), 0)
+	return removed
+}
+
+// maxTreeDepth bounds RemoveTree's recursion; a path of at most 4096
+// bytes cannot nest deeper.
+const maxTreeDepth = 2048

@@ -124,7 +124,7 @@ const description = `qftp transfers files to and from a qftpd server over QUIC.
 
 Commands (run one after the host, or type them in the shell):
   pwd, cd [DIR], ls [-l] [--json] [PATH|PATTERN], mkdir [-p] DIR, rmdir DIR,
-  rm FILE|PATTERN..., mv [-f] FROM TO, get [-fcr] [-j N] REMOTE [LOCAL],
+  rm [-r] FILE|PATTERN..., mv [-f] FROM TO, get [-fcr] [-j N] REMOTE [LOCAL],
   put [-fcr] [-j N] LOCAL [REMOTE], mget [-fc] [-j N] PATTERN...,
   mput [-fc] [-j N] PATTERN..., hash [--sha256] FILE, df,
   lcd [DIR], lpwd, lls [-l] [--json] [PATH], help [CMD], exit

@@ -529,4 +529,33 @@ func TestPatternsInLsAndRm(t *testing.T) {
 	if got := sessiontest.ReadFile(t, filepath.Join(c.localDir, "photo [1].jpg")); string(got) != "photo [1].jpg" {
 		t.Fatalf("mget of a name with brackets fetched %q", got)
 	}
+
+	// rm -r removes a tree; links in it go, what they lead to stays.
+	for _, p := range []string{"tree/a", "tree/sub/b", "tree/sub/deeper/c"} {
+		sessiontest.WriteFile(t, filepath.Join(home, p), []byte(p))
+	}
+	for link, to := range map[string]string{"tree/file-link": "../keep.txt", "tree/sub/dir-link": "../../logs"} {
+		if err := os.Symlink(to, filepath.Join(home, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []struct {
+		args    []string
+		code    int
+		errPart string
+	}{
+		{[]string{"rm", "tree"}, 1, "is a directory"},
+		{[]string{"rm", "-r", "/"}, 1, "that is the home directory"},
+		{[]string{"rm", "-r", "tree"}, 0, ""},
+		{[]string{"rm", "-r", "tree"}, 1, "no such file or directory"},
+	} {
+		if code, _, errOut := c.run(t, "", s.args...); code != s.code || !strings.Contains(errOut, s.errPart) {
+			t.Fatalf("%v: exit %d, stderr %q", s.args, code, errOut)
+		}
+	}
+	for _, p := range []string{"tree", "keep.txt", "logs/sub/d.log"} {
+		if _, err := os.Lstat(filepath.Join(home, p)); (p == "tree") != os.IsNotExist(err) {
+			t.Errorf("after rm -r tree, %s: %v", p, err)
+		}
+	}
 }

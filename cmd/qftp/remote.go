@@ -160,7 +160,8 @@ func (c *rmdirCmd) Run(ctx context.Context, sh *shell) error {
 }
 
 type rmCmd struct {
-	Files []string `arg:"" help:"Files to remove; patterns (*, ?, [...]) are expanded by the server."`
+	Recursive bool     `short:"r" help:"Remove directories too, with all they hold (links are removed, not followed)."`
+	Files     []string `arg:"" help:"Files to remove; patterns (*, ?, [...]) are expanded by the server."`
 }
 
 // Run removes each file, going on past one that fails (as rm does); the
@@ -187,12 +188,29 @@ func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
 			}
 		}
 		for _, t := range targets {
-			tried++
-			if err := sh.client.Remove(ctx, t); err != nil {
-				if ctx.Err() != nil {
-					return err
+			if !c.Recursive {
+				tried++
+				if err := sh.client.Remove(ctx, t); err != nil {
+					if ctx.Err() != nil {
+						return err
+					}
+					errs = append(errs, err)
 				}
+				continue
+			}
+			if sh.remoteAbs(t) == "/" {
+				// As rm's --preserve-root: the contents go with rm -r '/*'.
+				errs = append(errs, fmt.Errorf("rm -r %s: that is the home directory; to empty it, rm -r '/*'", t))
+				continue
+			}
+			failed := 0
+			tried += sh.client.RemoveTree(ctx, t, func(p string, err error) {
+				failed++
 				errs = append(errs, err)
+			})
+			tried += failed
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 		}
 	}

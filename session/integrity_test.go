@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/zeebo/blake3"
-	"golang.org/x/time/rate"
 
 	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"
@@ -1049,25 +1048,33 @@ func TestRmdirDropsPartialUploads(t *testing.T) {
 // whose partial it could lock at that moment, and the upload completes.
 func TestRmdirWhileUploading(t *testing.T) {
 	t.Parallel()
-	ts := sessiontest.Start(t)
+	// The server paces the upload (the user's rate cap): its hook says
+	// when the server is receiving it.
+	receiving := make(chan struct{})
+	var once sync.Once
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		session.SetPaceHook(s, func(string, int64) { once.Do(func() { close(receiving) }) })
+	})
 	c, home := ts.User(t, "rudi")
+	if err := ts.Users.SetRate(t.Context(), "rudi", 4*mib); err != nil {
+		t.Fatal(err)
+	}
 	src := filepath.Join(t.TempDir(), "src")
 	data := randomBytes(t, 2*mib)
 	sessiontest.WriteFile(t, src, data)
 	if err := c.Mkdir(t.Context(), "d", false); err != nil {
 		t.Fatal(err)
 	}
-	started := make(chan struct{})
-	var once sync.Once
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Put(t.Context(), src, "d/f", session.TransferOptions{
-			Limiter:  rate.NewLimiter(rate.Limit(4*mib), 64<<10),
-			Progress: func(n, _ int64) { once.Do(func() { close(started) }) },
-		})
+		_, err := c.Put(t.Context(), src, "d/f", session.TransferOptions{})
 		done <- err
 	}()
-	<-started
+	select {
+	case <-receiving:
+	case err := <-done:
+		t.Fatalf("the upload ended before the server paced it: %v", err)
+	}
 	if err := c.Rmdir(t.Context(), "d"); !errors.Is(err, syscall.ENOTEMPTY) || !strings.Contains(err.Error(), "an upload into it") {
 		t.Fatalf("rmdir during an upload: %v", err)
 	}

@@ -493,6 +493,11 @@ func (c *Client) call(ctx context.Context, req transport.Request) ([]transport.R
 }
 
 func (l *link) call(ctx context.Context, req transport.Request) ([]transport.Response, error) {
+	// A request once sent is carried out even if its answer is not
+	// awaited: after a cancel (Ctrl-C in rm -r), send nothing more.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	p := &pendingCall{ch: make(chan transport.Response, 1), gone: make(chan struct{})}
 	defer close(p.gone)
 	l.mu.Lock()

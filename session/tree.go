@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -660,48 +661,73 @@ func (f Failure) String() string { return fmt.Sprintf("%s: %v", f.Path, f.Err) }
 // holds, deepest first and up to 16 removals at once. Links are removed,
 // never followed. It goes on past what it cannot remove, calling fail for
 // each (from several goroutines, one at a time), and returns how many
-// files and directories it removed. A directory left with hidden partial
-// uploads goes as by Rmdir; one it cannot empty stays, with its error.
+// files and directories it removed; a directory that kept something is
+// not reported again. It stops when ctx ends, and at the first failure to
+// reconnect (reported once): the server is gone, and every other removal
+// would spend the retry time again. (A caller's cancel is not reported.)
+// A directory left with hidden partial uploads goes as by Rmdir.
 func (c *Client) RemoveTree(ctx context.Context, p string, fail func(path string, err error)) int {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	var mu sync.Mutex
 	removed := 0
-	report := func(path string, err error) {
+	// report records one removal's outcome; it reports whether it worked.
+	report := func(path string, err error) bool {
 		mu.Lock()
 		defer mu.Unlock()
-		if err == nil {
+		switch {
+		case err == nil:
 			removed++
-		} else if ctx.Err() == nil {
+		case ctx.Err() != nil: // stopped: said once, below
+		default:
 			fail(path, err)
+			if lost := (*ConnLostError)(nil); errors.As(err, &lost) {
+				stop(err)
+			}
 		}
+		return err == nil
 	}
 	sem := make(chan struct{}, 16)
-	var tree func(p string, depth int)
-	tree = func(p string, depth int) {
+	// tree removes p and reports whether all of it went.
+	var tree func(p string, depth int) bool
+	tree = func(p string, depth int) bool {
+		if ctx.Err() != nil {
+			return false
+		}
 		err := c.Remove(ctx, p)
 		if err == nil || !errors.Is(err, syscall.EISDIR) || depth > maxTreeDepth {
-			report(p, err)
-			return
+			return report(p, err)
 		}
 		entries, _, err := c.List(ctx, p) // names it cannot list, Rmdir reports
 		if err != nil {
-			report(p, err)
-			return
+			return report(p, err)
 		}
 		var wg sync.WaitGroup
+		var kept atomic.Bool
 		for _, e := range entries {
+			if ctx.Err() != nil {
+				break
+			}
 			child := joinRemote(p, e.Name)
 			if e.Type == transport.TypeDir {
-				tree(child, depth+1) // one directory at a time: bounded goroutines
+				if !tree(child, depth+1) { // one directory at a time: bounded goroutines
+					kept.Store(true)
+				}
 				continue
 			}
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				report(child, c.Remove(ctx, child))
+				if ctx.Err() != nil || !report(child, c.Remove(ctx, child)) {
+					kept.Store(true)
+				}
 			})
 		}
 		wg.Wait()
-		report(p, c.Rmdir(ctx, p))
+		if kept.Load() || ctx.Err() != nil {
+			return false // its Rmdir would only say "not empty"
+		}
+		return report(p, c.Rmdir(ctx, p))
 	}
 	tree(path.Clean(c.absRemote(p)), 0)
 	return removed

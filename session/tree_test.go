@@ -415,3 +415,35 @@ func TestBatchStopsWhenServerGone(t *testing.T) {
 		t.Errorf("reconnect failure reads %q", msg)
 	}
 }
+
+// RemoveTree sends nothing once its context has ended (a request sent is
+// carried out), and stops at the first failure to reconnect instead of
+// spending the retry time on every entry left.
+func TestRemoveTreeStops(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "tilo")
+	for i := range 60 {
+		sessiontest.WriteFile(t, filepath.Join(home, "t", fmt.Sprintf("d%d", i%3), fmt.Sprintf("f%02d", i)), []byte("x"))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	var fails []error
+	if n := c.RemoveTree(ctx, "t", func(_ string, err error) { fails = append(fails, err) }); n != 0 || len(fails) != 0 {
+		t.Fatalf("canceled RemoveTree: %d removed, %v", n, fails)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(home, "t", "d0")); len(ents) != 20 {
+		t.Fatalf("a canceled rm -r removed files: %d of 20 left", len(ents))
+	}
+
+	if err := ts.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c.RemoveTree(t.Context(), "t", func(_ string, err error) { fails = append(fails, err) })
+	var lost *session.ConnLostError
+	if len(fails) != 1 || !errors.As(fails[0], &lost) {
+		t.Fatalf("rm -r against a server gone: %d failures (%v), want one that says it could not reconnect", len(fails), fails)
+	}
+	t.Logf("stopped after %v", time.Since(start))
+}

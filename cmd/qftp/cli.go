@@ -97,7 +97,9 @@ func (c *cli) Validate() error {
 		return errors.New("--jobs must be between 1 and 256 (0: auto)")
 	}
 	if c.LimitRate != "" {
-		if _, err := size.Parse(c.LimitRate); err != nil {
+		n, err := size.Parse(c.LimitRate)
+		if w := strings.ToLower(strings.TrimSpace(c.LimitRate)); err != nil || n == 0 && w != "0" && w != "unlimited" && w != "none" {
+			// (A rate that rounds to 0 bytes is no way to say unlimited.)
 			return fmt.Errorf("--limit-rate: want a rate such as 10MiB (bytes per second), or unlimited")
 		}
 	}

@@ -170,8 +170,10 @@ func TestExitStatuses(t *testing.T) {
 	if code, out, _ := good.runRaw(t, "", "--version"); code != exitOK || !strings.HasPrefix(out, "qftp ") {
 		t.Fatalf("--version: exit %d, %q", code, out)
 	}
-	if code, _, errOut := good.run(t, "", "--limit-rate", "fast", "pwd"); code != exitUsage || !strings.Contains(errOut, "--limit-rate: want a rate such as 10MiB") {
-		t.Fatalf("bad --limit-rate: exit %d, %q", code, errOut)
+	for _, bad := range []string{"fast", "0.4"} {
+		if code, _, errOut := good.run(t, "", "--limit-rate", bad, "pwd"); code != exitUsage || !strings.Contains(errOut, "--limit-rate: want a rate such as 10MiB") {
+			t.Fatalf("--limit-rate %s: exit %d, %q", bad, code, errOut)
+		}
 	}
 	if code, out, _ := good.run(t, "", "--limit-rate", "unlimited", "pwd"); code != exitOK || out != "/\n" {
 		t.Fatalf("--limit-rate unlimited: exit %d, %q", code, out)
@@ -546,6 +548,8 @@ func TestPatternsInLsAndRm(t *testing.T) {
 	}{
 		{[]string{"rm", "tree"}, 1, "is a directory"},
 		{[]string{"rm", "-r", "/"}, 1, "that is the home directory"},
+		{[]string{"rm", "-r", "tree/sub/.."}, 1, "refusing to remove . or .."},
+		{[]string{"rm", "-r", "."}, 1, "that is the home directory"}, // at /
 		{[]string{"rm", "-r", "tree"}, 0, ""},
 		{[]string{"rm", "-r", "tree"}, 1, "no such file or directory"},
 	} {

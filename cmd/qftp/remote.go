@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
 )
@@ -169,6 +171,7 @@ type rmCmd struct {
 func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
 	var errs []error
 	tried := 0
+files:
 	for _, f := range c.Files {
 		targets := []string{f}
 		if sh.isPattern(ctx, f) {
@@ -198,19 +201,23 @@ func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
 				}
 				continue
 			}
-			if sh.remoteAbs(t) == "/" {
-				// As rm's --preserve-root: the contents go with rm -r '/*'.
-				errs = append(errs, fmt.Errorf("rm -r %s: that is the home directory; to empty it, rm -r '/*'", t))
+			if err := removableTree(sh.remoteAbs(t), t); err != nil {
+				errs = append(errs, err)
 				continue
 			}
 			failed := 0
+			var lost *session.ConnLostError
 			tried += sh.client.RemoveTree(ctx, t, func(p string, err error) {
 				failed++
 				errs = append(errs, err)
+				errors.As(err, &lost)
 			})
 			tried += failed
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if lost != nil {
+				break files // the server is gone: the other targets would wait as long
 			}
 		}
 	}
@@ -221,6 +228,19 @@ func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
 		fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 	}
 	return fmt.Errorf("rm: %d errors (%d files tried)", len(errs), tried)
+}
+
+// removableTree refuses, as rm does, what rm -r should never remove: the
+// home directory (abs "/"; its contents go with rm -r '/*'), and "", "."
+// and ".." (the working directory or its parent by another name).
+func removableTree(abs, arg string) error {
+	switch base := path.Base(arg); {
+	case abs == "/":
+		return fmt.Errorf("rm -r %s: that is the home directory; to empty it, rm -r '/*'", arg)
+	case arg == "" || base == "." || base == "..":
+		return fmt.Errorf("rm -r %q: refusing to remove . or ..", arg)
+	}
+	return nil
 }
 
 // globRelative is the server's expansion of pattern, each name relative

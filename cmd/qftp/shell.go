@@ -127,8 +127,8 @@ func (sh *shell) status(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, transport.ErrAuth): // the server ended the session, or refused a login
-		return exitAuth
+	case errors.Is(err, transport.ErrAuth) && !strings.Contains(err.Error(), transport.MsgLoginThrottled):
+		return exitAuth // the server ended the session, or refused the password
 	}
 	return exitFail
 }

@@ -439,6 +439,13 @@ func TestRemoveTreeStops(t *testing.T) {
 	if err := ts.Stop(0); err != nil {
 		t.Fatal(err)
 	}
+	// Until the connection's end is seen, the server may still answer
+	// "shutting down".
+	for range 100 {
+		if _, err := c.Pwd(t.Context()); errors.As(err, new(*session.ConnLostError)) {
+			break
+		}
+	}
 	start := time.Now()
 	c.RemoveTree(t.Context(), "t", func(_ string, err error) { fails = append(fails, err) })
 	var lost *session.ConnLostError

@@ -724,8 +724,15 @@ func (c *Client) RemoveTree(ctx context.Context, p string, fail func(path string
 			})
 		}
 		wg.Wait()
-		if kept.Load() || ctx.Err() != nil {
-			return false // its Rmdir would only say "not empty"
+		if ctx.Err() != nil {
+			return false
+		}
+		if kept.Load() {
+			// Its Rmdir can only fail ("not empty": what it kept was
+			// reported), but drops the abandoned partial uploads in it
+			// on the way, which nothing else can name.
+			_ = c.Rmdir(ctx, p)
+			return false
 		}
 		return report(p, c.Rmdir(ctx, p))
 	}

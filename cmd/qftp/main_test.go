@@ -511,7 +511,7 @@ func TestPatternsInLsAndRm(t *testing.T) {
 		{[]string{"rm", "logs/*.log"}, 0, "", ""},
 		{[]string{"ls", "logs"}, 0, "c.txt\nsub\n", ""},
 		{[]string{"rm", "logs/*.log"}, 1, "", "rm logs/*.log: no match"},
-		{[]string{"rm", "logs/c.txt", "logs/missing", "logs/sub"}, 1, "", "rm: 2 errors (3 files tried)"},
+		{[]string{"rm", "logs/c.txt", "logs/missing", "logs/sub"}, 1, "", "rm: 2 errors (3 tried)"},
 		{[]string{"ls", "logs"}, 0, "sub\n", ""},
 		// A name with pattern characters that exists is that file.
 		{[]string{"ls", "photo [1].jpg"}, 0, "photo [1].jpg\n", ""},
@@ -547,6 +547,7 @@ func TestPatternsInLsAndRm(t *testing.T) {
 		errPart string
 	}{
 		{[]string{"rm", "tree"}, 1, "is a directory"},
+		{[]string{"rm", "tree/a/"}, 1, "rm tree/a/: not a directory"},
 		{[]string{"rm", "-r", "/"}, 1, "that is the home directory"},
 		{[]string{"rm", "-r", "tree/sub/.."}, 1, "refusing to remove . or .."},
 		{[]string{"rm", "-r", "."}, 1, "that is the home directory"}, // at /

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -159,10 +160,11 @@ func (c *completer) invalidate() {
 }
 
 // Which argument positions of each command are remote ("r") or local
-// ("l") paths; the last letter repeats.
+// ("l") paths, or remote or local directories ("d", "D"); the last letter
+// repeats.
 var argKinds = map[string]string{
-	"cd": "r", "ls": "r", "mkdir": "r", "rmdir": "r", "rm": "r", "mv": "r", "hash": "r",
-	"get": "rl", "mget": "r", "put": "lr", "mput": "l", "lcd": "l", "lls": "l", "help": "c",
+	"cd": "d", "ls": "r", "mkdir": "d", "rmdir": "d", "rm": "r", "mv": "r", "hash": "r",
+	"get": "rl", "mget": "r", "put": "lr", "mput": "l", "lcd": "D", "lls": "l", "help": "c",
 }
 
 func (c *completer) complete(line string, pos int) (head string, completions []string, tail string) {
@@ -192,10 +194,10 @@ func (c *completer) complete(line string, pos int) (head string, completions []s
 	switch kind {
 	case 'c':
 		return head, c.commands(word), tail
-	case 'r':
-		return head, c.remote(word), tail
+	case 'r', 'd':
+		return head, c.remote(word, kind == 'd'), tail
 	default:
-		return head, c.local(word), tail
+		return head, c.local(word, kind == 'D'), tail
 	}
 }
 
@@ -215,8 +217,9 @@ func (c *completer) commands(prefix string) []string {
 	return out
 }
 
-// remote completes a remote path from a listing of its directory.
-func (c *completer) remote(word string) []string {
+// remote completes a remote path from a listing of its directory; with
+// dirs, only directories (and links, which may lead to one).
+func (c *completer) remote(word string, dirs bool) []string {
 	dir, prefix := path.Split(word)
 	c.mu.Lock()
 	entries, ok := c.cache[dir]
@@ -240,6 +243,9 @@ func (c *completer) remote(word string) []string {
 		if !strings.HasPrefix(e.Name, prefix) || strings.HasPrefix(e.Name, ".") && !strings.HasPrefix(prefix, ".") {
 			continue
 		}
+		if dirs && e.Type != transport.TypeDir && e.Type != transport.TypeSymlink {
+			continue
+		}
 		s := escape(dir + e.Name)
 		if e.Type == transport.TypeDir {
 			s += "/"
@@ -251,8 +257,8 @@ func (c *completer) remote(word string) []string {
 	return out
 }
 
-// local completes a local path.
-func (c *completer) local(word string) []string {
+// local completes a local path; with dirs, only directories (and links).
+func (c *completer) local(word string, dirs bool) []string {
 	dir, prefix := filepath.Split(word)
 	des, err := os.ReadDir(c.sh.local(dir))
 	if err != nil {
@@ -262,6 +268,9 @@ func (c *completer) local(word string) []string {
 	for _, de := range des {
 		name := de.Name()
 		if !strings.HasPrefix(name, prefix) || strings.HasPrefix(name, ".") && !strings.HasPrefix(prefix, ".") {
+			continue
+		}
+		if dirs && !de.IsDir() && de.Type()&fs.ModeSymlink == 0 {
 			continue
 		}
 		s := escape(dir + name)

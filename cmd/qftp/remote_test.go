@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -73,6 +76,32 @@ func TestNamesInOutput(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("got  %s\nwant %s", tt.got, tt.want)
+		}
+	}
+}
+
+// Tab after lcd offers directories only; after lls, everything.
+func TestCompleteLocalDirs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &completer{sh: &shell{localDir: dir}}
+	for _, tc := range []struct {
+		line string
+		want []string
+	}{
+		{"lcd d", []string{"docs" + string(filepath.Separator)}},
+		{"lls d", []string{"data.txt ", "docs" + string(filepath.Separator)}},
+	} {
+		_, got, _ := c.complete(tc.line, len(tc.line))
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("complete(%q) = %q, want %q", tc.line, got, tc.want)
 		}
 	}
 }

@@ -181,7 +181,7 @@ func login(ctx context.Context, qc *quic.Conn, cfg DialConfig) (*link, transport
 	var resp transport.Response
 	ctrl, err := qc.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, resp, fmt.Errorf("open control stream: %w", transport.Explain(err))
+		return nil, resp, fmt.Errorf("login as %s: %w", cfg.User, transport.Explain(err)) // the server may refuse (busy) before the stream opens
 	}
 	stop := context.AfterFunc(ctx, func() { ctrl.CancelRead(transport.StreamCanceled) })
 	defer stop()

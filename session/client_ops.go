@@ -67,25 +67,33 @@ func (c *Client) setCwd(p string) {
 	c.mu.Unlock()
 }
 
+// Hidden is what a listing left out because no client can name it (a
+// backslash, invalid UTF-8 ...): how many, and some of the names, quoted
+// as Go string literals (servers before them send none).
+type Hidden struct {
+	Count int
+	Names []string
+}
+
 // List returns the entries of a remote directory sorted by name, or the
-// one entry of a file. p "" lists the working directory. unnamable counts
-// the entries the server left out because no client can name them (a
-// backslash, invalid UTF-8 ...).
-func (c *Client) List(ctx context.Context, p string) (entries []transport.Entry, unnamable int, err error) {
+// one entry of a file. p "" lists the working directory. hidden is what
+// the server left out.
+func (c *Client) List(ctx context.Context, p string) (entries []transport.Entry, hidden Hidden, err error) {
 	return c.entries(ctx, "ls", transport.Request{Op: transport.OpLs, Path: p})
 }
 
 // entries runs a request answered by pages of entries.
-func (c *Client) entries(ctx context.Context, op string, req transport.Request) (entries []transport.Entry, unnamable int, err error) {
+func (c *Client) entries(ctx context.Context, op string, req transport.Request) (entries []transport.Entry, hidden Hidden, err error) {
 	out, err := c.call(ctx, req)
 	if err != nil {
-		return nil, 0, opError(op, req.Path, err)
+		return nil, Hidden{}, opError(op, req.Path, err)
 	}
 	for _, r := range out {
 		entries = append(entries, r.Entries...)
-		unnamable += r.Unnamable
+		hidden.Count += r.Unnamable
+		hidden.Names = append(hidden.Names, r.UnnamableNames...)
 	}
-	return entries, unnamable, nil
+	return entries, hidden, nil
 }
 
 // Stat describes a remote file, following symbolic links inside the home.
@@ -146,7 +154,8 @@ func (c *Client) Df(ctx context.Context) (Usage, error) {
 // Name is the match's virtual path. No match is not an error. unnamable
 // counts matches left out as by List.
 func (c *Client) Glob(ctx context.Context, pattern string) (entries []transport.Entry, unnamable int, err error) {
-	return c.entries(ctx, "glob", transport.Request{Op: transport.OpGlob, Path: pattern})
+	entries, hidden, err := c.entries(ctx, "glob", transport.Request{Op: transport.OpGlob, Path: pattern})
+	return entries, hidden.Count, err
 }
 
 // SetMtime sets the modification time of a remote file or directory.

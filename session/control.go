@@ -193,7 +193,15 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 	for i, fi := range infos {
 		page[i] = transport.EntryOf(fi.Name(), fi)
 	}
-	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page, Unnamable: len(unnamable)})
+	var names []string
+	for _, fi := range unnamable[:min(len(unnamable), transport.MaxUnnamableNames)] {
+		name := fi.Name()
+		if len(name) > 255 { // a name no file system here allows; bound the reply
+			name = name[:255]
+		}
+		names = append(names, strconv.Quote(name))
+	}
+	return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: page, Unnamable: len(unnamable), UnnamableNames: names})
 }
 
 // remove removes a file, and any partial upload to its name, and gives

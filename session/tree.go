@@ -193,14 +193,14 @@ func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOp
 		g.SetLimit(cmp.Or(max(opt.Jobs, 0), autoJobs))
 		for _, d := range level {
 			g.Go(func() error {
-				entries, unnamable, err := c.List(gctx, d.Remote)
+				entries, hidden, err := c.List(gctx, d.Remote)
 				if err != nil {
 					return err
 				}
 				mu.Lock()
 				defer mu.Unlock()
-				if unnamable > 0 {
-					p.Skipped = append(p.Skipped, unnamableSkip(unnamable, "of "+d.Remote))
+				if hidden.Count > 0 {
+					p.Skipped = append(p.Skipped, unnamableSkip(hidden.Count, "of "+d.Remote))
 				}
 				for _, e := range entries {
 					// The names come from the server: never let one lead

@@ -72,7 +72,13 @@ type Response struct {
 	// name them (a backslash, invalid UTF-8 ...), so that a listing or a
 	// recursive get can say that something is missing.
 	Unnamable int `cbor:"unnamable,omitempty"`
+	// ls (last page): up to MaxUnnamableNames of those names, each quoted
+	// as a Go string literal (so valid UTF-8), for the user to find them.
+	UnnamableNames []string `cbor:"unnamable_names,omitempty"`
 }
+
+// MaxUnnamableNames bounds Response.UnnamableNames.
+const MaxUnnamableNames = 16
 
 // Entry types. Servers before the special-file types sent TypeOther for
 // all of them.

@@ -358,7 +358,7 @@ func TestBatchLeftOutFails(t *testing.T) {
 		sessiontest.WriteFile(t, filepath.Join(remote, name), []byte(name))
 	}
 	code, out, errOut := c.run(t, "", "ls", "odd")
-	if code != exitOK || out != "ok.txt\n" || !strings.Contains(errOut, "ls: 2 not shown: names that are not valid UTF-8 or contain a backslash") {
+	if code != exitOK || out != "ok.txt\n" || !strings.Contains(errOut, `ls: 2 not shown (names that are not valid UTF-8 or contain a backslash, which qftp cannot use): "back\\slash.txt", "caf\xe9.txt"`) {
 		t.Fatalf("ls odd: exit %d, %q, %q", code, out, errOut)
 	}
 	for _, args := range [][]string{{"get", "-r", "odd"}, {"mget", "odd/*.txt"}} {

@@ -52,15 +52,22 @@ func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
 	if sh.isPattern(ctx, c.Path) {
 		list = sh.globRelative
 	}
-	entries, unnamable, err := list(ctx, c.Path)
+	entries, hidden, err := list(ctx, c.Path)
 	if err != nil {
 		return err
 	}
 	if err := printEntries(sh.io.out, entries, c.Long, c.JSON); err != nil {
 		return err
 	}
-	if unnamable > 0 {
-		fmt.Fprintf(sh.io.err, "ls: %d not shown: names that are not valid UTF-8 or contain a backslash, which qftp cannot use\n", unnamable)
+	if hidden.Count > 0 {
+		names := ""
+		if len(hidden.Names) > 0 {
+			names = ": " + strings.Join(hidden.Names, ", ")
+			if len(hidden.Names) < hidden.Count {
+				names += ", ..."
+			}
+		}
+		fmt.Fprintf(sh.io.err, "ls: %d not shown (names that are not valid UTF-8 or contain a backslash, which qftp cannot use)%s\n", hidden.Count, escapeUnprintable(names))
 	}
 	return nil
 }
@@ -256,13 +263,13 @@ func removableTree(abs, arg string) error {
 
 // globRelative is the server's expansion of pattern, each name relative
 // to the working directory if the pattern is; no match is an error.
-func (sh *shell) globRelative(ctx context.Context, pattern string) ([]transport.Entry, int, error) {
+func (sh *shell) globRelative(ctx context.Context, pattern string) ([]transport.Entry, session.Hidden, error) {
 	entries, unnamable, err := sh.client.Glob(ctx, pattern)
 	if err != nil {
-		return nil, 0, err
+		return nil, session.Hidden{}, err
 	}
 	if len(entries) == 0 && unnamable == 0 {
-		return nil, 0, fmt.Errorf("ls %s: no match", pattern)
+		return nil, session.Hidden{}, fmt.Errorf("ls %s: no match", pattern)
 	}
 	if cwd := sh.client.Cwd(); !strings.HasPrefix(pattern, "/") {
 		prefix := strings.TrimSuffix(cwd, "/") + "/"
@@ -270,7 +277,7 @@ func (sh *shell) globRelative(ctx context.Context, pattern string) ([]transport.
 			entries[i].Name = strings.TrimPrefix(entries[i].Name, prefix)
 		}
 	}
-	return entries, unnamable, nil
+	return entries, session.Hidden{Count: unnamable}, nil
 }
 
 // isPattern reports whether p is a pattern for the server to expand: it

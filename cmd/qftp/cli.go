@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/qftp/qftp/certs"
 	"github.com/qftp/qftp/cmd/internal/prompt"
+	"github.com/qftp/qftp/cmd/internal/sigctx"
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/transport"
@@ -225,10 +225,10 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		return code
 	}
 	defer client.Close()
-	var sig signalError
+	var sig sigctx.Error
 	if errors.As(context.Cause(cctx), &sig) { // just after connecting
 		fmt.Fprintln(s.err, "qftp: interrupted")
-		return sig.status()
+		return sig.Status()
 	}
 	sh := &shell{
 		client:      client,
@@ -258,7 +258,7 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		// Ctrl-C cancels one command there; SIGTERM or SIGHUP end it.
 		status := sh.interactive(ctx)
 		if errors.As(context.Cause(ctx), &sig) {
-			return sig.status()
+			return sig.Status()
 		}
 		return status
 	}
@@ -276,7 +276,7 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		status = sh.script(ctx, s.in)
 	}
 	if status != exitOK && errors.As(context.Cause(ctx), &sig) {
-		return sig.status()
+		return sig.Status()
 	}
 	return status
 }
@@ -292,7 +292,7 @@ func cancelOnInterrupt(intr <-chan os.Signal, cancel context.CancelCauseFunc) (s
 		defer close(exited)
 		select {
 		case sig := <-intr:
-			cancel(signalError{sig})
+			cancel(sigctx.Error{Signal: sig})
 		case <-done:
 		}
 	}()
@@ -300,20 +300,6 @@ func cancelOnInterrupt(intr <-chan os.Signal, cancel context.CancelCauseFunc) (s
 		close(done)
 		<-exited
 	}
-}
-
-// signalError is the cause of a context that a signal ended.
-type signalError struct{ sig os.Signal }
-
-func (e signalError) Error() string { return e.sig.String() }
-
-// status is the exit status of a command that the signal ended, as shells
-// report it: 128 + the signal's number (130 for Ctrl-C).
-func (e signalError) status() int {
-	if n, ok := e.sig.(syscall.Signal); ok {
-		return 128 + int(n)
-	}
-	return exitFail
 }
 
 // target is a parsed [user@]host[:port].
@@ -420,10 +406,10 @@ func connect(ctx context.Context, c *cli, t target, s stdio) (*session.Client, s
 		Logger:      c.logger(s.err),
 	}
 	cl, err := dialVerified(ctx, c.Timeout, cfg, v, s)
-	var sig signalError
+	var sig sigctx.Error
 	if err != nil && errors.As(context.Cause(ctx), &sig) {
 		fmt.Fprintln(s.err, "qftp: interrupted")
-		return nil, "", sig.status()
+		return nil, "", sig.Status()
 	}
 	if err != nil {
 		fmt.Fprintln(s.err, "qftp:", trustError(err))

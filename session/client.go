@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,10 +338,10 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
+		if transport.LoginThrottled(err) {
+			break // the address waits; the password may be right
+		}
 		if errors.Is(err, transport.ErrAuth) {
-			if strings.Contains(err.Error(), transport.MsgLoginThrottled) {
-				break // the address waits; the password may be right
-			}
 			return 0, c.refuse(err)
 		}
 		if time.Now().Add(wait).After(deadline) {

@@ -248,9 +248,8 @@ func (c *conn) rmdir(ctx context.Context, vp string) error {
 	case len(unnamable) > 0:
 		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds "+strconv.Itoa(len(unnamable))+" entries whose names qftp cannot use")
 	}
-	busy := userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running or finishing")
 	if c.srv.uploadsInto(c.user.Name, vp) {
-		return busy
+		return userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running or finishing")
 	}
 	mu := c.srv.userLock(c.user.Name)
 	mu.Lock()

@@ -558,7 +558,11 @@ func unnamableSkip(n int, where string) Skip {
 	return Skip{Path: what + " " + where, Reason: unnamableReason, Failed: true, Count: n}
 }
 
-const unnamableReason = "names that are not valid UTF-8 or contain a backslash, which qftp cannot transfer (they can be renamed on the server itself)"
+const unnamableReason = Unnamable + ", which qftp cannot transfer (they can be renamed on the server itself)"
+
+// Unnamable says what makes a remote name one qftp cannot use (see
+// Hidden), for messages.
+const Unnamable = "names that are not valid UTF-8 or contain a backslash"
 
 // PlanGlobGet plans the download of the remote files matching patterns
 // into the local directory dir. Matches that are directories are skipped

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/quic-go/quic-go"
 )
@@ -54,6 +55,12 @@ var connCodeText = map[quic.ApplicationErrorCode]string{
 // earlier failures from the same address (not because of this password):
 // a client may try again later with the same password.
 const MsgLoginThrottled = "too many failed logins; try again later"
+
+// LoginThrottled reports whether err is a login refused for earlier
+// failures from the address (see MsgLoginThrottled), not for its password.
+func LoginThrottled(err error) bool {
+	return errors.Is(err, ErrAuth) && strings.Contains(err.Error(), MsgLoginThrottled)
+}
 
 // Explain turns QUIC stream and connection errors carrying qftp codes into
 // readable errors; other errors are returned unchanged.

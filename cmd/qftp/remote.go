@@ -67,7 +67,7 @@ func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
 				names += ", ..."
 			}
 		}
-		fmt.Fprintf(sh.io.err, "ls: %d not shown (names that are not valid UTF-8 or contain a backslash, which qftp cannot use)%s\n", hidden.Count, escapeUnprintable(names))
+		fmt.Fprintf(sh.io.err, "ls: %d not shown (%s, which qftp cannot use)%s\n", hidden.Count, session.Unnamable, escapeUnprintable(names))
 	}
 	return nil
 }
@@ -188,7 +188,7 @@ files:
 				errs = append(errs, err)
 				continue
 			case unnamable > 0:
-				errs = append(errs, fmt.Errorf("rm %s: %d matching files left alone: their names are not valid UTF-8 or contain a backslash", f, unnamable))
+				errs = append(errs, fmt.Errorf("rm %s: %d matching files left alone (%s)", f, unnamable, session.Unnamable))
 			case len(entries) == 0:
 				errs = append(errs, fmt.Errorf("rm %s: no match", f))
 			}

@@ -127,7 +127,7 @@ func (sh *shell) status(err error) int {
 	switch {
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, transport.ErrAuth) && !strings.Contains(err.Error(), transport.MsgLoginThrottled):
+	case errors.Is(err, transport.ErrAuth) && !transport.LoginThrottled(err):
 		return exitAuth // the server ended the session, or refused the password
 	}
 	return exitFail

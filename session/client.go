@@ -81,6 +81,9 @@ type Client struct {
 	policy RetryPolicy
 	log    *slog.Logger
 	server string
+	// The server's rate cap for this user (bytes/s, 0: none), as the
+	// last login or df said: batches pace themselves by it.
+	serverRate atomic.Int64
 
 	reconnMu sync.Mutex // one reconnection at a time
 	mu       sync.Mutex // guards the fields below
@@ -130,6 +133,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Client, error) {
 		return nil, err
 	}
 	c.cur, c.cwd, c.server, c.token = l, resp.Path, resp.Server, resp.Token
+	c.serverRate.Store(resp.Rate)
 	return c, nil
 }
 
@@ -320,6 +324,7 @@ func (c *Client) reconnect(ctx context.Context, old *link) (time.Duration, error
 			// The old session's joined connections ended with it.
 			old := c.extra
 			c.cur, c.cwd, c.token, c.extra = l, newCwd, resp.Token, nil
+			c.serverRate.Store(resp.Rate)
 			c.mu.Unlock()
 			for _, x := range old {
 				_ = x.close()

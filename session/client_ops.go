@@ -138,6 +138,7 @@ func (c *Client) Rename(ctx context.Context, from, to string, force bool) error 
 type Usage struct {
 	Used  int64 // bytes
 	Quota int64 // bytes, 0 = unlimited
+	Rate  int64 // the server's cap on the user's transfer rate, bytes/s; 0 = none
 }
 
 // Df reports the user's disk usage and quota.
@@ -146,7 +147,8 @@ func (c *Client) Df(ctx context.Context) (Usage, error) {
 	if err != nil {
 		return Usage{}, err
 	}
-	return Usage{Used: r.Used, Quota: r.Quota}, nil
+	c.serverRate.Store(r.Rate)
+	return Usage{Used: r.Used, Quota: r.Quota, Rate: r.Rate}, nil
 }
 
 // Glob expands a pattern on the server, within the home: "*", "?" and

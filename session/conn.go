@@ -206,7 +206,7 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 	close(c.authed)
 	c.unpend()
 	log.Info("login", "client", req.Client)
-	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version, Token: c.grp.token}); err != nil {
+	if err := transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Path: "/", Server: c.srv.Version, Token: c.grp.token, Rate: u.Rate}); err != nil {
 		return false
 	}
 	return true

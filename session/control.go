@@ -56,7 +56,7 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 		var u userdb.User
 		c.srv.settleQuota(ctx, c.user.Name)
 		if u, err = c.srv.Users.Get(ctx, c.user.Name); err == nil {
-			resp.Quota, resp.Used = u.Quota, u.Used
+			resp.Quota, resp.Used, resp.Rate = u.Quota, u.Used, u.Rate
 		}
 	case transport.OpGlob:
 		return c.glob(w, req)

@@ -75,3 +75,6 @@ func Draining(s *Server) bool { return s.isDraining() }
 // SetClock makes s read the time from now (the login guard); set it
 // before s serves.
 func SetClock(s *Server, now func() time.Time) { s.now = now }
+
+// ServerRate returns the server's rate cap on c's user as c knows it.
+func ServerRate(c *Client) int64 { return c.serverRate.Load() }

@@ -939,6 +939,23 @@ func TestUserRate(t *testing.T) {
 	if d := time.Since(start); d < 1800*time.Millisecond {
 		t.Fatalf("3 MiB took %v under a 1 MiB/s cap", d)
 	}
+	// The client knows the cap from its login, and df says it and
+	// brings it up to date; batches pace themselves by it.
+	if got := session.ServerRate(a); got != mib {
+		t.Fatalf("rate cap known from the login: %d", got)
+	}
+	if err := ts.Users.SetRate(t.Context(), "rat", 0); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.Df(t.Context()); err != nil || u.Rate != 0 || session.ServerRate(a) != 0 {
+		t.Fatalf("df after lifting the cap: %+v, %v; known %d", u, err, session.ServerRate(a))
+	}
+	if err := ts.Users.SetRate(t.Context(), "rat", 3*mib); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := b.Df(t.Context()); err != nil || u.Rate != 3*mib || session.ServerRate(b) != 3*mib {
+		t.Fatalf("df after a new cap: %+v, %v; known %d", u, err, session.ServerRate(b))
+	}
 }
 
 // A user deleted while logged in is logged out at their next transfer.

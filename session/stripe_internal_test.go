@@ -258,17 +258,23 @@ func TestBatchBudget(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		lim              Limiter
+		server           int64 // the server's cap on the user
 		budget, mostFile int64
 	}{
-		{nil, autoInFlight, autoInFlight / 4},
-		{rate.NewLimiter(rate.Inf, 1<<20), autoInFlight, autoInFlight / 4},
-		{rate.NewLimiter(rate.Limit(100<<20), 10<<20), autoInFlight, autoInFlight / 4}, // fast enough
-		{rate.NewLimiter(rate.Limit(10<<20), 1<<20), 20 << 20, 20 << 20},               // a big file runs alone
-		{rate.NewLimiter(rate.Limit(100<<10), 64<<10), 1 << 20, 1 << 20},               // at least a megabyte
+		{nil, 0, autoInFlight, autoInFlight / 4},
+		{rate.NewLimiter(rate.Inf, 1<<20), 0, autoInFlight, autoInFlight / 4},
+		{rate.NewLimiter(rate.Limit(100<<20), 10<<20), 0, autoInFlight, autoInFlight / 4}, // fast enough
+		{rate.NewLimiter(rate.Limit(10<<20), 1<<20), 0, 20 << 20, 20 << 20},               // a big file runs alone
+		{rate.NewLimiter(rate.Limit(100<<10), 64<<10), 0, 1 << 20, 1 << 20},               // at least a megabyte
+		{nil, 5 << 20, 10 << 20, 10 << 20},                                                // the server's cap alone
+		{nil, 1 << 30, autoInFlight, autoInFlight / 4},                                    // a cap that is fast enough
+		{rate.NewLimiter(rate.Limit(10<<20), 1<<20), 5 << 20, 10 << 20, 10 << 20},         // the lower cap counts
+		{rate.NewLimiter(rate.Limit(5<<20), 1<<20), 10 << 20, 10 << 20, 10 << 20},
+		{rate.NewLimiter(rate.Inf, 1<<20), 5 << 20, 10 << 20, 10 << 20},
 	} {
-		budget, most := (BatchOptions{Transfer: TransferOptions{Limiter: tc.lim}}).budget()
+		budget, most := (BatchOptions{Transfer: TransferOptions{Limiter: tc.lim}}).budget(tc.server)
 		if budget != tc.budget || most != tc.mostFile {
-			t.Errorf("budget with %v: %d, %d; want %d, %d", tc.lim, budget, most, tc.budget, tc.mostFile)
+			t.Errorf("budget with %v and server cap %d: %d, %d; want %d, %d", tc.lim, tc.server, budget, most, tc.budget, tc.mostFile)
 		}
 	}
 }

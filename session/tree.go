@@ -263,16 +263,22 @@ type BatchOptions struct {
 // budget is about 2 s worth of it and a file may count all of it: files
 // then finish one after another, and a batch interrupted midway leaves
 // whole files rather than many partial ones (small ones are sent again),
-// while small files still overlap their round trips.
-func (o BatchOptions) budget() (budget, most int64) {
+// while small files still overlap their round trips. The cap is the
+// lower of the batch's Limiter and serverRate, the server's cap on the
+// user (bytes/s, 0: none).
+func (o BatchOptions) budget(serverRate int64) (budget, most int64) {
 	if o.inFlight > 0 {
 		return o.inFlight, o.inFlight / 4
 	}
+	bps := float64(serverRate)
 	if lim, ok := o.Transfer.Limiter.(interface{ Limit() rate.Limit }); ok {
-		if bps := float64(lim.Limit()); bps > 0 && bps < autoInFlight/2 {
-			b := max(int64(2*bps), 1<<20)
-			return b, b
+		if l := float64(lim.Limit()); l > 0 && (bps <= 0 || l < bps) {
+			bps = l
 		}
+	}
+	if bps > 0 && bps < autoInFlight/2 {
+		b := max(int64(2*bps), 1<<20)
+		return b, b
 	}
 	return autoInFlight, autoInFlight / 4
 }
@@ -355,7 +361,7 @@ func (c *Client) RunPlan(ctx context.Context, p *Plan, opt BatchOptions) (BatchR
 		stopIfLost(err)
 	}
 	jobs := opt.Jobs
-	budget, most := opt.budget()
+	budget, most := opt.budget(c.serverRate.Load())
 	var inFlight *semaphore.Weighted
 	if jobs <= 0 {
 		jobs = autoJobs

@@ -66,8 +66,12 @@ type Response struct {
 	Stat    *Entry  `cbor:"stat,omitempty"`
 	Quota   int64   `cbor:"quota,omitempty"` // df: bytes, 0 = unlimited
 	Used    int64   `cbor:"used,omitempty"`  // df: bytes
-	Server  string  `cbor:"server,omitempty"`
-	Token   []byte  `cbor:"token,omitempty"` // login: lets more connections join this session
+	// login, df: the user's transfer rate cap on the server, bytes per
+	// second over all their transfers; 0 = none. Clients pace batches by
+	// it.
+	Rate   int64  `cbor:"rate,omitempty"`
+	Server string `cbor:"server,omitempty"`
+	Token  []byte `cbor:"token,omitempty"` // login: lets more connections join this session
 	// ls, glob (last response): entries left out because no client can
 	// name them (a backslash, invalid UTF-8 ...), so that a listing or a
 	// recursive get can say that something is missing.

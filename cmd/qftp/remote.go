@@ -314,7 +314,7 @@ func (c *dfCmd) Run(ctx context.Context, sh *shell) error {
 		free = size.Format(max(u.Quota-u.Used, 0))
 	}
 	tw := tabwriter.NewWriter(sh.io.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USED\tQUOTA\tFREE")
-	fmt.Fprintf(tw, "%s\t%s\t%s\n", size.Format(u.Used), size.FormatQuota(u.Quota), free)
+	fmt.Fprintln(tw, "USED\tQUOTA\tFREE\tRATE")
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", size.Format(u.Used), size.FormatQuota(u.Quota), free, size.FormatRate(u.Rate))
 	return tw.Flush()
 }

@@ -57,7 +57,7 @@ type userRateCmd struct {
 func (c *userRateCmd) Run(ctx context.Context, g *globals) error {
 	rate, err := setSize(ctx, g, "rate", c.Rate, func(u *userdb.Store, n int64) error { return u.SetRate(ctx, c.Name, n) })
 	if err == nil {
-		fmt.Fprintf(g.io.err, "rate of %s set to %s\n", c.Name, rateString(rate))
+		fmt.Fprintf(g.io.err, "rate of %s set to %s\n", c.Name, size.FormatRate(rate))
 	}
 	return err
 }
@@ -85,13 +85,6 @@ func parseLimit(what, arg string) (int64, error) {
 		return 0, usageError{fmt.Errorf("%s %q: 0 is not a limit; say unlimited for no limit, or give a size such as 1MiB", what, arg)}
 	}
 	return n, nil
-}
-
-func rateString(r int64) string {
-	if r == 0 {
-		return "unlimited"
-	}
-	return size.Format(r) + "/s"
 }
 
 // defaultQuota is the quota of new users until serve --default-quota sets
@@ -329,7 +322,7 @@ func printUsers(w io.Writer, rows []userRow, asJSON bool) error {
 		if r.Conns > 0 {
 			conns = strconv.Itoa(r.Conns)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used, rateString(r.Rate), conns)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used, size.FormatRate(r.Rate), conns)
 	}
 	return tw.Flush()
 }

@@ -78,3 +78,12 @@ func FormatQuota(n int64) string {
 	}
 	return Format(n)
 }
+
+// FormatRate prints a rate of n bytes per second, as "1.5 MiB/s"; 0
+// reads "unlimited".
+func FormatRate(n int64) string {
+	if n == 0 {
+		return "unlimited"
+	}
+	return Format(n) + "/s"
+}

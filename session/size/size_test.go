@@ -64,6 +64,12 @@ func TestFormat(t *testing.T) {
 	if got := FormatQuota(0); got != "unlimited" {
 		t.Errorf("FormatQuota(0) = %q", got)
 	}
+	if got := FormatRate(0); got != "unlimited" {
+		t.Errorf("FormatRate(0) = %q", got)
+	}
+	if got := FormatRate(3 << 19); got != "1.5 MiB/s" {
+		t.Errorf("FormatRate(1.5 MiB) = %q", got)
+	}
 }
 
 func FuzzParse(f *testing.F) {

@@ -3,6 +3,7 @@
 package fsjail
 
 import (
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -20,4 +21,4 @@ func withName(f *os.File, _ string) (*os.File, error) { return f, nil }
 func TryLock(f *os.File) error { return nil }
 
 // finishFile reports that the caller must set the mode by path.
-func finishFile(f *os.File) (bool, error) { return false, nil }
+func finishFile(*os.File, fs.FileMode) (bool, error) { return false, nil }

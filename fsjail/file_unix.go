@@ -4,6 +4,7 @@ package fsjail
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -75,8 +76,8 @@ func TryLock(f *os.File) error {
 // finishFile gives a finished upload its final mode through its open
 // descriptor, sparing a path walk. (Its time needs nanoseconds, which
 // futimes lacks; CommitPartial sets it.)
-func finishFile(f *os.File) (bool, error) {
-	if err := f.Chmod(0o644); err != nil {
+func finishFile(f *os.File, mode fs.FileMode) (bool, error) {
+	if err := f.Chmod(mode); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -439,7 +439,7 @@ func (j *Jail) CreateTemp(dirVpath string) (f *os.File, tmpVpath string, err err
 }
 
 // Commit publishes the temp file tmpVpath from CreateTemp at vpath: it sets
-// the modification time to mtime unless mtime is zero, sets mode 0o644, and
+// the modification time to mtime unless mtime is zero, sets FileMode(0), and
 // moves the file into place. With overwrite an existing file or symlink at
 // vpath is replaced atomically, and a directory fails with syscall.EISDIR.
 // Without overwrite an existing vpath fails with fs.ErrExist, atomically as
@@ -451,12 +451,12 @@ func (j *Jail) Commit(tmpVpath, vpath string, overwrite bool, mtime time.Time) e
 	if err != nil {
 		return pathError(op, tmpVpath, err)
 	}
-	return j.publish(op, tmpVpath, tmpRel, vpath, overwrite, mtime)
+	return j.publish(op, tmpVpath, tmpRel, vpath, overwrite, mtime, FileMode(0))
 }
 
 // publish moves the server's own file srcRel (a temp file or a partial
-// upload) to vpath, as Commit describes.
-func (j *Jail) publish(op, srcVpath, srcRel, vpath string, overwrite bool, mtime time.Time) error {
+// upload) to vpath with mode, as Commit describes.
+func (j *Jail) publish(op, srcVpath, srcRel, vpath string, overwrite bool, mtime time.Time, mode fs.FileMode) error {
 	if _, err := rootRel(vpath); err != nil {
 		return pathError(op, vpath, err)
 	}
@@ -466,7 +466,7 @@ func (j *Jail) publish(op, srcVpath, srcRel, vpath string, overwrite bool, mtime
 			return pathError(op, srcVpath, err)
 		}
 	}
-	if err := j.root.Chmod(srcRel, 0o644); err != nil {
+	if err := j.root.Chmod(srcRel, mode); err != nil {
 		return pathError(op, srcVpath, err)
 	}
 	return j.move(op, srcVpath, srcRel, vpath, overwrite)

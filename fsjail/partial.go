@@ -217,17 +217,18 @@ func (j *Jail) RemovePartial(vpath string) (int64, error) {
 	return 0, pathError(op, vpath, errData)
 }
 
-// Finish gives the partial's data its final mode (0o644) through the open
-// file, before CommitPartial. It reports whether it could (on Unix); if
-// not, CommitPartial sets it.
-func (p *Partial) Finish() (bool, error) {
-	return finishFile(p.Data)
+// Finish gives the partial's data its final mode through the open file,
+// before CommitPartial. It reports whether it could (on Unix); if not,
+// CommitPartial sets it.
+func (p *Partial) Finish(mode fs.FileMode) (bool, error) {
+	return finishFile(p.Data, mode)
 }
 
 // CommitPartial publishes the partial upload's data at vpath as Commit does
-// for a temp file, then removes its journal if it had one. finished says
-// Finish already set the mode. The caller closes the files first.
-func (j *Jail) CommitPartial(vpath string, overwrite, finished, journal bool, mtime time.Time) error {
+// for a temp file, with mode, then removes its journal if it had one.
+// finished says Finish already set the mode. The caller closes the files
+// first.
+func (j *Jail) CommitPartial(vpath string, overwrite, finished, journal bool, mtime time.Time, mode fs.FileMode) error {
 	const op = "commit"
 	dataV, dataRel, _, metaRel, err := partialPaths(vpath)
 	if err != nil {
@@ -241,7 +242,7 @@ func (j *Jail) CommitPartial(vpath string, overwrite, finished, journal bool, mt
 		}
 		err = j.move(op, dataV, dataRel, vpath, overwrite)
 	} else {
-		err = j.publish(op, dataV, dataRel, vpath, overwrite, mtime)
+		err = j.publish(op, dataV, dataRel, vpath, overwrite, mtime, mode)
 	}
 	if err != nil {
 		return err

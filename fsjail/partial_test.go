@@ -65,11 +65,11 @@ func TestPartialLifecycle(t *testing.T) {
 		t.Fatalf("other: %v", err)
 	}
 	mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := j.CommitPartial("/d/big.iso", false, false, true, mt); err != nil {
+	if err := j.CommitPartial("/d/big.iso", false, false, true, mt, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := j.Stat("/d/big.iso")
-	if err != nil || fi.Size() != 8 || !fi.ModTime().Equal(mt) {
+	if err != nil || fi.Size() != 8 || !fi.ModTime().Equal(mt) || (runtime.GOOS != "windows" && fi.Mode().Perm() != 0o750) {
 		t.Fatalf("committed %v, %v", fi, err)
 	}
 	left, _ := os.ReadDir(filepath.Join(dir, "d"))
@@ -79,7 +79,7 @@ func TestPartialLifecycle(t *testing.T) {
 	// No clobbering without overwrite.
 	p, _, _ = j.OpenPartial("/d/big.iso", true)
 	_ = p.Close()
-	if err := j.CommitPartial("/d/big.iso", false, false, true, time.Time{}); !errors.Is(err, fs.ErrExist) {
+	if err := j.CommitPartial("/d/big.iso", false, false, true, time.Time{}, FileMode(0)); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("clobber: %v", err)
 	}
 	if n, err := j.RemovePartial("/d/big.iso"); err != nil || n != 0 {

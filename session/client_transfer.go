@@ -363,6 +363,7 @@ type localPartial struct {
 	unnamed bool
 	mu      sync.Mutex
 	j       *journal
+	mode    uint32         // the remote file's permission bits, as a reply or stat said (0: not known)
 	done    int64          // bytes held, for progress
 	writing map[int64]bool // blocks a stream is storing now
 }
@@ -603,6 +604,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 				return err
 			}
 			if j.hdr.Path == res.Remote && j.hdr.Size == e.Size && j.hdr.Mtime == e.Mtime && (opt.BlockSize == 0 || j.hdr.BS == opt.BlockSize) {
+				p.mode = e.Mode // nothing may be left to get
 				if kept, err = j.verify(p.data); err != nil {
 					return err
 				}
@@ -630,6 +632,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	if p.j == nil && !opt.listedSmall && (opt.Connections > 1 || opt.Connections == ConnectionsAuto) {
 		// To spread a download over connections, learn its size first.
 		if e, _, err := c.Stat(ctx, res.Remote); err == nil && e.Type == transport.TypeFile && e.Size >= stripeMin {
+			p.mode = e.Mode
 			if err := p.start(journalHeader{Path: res.Remote, Size: e.Size, Mtime: e.Mtime, BS: opt.blockSize(e.Size)}, true); err != nil {
 				return err
 			}
@@ -694,7 +697,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 		return err
 	}
 	if p.unnamed {
-		err := publishUnnamed(p.data, local, time.Unix(0, p.j.hdr.Mtime), opt.Force)
+		err := publishUnnamed(p.data, local, time.Unix(0, p.j.hdr.Mtime), opt.Force, fsjail.FileMode(p.mode))
 		if errors.Is(err, errLocalExists) {
 			// Another get of the same file may have won the race.
 			if !localMatches(local, p.j.hdr.Size, p.j.hdr.Mtime, p.j.hdr.BS, fd) {
@@ -734,7 +737,7 @@ func (c *Client) getOnce(ctx context.Context, l *link, local string, opt Transfe
 	if err := os.Chtimes(p.data.Name(), mtime, mtime); err != nil {
 		return err
 	}
-	if err := commitLocal(p.data.Name(), local, opt.Force); err != nil {
+	if err := commitLocal(p.data.Name(), local, opt.Force, fsjail.FileMode(p.mode)); err != nil {
 		return err
 	}
 	if p.meta != nil {
@@ -799,6 +802,9 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	hdr := journalHeader{Path: res.Remote, Size: reply.Size, Mtime: reply.Mtime, BS: bs}
 	p.mu.Lock()
 	j := p.j
+	if reply.Mode != 0 {
+		p.mode = reply.Mode
+	}
 	p.mu.Unlock()
 	if j == nil {
 		if err := p.start(hdr, hdr.Size >= resumeMin || opt.Resume == ResumeAlways); err != nil {
@@ -876,11 +882,11 @@ func (c *Client) getRange(ctx context.Context, l *link, p *localPartial, res *Tr
 	return tr.Digest, nil
 }
 
-// commitLocal moves a finished file to its name, atomically refusing to
-// replace an existing file unless force.
-func commitLocal(tmp, dst string, force bool) error {
-	// The partial was created 0o600; a downloaded file is an ordinary file.
-	if err := os.Chmod(tmp, 0o644); err != nil {
+// commitLocal moves a finished file to its name with mode, atomically
+// refusing to replace an existing file unless force.
+func commitLocal(tmp, dst string, force bool, mode fs.FileMode) error {
+	// The partial was created 0o600, private while it grows.
+	if err := os.Chmod(tmp, mode); err != nil {
 		return err
 	}
 	if force {
@@ -903,10 +909,10 @@ func commitLocal(tmp, dst string, force bool) error {
 // errLocalExists is publishUnnamed's refusal to replace a file.
 var errLocalExists = errors.New("local file exists")
 
-// publishUnnamed gives the finished unnamed download f the name dst,
-// refusing to replace an existing file unless force.
-func publishUnnamed(f *os.File, dst string, mtime time.Time, force bool) error {
-	if err := f.Chmod(0o644); err != nil {
+// publishUnnamed gives the finished unnamed download f the name dst and
+// mode, refusing to replace an existing file unless force.
+func publishUnnamed(f *os.File, dst string, mtime time.Time, force bool, mode fs.FileMode) error {
+	if err := f.Chmod(mode); err != nil {
 		return err
 	}
 	if err := fsjail.Chtimes(f, mtime, mtime); err != nil {
@@ -1366,7 +1372,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 		return nil
 	}
 	hdr := transport.TransferRequest{Op: transport.OpPut, Path: res.Remote, Offset: off, Length: length, Size: fileSize,
-		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit, Upload: id}
+		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit, Upload: id, Mode: uint32(fi.Mode().Perm())}
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}

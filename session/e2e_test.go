@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -290,6 +291,56 @@ func TestRoundTripSizes(t *testing.T) {
 		})
 	}
 	t.Cleanup(func() { sessiontest.NoTempFiles(t, home); sessiontest.NoTempFiles(t, local) })
+}
+
+// Files keep their permission bits both ways, less the receiver's umask,
+// with reading and writing for the owner (fsjail.FileMode): small files,
+// files with a journal, striped files.
+func TestModesKept(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "mo")
+	local := t.TempDir()
+	for _, tc := range []struct {
+		size  int
+		conns int
+	}{{1 << 10, 1}, {5 << 20, 1}, {17 << 20, 2}} {
+		for _, mode := range []fs.FileMode{0o755, 0o600, 0o444} {
+			t.Run(fmt.Sprintf("%d-%o", tc.size, mode), func(t *testing.T) {
+				t.Parallel()
+				name := fmt.Sprintf("f-%d-%o", tc.size, mode)
+				src := filepath.Join(local, name)
+				sessiontest.WriteFile(t, src, randomBytes(t, tc.size))
+				if err := os.Chmod(src, mode); err != nil {
+					t.Fatal(err)
+				}
+				opt := session.TransferOptions{Connections: tc.conns}
+				if _, err := c.Put(t.Context(), src, name, opt); err != nil {
+					t.Fatal(err)
+				}
+				want := fsjail.FileMode(uint32(mode))
+				if fi, err := os.Stat(filepath.Join(home, name)); err != nil || fi.Mode().Perm() != want {
+					t.Fatalf("uploaded file's mode %v (%v), want %v", fi.Mode(), err, want)
+				}
+				// The other way, from a mode the server's file has now.
+				other := mode ^ 0o011
+				if err := os.Chmod(filepath.Join(home, name), other); err != nil {
+					t.Fatal(err)
+				}
+				dst := filepath.Join(local, "got-"+name)
+				if _, err := c.Get(t.Context(), name, dst, opt); err != nil {
+					t.Fatal(err)
+				}
+				want = fsjail.FileMode(uint32(other))
+				if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != want {
+					t.Fatalf("downloaded file's mode %v (%v), want %v", fi.Mode(), err, want)
+				}
+			})
+		}
+	}
 }
 
 // TestRunAgain: a transfer run again after it finished finds its file

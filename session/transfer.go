@@ -161,7 +161,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	defer release()
-	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs}); err != nil {
+	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs, Mode: uint32(fi.Mode().Perm())}); err != nil {
 		return
 	}
 	var opt blocks.SendOptions
@@ -546,7 +546,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			return
 		}
 		var fd blocks.Digest
-		fd, replaced, err = up.commit(ctx, c, tr.Digest, req.Force, req.Mtime)
+		fd, replaced, err = up.commit(ctx, c, tr.Digest, req.Force, req.Mtime, fsjail.FileMode(req.Mode))
 		// A commit that published or discarded the upload retires it:
 		// the next put to the path starts anew. One that failed with
 		// the partial kept (and its files open and locked) leaves it

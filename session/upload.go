@@ -188,9 +188,9 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 // only move.)
 const holdReplacedMin = 1 << 20
 
-// commit publishes a complete upload: every block verified, the file
-// digest equal to the client's (if it sent one).
-func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, force bool, mtimeNs int64) (_ blocks.Digest, replaced io.Closer, _ error) {
+// commit publishes a complete upload with mode: every block verified, the
+// file digest equal to the client's (if it sent one).
+func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, force bool, mtimeNs int64, mode fs.FileMode) (_ blocks.Digest, replaced io.Closer, _ error) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
 	// The connection that opened a striped upload may be gone; the one
@@ -213,7 +213,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	if mtimeNs != 0 {
 		mtime = time.Unix(0, mtimeNs)
 	}
-	finished, err := up.p.Finish()
+	finished, err := up.p.Finish(mode)
 	if err != nil {
 		return fd, nil, err
 	}
@@ -229,7 +229,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	// small files would otherwise queue on the lock.
 	if _, err := up.c.jail.Lstat(up.vp); errors.Is(err, fs.ErrNotExist) {
 		up.closeFiles()
-		err := up.c.jail.CommitPartial(up.vp, false, finished, journaled, mtime)
+		err := up.c.jail.CommitPartial(up.vp, false, finished, journaled, mtime, mode)
 		if err == nil {
 			up.c.srv.forgetVerified(up.c.user.Name, up.vp)
 			up.learn(ours, oursOK, ds, mtimeNs)
@@ -267,7 +267,7 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 		}
 	}
 	up.closeFiles()
-	if err := up.c.jail.CommitPartial(up.vp, force, finished, journaled, mtime); err != nil {
+	if err := up.c.jail.CommitPartial(up.vp, force, finished, journaled, mtime, mode); err != nil {
 		if replaced != nil {
 			_ = replaced.Close()
 		}

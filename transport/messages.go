@@ -150,6 +150,7 @@ type TransferRequest struct {
 	Upload    []byte `cbor:"upload,omitempty"` // put: the client's random ID of this upload (1-32 bytes), the same on all its ranges
 	Algo      string `cbor:"algo,omitempty"`   // hash: AlgoBLAKE3 (default) or AlgoSHA256
 	Rehash    bool   `cbor:"rehash,omitempty"` // get: digests of the data as read now, none remembered (a retry after blocks did not verify)
+	Mode      uint32 `cbor:"mode,omitempty"`   // put: permission bits of the client's file (0: not known); the committing range's count
 }
 
 // TransferReply is the server's frame on a transfer stream: for get, before
@@ -165,6 +166,7 @@ type TransferReply struct {
 	Digest    []byte  `cbor:"digest,omitempty"` // put with commit: the file digest; hash: the digest
 	Bad       []int64 `cbor:"bad,omitempty"`    // put: indices of blocks that failed verification
 	Blocks    int64   `cbor:"blocks,omitempty"` // resume: number of block records that follow
+	Mode      uint32  `cbor:"mode,omitempty"`   // get: permission bits of the server's file
 }
 
 // Trailer follows the raw bytes on a transfer stream, from the side that

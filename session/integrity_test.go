@@ -275,6 +275,8 @@ func TestQuotaReleaseRetried(t *testing.T) {
 
 // Concurrent uploads from several sessions of one user, each of which fits
 // alone, never pass the quota together; the ones stopped leave nothing.
+// Each reserves all it needs before its first byte, so as many succeed as
+// fit, and the others are refused with figures that show why.
 func TestQuotaConcurrent(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
@@ -295,18 +297,59 @@ func TestQuotaConcurrent(t *testing.T) {
 				ok.Add(1)
 			case errors.Is(err, transport.ErrQuota):
 				refused.Add(1)
+				if !strings.Contains(err.Error(), "need 3 MiB, 1 MiB free") {
+					t.Errorf("put %d: %v", i, err)
+				}
 			default:
 				t.Errorf("put %d: %v", i, err)
 			}
 		})
 	}
 	wg.Wait()
-	if ok.Load() == 0 || ok.Load() > 3 || ok.Load()+refused.Load() != n {
+	if ok.Load() != 3 || ok.Load()+refused.Load() != n {
 		t.Fatalf("%d uploads succeeded, %d refused", ok.Load(), refused.Load())
 	}
 	l, d := used(t, ts, "rita")
 	if l != ok.Load()*3*mib || d != l {
 		t.Fatalf("ledger %d, disk %d, want %d", l, d, ok.Load()*3*mib)
+	}
+}
+
+// The same with striped uploads: the losers are refused for the quota
+// (not failed by their other streams' writes into a removed partial), and
+// the winners complete.
+func TestQuotaConcurrentStriped(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	ts.AddUser("stella", "pw")
+	setQuota(t, ts, "stella", 40*mib)
+	local := t.TempDir()
+	const n, size = 3, 17 * mib
+	var wg sync.WaitGroup
+	var ok, refused atomic.Int64
+	for i := range n {
+		c := ts.Login(t, "stella", "pw")
+		src := filepath.Join(local, fmt.Sprint(i))
+		sessiontest.WriteFile(t, src, randomBytes(t, size))
+		wg.Go(func() {
+			_, err := c.Put(t.Context(), src, fmt.Sprintf("f%d", i), session.TransferOptions{Connections: 4})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, transport.ErrQuota) && strings.Contains(err.Error(), "need 17 MiB, 6 MiB free"):
+				refused.Add(1)
+			default:
+				t.Errorf("put %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 2 || refused.Load() != 1 {
+		t.Fatalf("%d uploads succeeded, %d refused", ok.Load(), refused.Load())
+	}
+	l, d := used(t, ts, "stella")
+	if l != 2*size || d != l {
+		t.Fatalf("ledger %d, disk %d, want %d", l, d, 2*size)
 	}
 }
 

@@ -370,6 +370,16 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 	_ = str.Close()
 }
 
+// isQuota reports whether err is a quota refusal (quotaError).
+func isQuota(err error) bool {
+	var we *transport.Error
+	return errors.As(err, &we) && we.Code == transport.CodeQuota
+}
+
+// errUploadInterrupted is what the other streams of an upload without
+// journal hear when one stream is cut off and its partial goes.
+var errUploadInterrupted = &transport.Error{Code: transport.CodeBusy, Msg: "another range of this upload was interrupted; the upload starts over"}
+
 // quotaError says how much a put needs and how much is free.
 func quotaError(vp string, need, quota, used int64) error {
 	free := max(quota-used, 0)
@@ -444,25 +454,23 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	// letGo ends this stream's hold on the upload early, so that the
 	// ledger is settled before the client hears of a failure. Without a
 	// journal there is nothing to resume: the partial goes too.
-	letGo := func() {
+	letGo := func(why error) {
 		if !up.journaled() {
-			up.discard(ctx)
+			up.discard(ctx, why)
 		}
 		release()
 	}
 
-	// Fail before any byte if the file cannot fit (the writes check the
-	// quota exactly). The user read at the stream's start settles the
-	// common case; a refusal is confirmed with the ledger as it is now.
-	if u.Quota > 0 && !up.fitsIn(u) {
-		if need, quota, used, ok, err := up.fits(ctx); err != nil {
-			c.refuse(str, "put", err)
-			return
-		} else if !ok {
-			up.discard(ctx)
-			c.refuse(str, "put", quotaError(vp, need, quota, used))
-			return
+	// The rest of the file is reserved before any byte, so that a put
+	// that cannot fit is refused now; then its partial goes.
+	if err := up.reserveRest(ctx); err != nil {
+		if isQuota(err) {
+			up.discard(ctx, err)
+		} else {
+			letGo(err)
 		}
+		c.refuse(str, "put", err)
+		return
 	}
 
 	var writeErr error
@@ -492,15 +500,15 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	var mismatch *blocks.MismatchError
 	switch {
 	case err == nil, errors.As(err, &mismatch):
-	case writeErr != nil && errors.Is(writeErr, errQuota):
-		// Stopped at the write that would pass the quota: the partial
-		// goes, and its bytes with it.
-		up.discard(ctx)
-		u, _ := c.srv.Users.Get(ctx, c.user.Name)
-		c.refuse(str, "put", quotaError(vp, req.Size-up.curSize(), u.Quota, u.Used))
+	case writeErr != nil && isQuota(writeErr):
+		// Stopped at a write that would pass the quota (the reservation
+		// failed, or another stream's did): the partial goes, and its
+		// bytes with it.
+		up.discard(ctx, writeErr)
+		c.refuse(str, "put", writeErr)
 		return
 	case writeErr != nil:
-		letGo() // a df right after the error counts only what is on disk
+		letGo(writeErr) // a df right after the error counts only what is on disk
 		c.refuse(str, "put", writeErr)
 		return
 	default:
@@ -512,7 +520,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			up.mu.Lock()
 			written := up.written
 			up.mu.Unlock()
-			letGo()
+			letGo(errUploadInterrupted)
 			if len(req.Upload) > 0 {
 				// A piece of a striped upload: the client stops a piece's
 				// second copy, or a stalled one, as a matter of course.

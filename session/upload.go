@@ -17,15 +17,6 @@ import (
 	"github.com/qftp/qftp/transport/blocks"
 )
 
-// reserveAhead is how many bytes an upload reserves in the quota ledger at
-// a time, so that the ledger (a database row shared by all of a user's
-// sessions) is written every few MiB rather than every block.
-const reserveAhead = 8 << 20
-
-// errQuota is returned by upload.write when the next write would pass the
-// user's quota.
-var errQuota = errors.New("quota exceeded")
-
 // upload is a put stream's hold on a partial upload. Every byte of the
 // partial's data is counted in the user's ledger (userdb used); budget is
 // reserved on top for the writes to come and given back by close.
@@ -39,6 +30,7 @@ type upload struct {
 	budget  int64 // reserved beyond size, not yet written
 	written int64 // bytes this stream stored
 	closed  bool
+	gone    error // why discard removed the partial, for the other streams
 }
 
 // openUpload opens the partial upload for vp. A partial of another source
@@ -115,6 +107,9 @@ func (up *upload) store(ctx context.Context, b blocks.Block) error {
 	if d, ok := up.j.have[b.Index]; ok && d == b.Digest {
 		return nil // the other copy of an endgame piece stored it
 	}
+	if up.gone != nil {
+		return up.gone
+	}
 	end := b.Offset + int64(len(b.Data))
 	grow := max(end-up.size, 0)
 	if grow > up.budget {
@@ -140,28 +135,41 @@ func (up *upload) store(ctx context.Context, b blocks.Block) error {
 	return nil
 }
 
-// reserve grows the budget by at least need bytes: by reserveAhead when
-// that fits the rest of the file and the quota, else exactly need.
+// reserveRest reserves in the ledger what the rest of the file needs (see
+// reserve). A put does so before its first byte.
+func (up *upload) reserveRest(ctx context.Context) error {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.gone != nil { // another stream's refusal, which dropped it
+		return up.gone
+	}
+	return up.reserve(ctx, 0)
+}
+
+// reserve grows the budget by at least need bytes, and to the rest of the
+// file: an upload reserves all it will write before it writes any, with one
+// write of the ledger (a database row shared by all of the user's
+// sessions). So an upload that starts can finish: reserving a few MiB at a
+// time, uploads near the quota could each get part of the way, and all
+// fail. A refusal is a quota error with the figures that refused it. up.mu
+// is held.
 func (up *upload) reserve(ctx context.Context, need int64) error {
+	n := max(need, up.j.hdr.Size-up.size-up.budget)
+	if n <= 0 {
+		return nil
+	}
 	users, name := up.c.srv.Users, up.c.user.Name
 	// The store may commit an update and still report the context's end:
 	// reserve outside the stream's lifetime so that the count stays true.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	up.c.srv.settleQuota(ctx, name)
-	n := need
-	if ahead := min(reserveAhead, up.j.hdr.Size-up.size-up.budget); ahead > need {
-		if err := users.Reserve(ctx, name, ahead); err == nil {
-			n = ahead
+	if err := users.Reserve(ctx, name, n); err != nil {
+		if qe := (*userdb.QuotaError)(nil); errors.As(err, &qe) {
+			// What the upload holds already counts as free for it.
+			return quotaError(up.vp, qe.Need+up.budget, qe.Quota, qe.Used-up.budget)
 		}
-	}
-	if n == need {
-		if err := users.Reserve(ctx, name, n); err != nil {
-			if errors.Is(err, userdb.ErrQuota) {
-				return errQuota
-			}
-			return err
-		}
+		return err
 	}
 	// The disk space follows the ledger: what is reserved there is
 	// preallocated (a full disk fails here, before the block is
@@ -203,8 +211,9 @@ func (up *upload) commit(ctx context.Context, c *conn, clientDigest []byte, forc
 	}
 	fd := blocks.FileDigest(hdr.Size, ds)
 	if clientDigest != nil && !bytes.Equal(clientDigest, fd[:]) {
-		up.discardLocked(ctx)
-		return fd, nil, userError(transport.CodeIntegrity, up.vp, "file digest does not match the client's; upload discarded")
+		err := userError(transport.CodeIntegrity, up.vp, "file digest does not match the client's; upload discarded")
+		up.discardLocked(ctx, err)
+		return fd, nil, err
 	}
 	if up.size != hdr.Size {
 		return fd, nil, userError(transport.CodeProtocol, up.vp, fmt.Sprintf("upload has %d bytes, want %d", up.size, hdr.Size))
@@ -316,43 +325,6 @@ func (up *upload) learn(ours fsjail.Stamp, ok bool, ds []blocks.Digest, mtimeNs 
 	up.c.srv.digests.add(st, up.j.hdr.BS, 0, ds, nil)
 }
 
-// fits reports whether the whole file fits the user's quota: need more
-// bytes, with quota-used free. What the upload holds (its data and the
-// bytes reserved ahead, both in the ledger's used) counts as its own. The
-// ledger is read under up.mu, so that the upload's other streams cannot
-// turn reservation into data between the two reads; a user snapshot taken
-// before joining a striped upload was off by what its ranges did since,
-// and refused uploads that fit.
-func (up *upload) fits(ctx context.Context) (need, quota, used int64, ok bool, err error) {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	up.c.srv.settleQuota(ctx, up.c.user.Name)
-	u, err := up.c.srv.Users.Get(ctx, up.c.user.Name)
-	if err != nil {
-		return 0, 0, 0, false, err
-	}
-	need, used, ok = up.fitsLocked(u)
-	return need, u.Quota, used, ok, nil
-}
-
-// fitsIn is fits with a user read earlier: it errs towards yes (what
-// the upload holds now counts as its own even if u predates it), so only
-// its no needs fits to confirm.
-func (up *upload) fitsIn(u userdb.User) bool {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	_, _, ok := up.fitsLocked(u)
-	return ok
-}
-
-// fitsLocked is the verdict of fits for the ledger as u has it; up.mu is
-// held.
-func (up *upload) fitsLocked(u userdb.User) (need, used int64, ok bool) {
-	need = up.j.hdr.Size - up.size
-	others := u.Used - up.size - up.budget
-	return need, others + up.size, u.Quota <= 0 || need <= 0 || others+up.j.hdr.Size <= u.Quota
-}
-
 // journaled reports whether the upload keeps a journal file, so that a
 // later put can resume it (files of resumeMin or more).
 func (up *upload) journaled() bool { return up.p.Meta != nil }
@@ -365,22 +337,19 @@ func (up *upload) isClosed() bool {
 	return up.closed
 }
 
-// curSize returns the size of the partial's data.
-func (up *upload) curSize() int64 {
+// discard removes the partial upload and releases its bytes. The upload's
+// other streams (a striped upload's) then fail with why.
+func (up *upload) discard(ctx context.Context, why error) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	return up.size
-}
-
-// discard removes the partial upload and releases its bytes.
-func (up *upload) discard(ctx context.Context) {
-	up.mu.Lock()
-	defer up.mu.Unlock()
-	up.discardLocked(ctx)
+	up.discardLocked(ctx, why)
 }
 
 // discardLocked is discard with up.mu held.
-func (up *upload) discardLocked(ctx context.Context) {
+func (up *upload) discardLocked(ctx context.Context, why error) {
+	if up.gone == nil {
+		up.gone = why
+	}
 	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
 	mu := up.c.srv.userLock(up.c.user.Name)
 	mu.Lock()

@@ -25,8 +25,12 @@ func TestReserveRelease(t *testing.T) {
 	if err := s.Reserve(ctx, "alice", 60); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Reserve(ctx, "alice", 41); !errors.Is(err, ErrQuota) {
+	var qe *QuotaError
+	if err := s.Reserve(ctx, "alice", 41); !errors.Is(err, ErrQuota) || !errors.As(err, &qe) || *qe != (QuotaError{Need: 41, Quota: 100, Used: 60}) {
 		t.Fatalf("over quota: %v", err)
+	}
+	if err := s.Reserve(ctx, "nobody", 1); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
 	}
 	if err := s.Reserve(ctx, "alice", 40); err != nil {
 		t.Fatal(err)

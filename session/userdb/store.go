@@ -426,23 +426,60 @@ func (s *Store) Setting(ctx context.Context, name string) (value string, ok bool
 // ErrQuota is returned by Reserve when the bytes would not fit the quota.
 var ErrQuota = errors.New("quota exceeded")
 
+// QuotaError is Reserve's refusal, with the quota and the usage that the
+// bytes did not fit. It matches ErrQuota.
+type QuotaError struct {
+	Need, Quota, Used int64
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("quota exceeded: %d bytes more, %d of %d used", e.Need, e.Used, e.Quota)
+}
+
+func (e *QuotaError) Is(target error) bool { return target == ErrQuota }
+
 // Reserve adds n bytes to user name's usage if that keeps it within the
 // quota, atomically with respect to every other Reserve on the same file,
 // in any process: two sessions can never together pass the quota. It fails
-// with ErrQuota (and changes nothing) if the bytes do not fit, ErrNotFound
-// for an unknown user. n <= 0 is a no-op.
-func (s *Store) Reserve(ctx context.Context, name string, n int64) error {
+// with a *QuotaError (and changes nothing) if the bytes do not fit,
+// ErrNotFound for an unknown user. n <= 0 is a no-op.
+func (s *Store) Reserve(ctx context.Context, name string, n int64) (err error) {
 	if n <= 0 {
 		return nil
 	}
-	err := s.update(ctx, "reserve", name,
+	err = s.update(ctx, "reserve", name,
 		`UPDATE users SET used = used + ? WHERE name = ? AND (quota = 0 OR used + ? <= quota)`, n, name, n)
-	if errors.Is(err, ErrNotFound) {
-		if _, gerr := s.Get(ctx, name); gerr == nil {
-			return fmt.Errorf("reserve %d bytes for %s: %w", n, name, ErrQuota)
-		}
+	if !errors.Is(err, ErrNotFound) {
+		return err
 	}
-	return err
+	// No row: no such user, or no room. Look again holding the write lock
+	// (_txlock=immediate), which tells the two apart with figures that
+	// are true together, and takes the bytes if room was freed meanwhile.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reserve %d bytes for %s: %w", n, name, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+			err = fmt.Errorf("reserve %d bytes for %s: %w", n, name, err)
+		}
+	}()
+	var quota, used int64
+	err = tx.QueryRowContext(ctx, `SELECT quota, used FROM users WHERE name = ?`, name).Scan(&quota, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if quota > 0 && used+n > quota {
+		return &QuotaError{Need: n, Quota: quota, Used: used}
+	}
+	if _, err = tx.ExecContext(ctx, `UPDATE users SET used = used + ? WHERE name = ?`, n, name); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Release subtracts n bytes from user name's usage (never below zero).

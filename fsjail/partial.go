@@ -76,7 +76,9 @@ func hexString(b []byte) string {
 // OpenPartial opens the partial upload for destination vpath, creating its
 // files (mode 0o600) if they do not exist; the journal only if journal is
 // set (small uploads, never resumed, skip it: creating a file is most of
-// their cost). created reports whether the data file was new.
+// their cost; such an upload starts from empty, so the journal of an
+// earlier one to the same name goes). created reports whether the data
+// file was new.
 func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool, err error) {
 	const op = "openpartial"
 	dataV, dataRel, metaV, metaRel, err := partialPaths(vpath)
@@ -109,6 +111,9 @@ func (j *Jail) OpenPartial(vpath string, journal bool) (p *Partial, created bool
 		}
 	}
 	if !journal {
+		if !created {
+			_ = j.root.Remove(metaRel)
+		}
 		return &Partial{Data: df}, created, nil
 	}
 	mf, err := j.root.OpenFile(metaRel, os.O_RDWR|os.O_CREATE, 0o600)

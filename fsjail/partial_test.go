@@ -82,6 +82,17 @@ func TestPartialLifecycle(t *testing.T) {
 	if err := j.CommitPartial("/d/big.iso", false, false, true, time.Time{}, FileMode(0)); !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("clobber: %v", err)
 	}
+	// A small upload to the name (no journal) starts from empty: the
+	// journal of the big one goes, so that nothing is left once it is
+	// committed or removed.
+	p, created, err = j.OpenPartial("/d/big.iso", false)
+	if err != nil || created || p.Meta != nil {
+		t.Fatalf("reopen without journal: %v created=%v", err, created)
+	}
+	_ = p.Close()
+	if left, _ := os.ReadDir(filepath.Join(dir, "d")); len(left) != 2 { // the file and the partial's data
+		t.Fatalf("a small upload over a big one left %v", left)
+	}
 	if n, err := j.RemovePartial("/d/big.iso"); err != nil || n != 0 {
 		t.Fatalf("remove: %d %v", n, err)
 	}

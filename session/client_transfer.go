@@ -456,8 +456,16 @@ func (p *localPartial) close() {
 }
 
 // dropJournal empties the partial's journal file (if it has one), so that
-// the next try starts over.
+// the next try starts over. The journal records no more blocks in the
+// file: the other ranges of a striped download may still store theirs, and
+// records with no header before them would make the file unreadable, no
+// longer a partial download of ours but a file in the way.
 func (p *localPartial) dropJournal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.j != nil {
+		p.j.f = nil
+	}
 	if p.meta != nil {
 		_ = p.meta.Truncate(0)
 	}

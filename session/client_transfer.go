@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/quic-go/quic-go"
 	"github.com/zeebo/blake3"
@@ -337,13 +340,35 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	return res, nil
 }
 
+// partialNames returns the names of the partial download of local and of
+// its journal: LOCAL.qftp-part and LOCAL.qftp-part.meta, or for a name too
+// long to take the suffix within 255 bytes (the limit of most file
+// systems), the name cut short and marked with a hash of all of it, so
+// that long names that begin alike never share a partial.
+func partialNames(local string) (data, meta string) {
+	const suffix, metaSuffix = ".qftp-part", ".meta"
+	dir, base := filepath.Split(local)
+	if room := 255 - len(suffix) - len(metaSuffix); len(base) > room {
+		sum := sha256.Sum256([]byte(base))
+		mark := "~" + hex.EncodeToString(sum[:8])
+		cut := room - len(mark)
+		for cut > 0 && !utf8.RuneStart(base[cut]) {
+			cut-- // whole characters only
+		}
+		base = base[:cut] + mark
+	}
+	data = dir + base + suffix
+	return data, data + metaSuffix
+}
+
 // dropUnresumable removes the partial download of local that the failed
 // get made (and nothing put at its name since), if it has no journal (a small file, which the next get
 // fetches whole) and no other download holds it: a failed get leaves
 // nothing it could not resume.
 func dropUnresumable(local string, made *partialMade) {
-	if _, err := os.Lstat(local + ".qftp-part.meta"); err == nil {
-		return
+	_, meta := partialNames(local)
+	if _, err := os.Lstat(meta); err == nil {
+		return // a journal: resumable
 	}
 	p, err := openLocalPartial(local, false, false, made)
 	if err != nil {
@@ -389,8 +414,9 @@ func (p *localPartial) start(hdr journalHeader, journal bool) error {
 			p.data, p.unnamed = f, true
 			// A journal of ours without its data file is an earlier
 			// try's leftover.
-			if _, err := os.Lstat(p.local + ".qftp-part"); errors.Is(err, fs.ErrNotExist) && journalRecorded(p.local+".qftp-part.meta") {
-				_ = os.Remove(p.local + ".qftp-part.meta")
+			data, meta := partialNames(p.local)
+			if _, err := os.Lstat(data); errors.Is(err, fs.ErrNotExist) && journalRecorded(meta) {
+				_ = os.Remove(meta)
 			}
 		case !errors.Is(err, errors.ErrUnsupported):
 			return localErr(p.local, err)
@@ -481,7 +507,7 @@ func (p *localPartial) dropJournal() {
 // records) or its journal reads as one of ours (see journalOurs); else the
 // error says it is in the way. The same holds for a journal file.
 func openLocalPartial(local string, create, journal bool, made *partialMade) (*localPartial, error) {
-	dataName, metaName := local+".qftp-part", local+".qftp-part.meta"
+	dataName, metaName := partialNames(local)
 	fresh := false // created here
 	data, err := os.OpenFile(dataName, os.O_RDWR, 0)
 	switch {

@@ -1093,6 +1093,32 @@ func TestGetSameLocalFileTwice(t *testing.T) {
 
 // get -f replaces a file whose name is as long as its directory allows:
 // the download's temporary name must fit too.
+// A file with a name of 255 bytes, the most a name may have: its partial
+// download's name is cut short to fit, and still found to resume.
+func TestGetResumeLongName(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "lang")
+	name := strings.Repeat("y", 249) + "é.bin" // 255 bytes
+	data := randomBytes(t, 6*mib)
+	sessiontest.WriteFile(t, filepath.Join(home, name), data)
+	local := t.TempDir()
+	ctx, opts, cancel := interrupt(2 * mib)
+	_, err := c.Get(ctx, name, local, opts)
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted get: %v", err)
+	}
+	res, err := c.Get(t.Context(), name, local, session.TransferOptions{})
+	if err != nil || res.Resumed == 0 {
+		t.Fatalf("get again: resumed %d, %v", res.Resumed, err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(local, name)), data) {
+		t.Fatal("downloaded file differs")
+	}
+	sessiontest.NoTempFiles(t, local)
+}
+
 func TestGetForceLongName(t *testing.T) {
 	t.Parallel()
 	c := remoteFile(t, "lena", []byte("new"))

@@ -5,7 +5,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // A small download keeps its journal in memory: no journal file is
@@ -56,5 +58,38 @@ func TestLocalPartialWithoutJournal(t *testing.T) {
 	}
 	if _, err := os.Stat(q.local + ".qftp-part.meta"); err != nil {
 		t.Fatalf("journal file: %v", err)
+	}
+}
+
+func TestPartialNames(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("some", "dir")
+	for _, tc := range []struct {
+		base string
+		cut  bool
+	}{
+		{"f.txt", false},
+		{strings.Repeat("a", 240), false}, // 240 + ".qftp-part.meta" = 255
+		{strings.Repeat("a", 241), true},
+		{strings.Repeat("a", 255), true},
+		{strings.Repeat("é", 127), true}, // 254 bytes of 2-byte characters
+	} {
+		data, meta := partialNames(filepath.Join(dir, tc.base))
+		if filepath.Dir(data) != dir || meta != data+".meta" || !strings.HasSuffix(data, ".qftp-part") {
+			t.Errorf("%d bytes: %q, %q", len(tc.base), data, meta)
+		}
+		b := filepath.Base(meta)
+		if len(b) > 255 || !utf8.ValidString(b) {
+			t.Errorf("%d bytes: journal name %q (%d bytes)", len(tc.base), b, len(b))
+		}
+		if cut := !strings.HasPrefix(b, tc.base); cut != tc.cut {
+			t.Errorf("%d bytes: cut %v, want %v", len(tc.base), cut, tc.cut)
+		}
+	}
+	// Long names alike but for their ends have partials of their own.
+	a, _ := partialNames(strings.Repeat("x", 250) + "1")
+	b, _ := partialNames(strings.Repeat("x", 250) + "2")
+	if a == b {
+		t.Errorf("two names share the partial %q", a)
 	}
 }

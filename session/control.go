@@ -82,13 +82,20 @@ func (c *conn) handle(ctx context.Context, w io.Writer, req *transport.Request) 
 // report converts err for the wire and logs what the client is not told.
 func (c *conn) report(op string, err error) *transport.Error {
 	we := wireError(err)
-	switch we.Code {
-	case transport.CodeIO:
-		c.ulog.Error(op+" failed", "vpath", we.Path, "err", err)
-	case transport.CodeQuota: // worth an admin's eye: the user is at the limit
-		c.ulog.Info(op+" refused", "vpath", we.Path, "err", err)
+	vp := we.Path
+	if pe := (*fs.PathError)(nil); vp == "" && errors.As(err, &pe) {
+		vp = pe.Path // the client is not told the server's own files; the log may be
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		// The client went away (or stopped this stream): nothing failed.
+		c.ulog.Debug(op+" canceled", "vpath", vp, "err", err)
+	case we.Code == transport.CodeIO:
+		c.ulog.Error(op+" failed", "vpath", vp, "err", err)
+	case we.Code == transport.CodeQuota: // worth an admin's eye: the user is at the limit
+		c.ulog.Info(op+" refused", "vpath", vp, "err", err)
 	default:
-		c.ulog.Debug(op+" refused", "vpath", we.Path, "err", err)
+		c.ulog.Debug(op+" refused", "vpath", vp, "err", err)
 	}
 	return we
 }

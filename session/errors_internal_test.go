@@ -1,8 +1,13 @@
 package session
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/qftp/qftp/session/userdb"
@@ -25,5 +30,31 @@ func TestWireErrorPaths(t *testing.T) {
 	// A user deleted while logged in, as their transfer finds out.
 	if we := wireError(fmt.Errorf("reserve bob: %w", userdb.ErrNotFound)); we.Code != transport.CodeAuth || we.Msg != "user no longer exists" {
 		t.Errorf("wireError(deleted user) = %+v", we)
+	}
+}
+
+// report logs at the level the failure deserves, with the virtual path the
+// error names even where the client is not told it.
+func TestReportLogs(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	c := &conn{ulog: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&fs.PathError{Op: "write", Path: "/d/.qftp-part-00ff", Err: syscall.EIO}, `level=ERROR msg="put failed" vpath=/d/.qftp-part-00ff`},
+		{fmt.Errorf("get user bob: %w", context.Canceled), `level=DEBUG msg="put canceled"`},
+		{userError(transport.CodeQuota, "/f", "quota exceeded: need 2 MiB, 1 MiB free"), `level=INFO msg="put refused" vpath=/f`},
+		{&fs.PathError{Op: "open", Path: "/nope", Err: fs.ErrNotExist}, `level=DEBUG msg="put refused" vpath=/nope`},
+	} {
+		buf.Reset()
+		we := c.report("put", tc.err)
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("%v: logged %q, want %q", tc.err, buf.String(), tc.want)
+		}
+		if strings.Contains(we.Path, ".qftp-") {
+			t.Errorf("%v: the client is told %q", tc.err, we.Path)
+		}
 	}
 }

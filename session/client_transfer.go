@@ -1020,21 +1020,11 @@ func hashBlocks(ctx context.Context, f *os.File, size, bs int64, whole io.Writer
 func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOptions) (TransferResult, error) {
 	start := time.Now()
 	res := TransferResult{Local: local}
-	f, err := os.Open(local)
+	f, fi, err := openSource(local)
 	if err != nil {
-		return res, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
+		return res, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return res, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
-	}
-	if !fi.Mode().IsRegular() {
-		if fi.IsDir() {
-			return res, &OpError{Op: "put", Path: local, Err: errors.New("is a directory (use put -r for a tree)")}
-		}
-		return res, &OpError{Op: "put", Path: local, Err: errors.New("not a regular file")}
-	}
 	base := filepath.Base(local)
 	switch {
 	case remote == "":
@@ -1053,19 +1043,37 @@ func (c *Client) Put(ctx context.Context, local, remote string, opt TransferOpti
 // whether it names a directory), as multi-file transfers do.
 func (c *Client) PutAs(ctx context.Context, local, remote string, opt TransferOptions) (TransferResult, error) {
 	start := time.Now()
-	f, err := os.Open(local)
+	f, fi, err := openSource(local)
 	if err != nil {
-		return TransferResult{Local: local}, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
+		return TransferResult{Local: local}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return TransferResult{Local: local}, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
-	}
-	if !fi.Mode().IsRegular() {
-		return TransferResult{Local: local}, &OpError{Op: "put", Path: local, Err: errors.New("not a regular file")}
-	}
 	return c.putFile(ctx, start, f, fi, remote, opt)
+}
+
+// openSource opens the local file of a put. Only a regular file will do,
+// and the open never waits: a FIFO without a writer would block it for
+// good, past any Ctrl-C (O_NONBLOCK does nothing to reads of a regular
+// file).
+func openSource(local string) (*os.File, fs.FileInfo, error) {
+	f, err := os.OpenFile(local, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, &OpError{Op: "put", Path: local, Err: unwrapPath(err)}
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = unwrapPath(err)
+	case fi.IsDir():
+		err = errors.New("is a directory (use put -r for a tree)")
+	case !fi.Mode().IsRegular():
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, &OpError{Op: "put", Path: local, Err: err}
+	}
+	return f, fi, nil
 }
 
 func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs.FileInfo, remote string, opt TransferOptions) (TransferResult, error) {

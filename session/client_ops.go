@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +16,16 @@ func opError(op, p string, err error) error {
 		return &OpError{Op: op, Path: we.Path, Err: &transport.Error{Code: we.Code, Msg: we.Msg}}
 	}
 	return &OpError{Op: op, Path: p, Err: err}
+}
+
+// relabel gives err, an OpError of a step of op (a stat), op's name, so
+// that the user reads of the command they gave: "get /x: no such file".
+func relabel(op string, err error) error {
+	var oe *OpError
+	if errors.As(err, &oe) && oe.Op != op {
+		return &OpError{Op: op, Path: oe.Path, Err: oe.Err}
+	}
+	return err
 }
 
 // OpError is a failed client operation: "cd /x: not a directory".

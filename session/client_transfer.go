@@ -309,8 +309,16 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 		return res, &OpError{Op: "get", Path: remote, Err: fmt.Errorf("local directory %s: %w", local, unwrapPath(err))}
 	}
 	res.Local = local
+	if fi, err := os.Lstat(local); err == nil && fi.IsDir() {
+		// (A directory named as the file: remote a, local dir/ holding a/.)
+		return res, &OpError{Op: "get", Path: remote, Err: fmt.Errorf("local %s is a directory", local)}
+	}
 	if !opt.Force {
 		if _, err := os.Lstat(local); err == nil {
+			// The remote file first: a missing one is the news.
+			if _, _, err := c.Stat(ctx, remote); err != nil {
+				return res, relabel("get", err)
+			}
 			same, err := c.sameAsRemote(ctx, local, &res, opt)
 			switch {
 			case err != nil:

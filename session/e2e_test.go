@@ -1171,3 +1171,32 @@ func TestReconnectAfterLoginGuard(t *testing.T) {
 		t.Fatalf("reconnect after the lockout: %v", err)
 	}
 }
+
+// Messages of a get or put that cannot start name the real obstacle: the
+// remote file missing (not the local one that exists), a local directory
+// where the file would go, a remote file where a tree would go.
+func TestTransferObstacles(t *testing.T) {
+	t.Parallel()
+	c := remoteFile(t, "obi", []byte("data"))
+	local := t.TempDir()
+	sessiontest.WriteFile(t, filepath.Join(local, "prec.txt"), []byte("mine"))
+	if _, err := c.Get(t.Context(), "nonexist", filepath.Join(local, "prec.txt"), session.TransferOptions{}); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "get /nonexist:") {
+		t.Errorf("get of a missing file onto an existing one: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(local, "ldx", "f"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, force := range []bool{false, true} {
+		_, err := c.Get(t.Context(), "f", filepath.Join(local, "ldx"), session.TransferOptions{Force: force})
+		if err == nil || !strings.Contains(err.Error(), "ldx/f is a directory") || strings.Contains(err.Error(), ".qftp") {
+			t.Errorf("get onto a directory (force %v): %v", force, err)
+		}
+	}
+	sessiontest.NoTempFiles(t, filepath.Join(local, "ldx"))
+	if _, err := c.PlanGetTree(t.Context(), "nonexist", local, session.TreeOptions{}); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "get /nonexist:") {
+		t.Errorf("get -r of a missing directory: %v", err)
+	}
+	if _, err := c.PlanPutTree(t.Context(), filepath.Join(local, "ldx"), "f", session.TreeOptions{}); err == nil || err.Error() != "put /f: exists and is not a directory" {
+		t.Errorf("put -r onto a file: %v", err)
+	}
+}

@@ -101,6 +101,10 @@ func (c *Client) PlanPutTree(ctx context.Context, root, remote string, opt TreeO
 	} else {
 		e, _, err := c.Stat(ctx, remote)
 		isDir := err == nil && e.Type == transport.TypeDir
+		if err == nil && !isDir && e.Type != transport.TypeSymlink {
+			// cp -r refuses too: a tree cannot go where a file is.
+			return nil, &OpError{Op: "put", Path: dest, Err: errors.New("exists and is not a directory")}
+		}
 		p.Named = !isDir || opt.AsName
 		p.RootExisted = err == nil
 		if !p.Named {
@@ -164,7 +168,7 @@ func joinRemote(dir, name string) string {
 func (c *Client) PlanGetTree(ctx context.Context, root, local string, opt TreeOptions) (*Plan, error) {
 	e, vroot, err := c.Stat(ctx, root)
 	if err != nil {
-		return nil, err
+		return nil, relabel("get", err)
 	}
 	if e.Type != transport.TypeDir {
 		return nil, &OpError{Op: "get", Path: vroot, Err: errors.New("not a directory")}

@@ -101,7 +101,8 @@ func (c *conn) report(op string, err error) *transport.Error {
 }
 
 // resolve turns a client path into a virtual path below the session's
-// working directory.
+// working directory. A trailing slash says the path is a directory, as in
+// POSIX: one that names something else fails with ENOTDIR ("ls file/").
 func (c *conn) resolve(p string) (string, error) {
 	if p == "" {
 		return c.getCwd(), nil
@@ -109,6 +110,11 @@ func (c *conn) resolve(p string) (string, error) {
 	vp, err := fsjail.Resolve(c.getCwd(), p)
 	if err != nil {
 		return "", &fs.PathError{Op: "resolve", Path: p, Err: err}
+	}
+	if strings.HasSuffix(p, "/") && vp != "/" {
+		if fi, err := c.jail.Stat(vp); err == nil && !fi.IsDir() {
+			return "", &fs.PathError{Op: "resolve", Path: vp, Err: syscall.ENOTDIR}
+		}
 	}
 	return vp, nil
 }
@@ -346,6 +352,11 @@ func (c *conn) mv(ctx context.Context, req *transport.Request) error {
 	if fi, err := c.jail.Stat(to); err == nil && fi.IsDir() && from != to {
 		if to, err = fsjail.Resolve(to, path.Base(from)); err != nil {
 			return err
+		}
+	} else if strings.HasSuffix(req.To, "/") {
+		// "mv file newdir/" would make a file newdir; rename(2) refuses.
+		if fi, err := c.jail.Lstat(from); err == nil && !fi.IsDir() {
+			return &fs.PathError{Op: "mv", Path: to, Err: syscall.ENOTDIR}
 		}
 	}
 	switch {

@@ -1200,3 +1200,47 @@ func TestTransferObstacles(t *testing.T) {
 		t.Errorf("put -r onto a file: %v", err)
 	}
 }
+
+// A trailing slash says "directory", as in POSIX: a file named so is
+// ENOTDIR for every operation, and mv does not turn "newdir/" into a file.
+func TestTrailingSlash(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "sly")
+	sessiontest.WriteFile(t, filepath.Join(home, "f"), []byte("x"))
+	if err := os.Mkdir(filepath.Join(home, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	local := filepath.Join(t.TempDir(), "got")
+	for name, op := range map[string]func() error{
+		"ls":   func() error { _, _, err := c.List(ctx, "f/"); return err },
+		"stat": func() error { _, _, err := c.Stat(ctx, "f/"); return err },
+		"cd":   func() error { _, err := c.Cd(ctx, "f/"); return err },
+		"get":  func() error { _, err := c.Get(ctx, "f/", local, session.TransferOptions{}); return err },
+		"mv":   func() error { return c.Rename(ctx, "f", "nodir/", false) },
+	} {
+		if err := op(); !errors.Is(err, syscall.ENOTDIR) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(home, "f")); err != nil {
+		t.Fatalf("the file after mv to nodir/: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "nodir")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("mv to nodir/ made %v", err)
+	}
+	// Directories take one.
+	if _, _, err := c.List(ctx, "d/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mkdir(ctx, "new/", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, "d", "d2/", false); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(home, "d2")); err != nil || !fi.IsDir() {
+		t.Fatalf("mv d d2/: %v", err)
+	}
+}

@@ -810,6 +810,35 @@ func TestResumeManual(t *testing.T) {
 	}
 }
 
+// put -c keeps even a small file's upload resumable; without -c, the
+// next put sends it whole.
+func TestPutSmallResume(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "sue")
+	src := filepath.Join(t.TempDir(), "src")
+	data := randomBytes(t, 3*mib)
+	sessiontest.WriteFile(t, src, data)
+	ctx, opts, cancel := interrupt(2 * mib)
+	opts.Resume = session.ResumeAlways
+	_, err := c.Put(ctx, src, "f", opts)
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted put: %v", err)
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Put(t.Context(), src, "f", session.TransferOptions{Resume: session.ResumeAlways})
+	if err != nil || res.Resumed == 0 || res.Sent != int64(len(data))-res.Resumed {
+		t.Fatalf("put -c again: resumed %d, sent %d, %v", res.Resumed, res.Sent, err)
+	}
+	if !bytes.Equal(sessiontest.ReadFile(t, filepath.Join(home, "f")), data) {
+		t.Fatal("uploaded file differs")
+	}
+	sessiontest.NoTempFiles(t, home)
+}
+
 // A remote file that changes during a striped get: the get starts over
 // (its other ranges must not scribble records into the emptied journal,
 // which left a file "in the way" of every later try), and ends with the

@@ -444,7 +444,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		stop()
 		str.CancelRead(transport.StreamCanceled)
 		str.CancelWrite(transport.StreamCanceled)
-	}, func() (*upload, error) { return c.openUpload(ctx, vp, hdr, req.Fresh) })
+	}, func() (*upload, error) { return c.openUpload(ctx, vp, hdr, req.Fresh, req.Journal) })
 	if err != nil {
 		c.refuse(str, "put", err)
 		return

@@ -34,10 +34,11 @@ type upload struct {
 }
 
 // openUpload opens the partial upload for vp. A partial of another source
-// (or fresh) is emptied and its bytes released.
-func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fresh bool) (*upload, error) {
-	// Uploads the client never resumes (resumeMin) keep no journal file.
-	journaled := hdr.Size >= resumeMin
+// (or fresh) is emptied and its bytes released. An upload under resumeMin
+// keeps a journal, and so can be resumed, only if the client asks (put -c).
+func (c *conn) openUpload(ctx context.Context, vp string, hdr journalHeader, fresh, keep bool) (*upload, error) {
+	// Uploads the client never resumes keep no journal file.
+	journaled := hdr.Size >= resumeMin || keep
 	p, created, err := c.jail.OpenPartial(vp, journaled)
 	if err != nil {
 		return nil, err

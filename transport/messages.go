@@ -141,16 +141,17 @@ type TransferRequest struct {
 	Path      string `cbor:"path"`
 	Offset    int64  `cbor:"off"`
 	Length    int64  `cbor:"len"`
-	Size      int64  `cbor:"size,omitempty"`   // put, resume: final size of the file
-	Mtime     int64  `cbor:"mtime,omitempty"`  // put, resume: ns since epoch; 0 keeps the arrival time
-	Force     bool   `cbor:"force,omitempty"`  // put: replace an existing file
-	BlockSize int64  `cbor:"bs,omitempty"`     // get, put, resume: block size; 0 means blocks.For(the file's size)
-	Fresh     bool   `cbor:"fresh,omitempty"`  // put: discard any partial upload to Path first
-	Commit    bool   `cbor:"commit,omitempty"` // put: this range completes the file; publish it
-	Upload    []byte `cbor:"upload,omitempty"` // put: the client's random ID of this upload (1-32 bytes), the same on all its ranges
-	Algo      string `cbor:"algo,omitempty"`   // hash: AlgoBLAKE3 (default) or AlgoSHA256
-	Rehash    bool   `cbor:"rehash,omitempty"` // get: digests of the data as read now, none remembered (a retry after blocks did not verify)
-	Mode      uint32 `cbor:"mode,omitempty"`   // put: permission bits of the client's file (0: not known); the committing range's count
+	Size      int64  `cbor:"size,omitempty"`    // put, resume: final size of the file
+	Mtime     int64  `cbor:"mtime,omitempty"`   // put, resume: ns since epoch; 0 keeps the arrival time
+	Force     bool   `cbor:"force,omitempty"`   // put: replace an existing file
+	BlockSize int64  `cbor:"bs,omitempty"`      // get, put, resume: block size; 0 means blocks.For(the file's size)
+	Fresh     bool   `cbor:"fresh,omitempty"`   // put: discard any partial upload to Path first
+	Commit    bool   `cbor:"commit,omitempty"`  // put: this range completes the file; publish it
+	Upload    []byte `cbor:"upload,omitempty"`  // put: the client's random ID of this upload (1-32 bytes), the same on all its ranges
+	Algo      string `cbor:"algo,omitempty"`    // hash: AlgoBLAKE3 (default) or AlgoSHA256
+	Rehash    bool   `cbor:"rehash,omitempty"`  // get: digests of the data as read now, none remembered (a retry after blocks did not verify)
+	Mode      uint32 `cbor:"mode,omitempty"`    // put: permission bits of the client's file (0: not known); the committing range's count
+	Journal   bool   `cbor:"journal,omitempty"` // put: keep the partial upload resumable even under 4 MiB
 }
 
 // TransferReply is the server's frame on a transfer stream: for get, before

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/qftp/qftp/transport"
 )
@@ -41,20 +42,22 @@ func (c *lpwdCmd) Run(ctx context.Context, sh *shell) error {
 }
 
 type llsCmd struct {
-	Long bool   `short:"l" help:"Long listing."`
-	JSON bool   `name:"json" help:"Print JSON."`
-	Path string `arg:"" optional:""`
+	listFlags
+	Path string `arg:"" optional:"" help:"Local directory or file (default: local working directory), or a pattern (*, ?, [...])."`
 }
 
 func (c *llsCmd) Run(ctx context.Context, sh *shell) error {
 	p := sh.local(c.Path)
 	fi, err := os.Lstat(p)
+	if err != nil && strings.ContainsAny(c.Path, "*?[") {
+		return c.glob(sh, p)
+	}
 	if err != nil {
 		return fmt.Errorf("lls %s: %w", c.Path, unwrapPathErr(err))
 	}
 	var entries []transport.Entry
 	if !fi.IsDir() {
-		entries = []transport.Entry{transport.EntryOf(fi.Name(), fi)}
+		entries = []transport.Entry{transport.EntryOf(c.Path, fi)}
 	} else {
 		des, err := os.ReadDir(p)
 		if err != nil {
@@ -67,7 +70,34 @@ func (c *llsCmd) Run(ctx context.Context, sh *shell) error {
 		}
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	return printEntries(sh.io.out, entries, c.Long, c.JSON)
+	return printEntries(sh.io.out, entries, c.listFlags)
+}
+
+// glob lists the local files matching the pattern c.Path (p made
+// absolute), named as the pattern is (relative if it is), as ls does.
+func (c *llsCmd) glob(sh *shell, p string) error {
+	matches, err := filepath.Glob(p)
+	if err != nil {
+		return fmt.Errorf("lls %s: %w", c.Path, err)
+	}
+	if len(matches) == 0 {
+		return fmt.Errorf("lls %s: no match", c.Path)
+	}
+	var entries []transport.Entry
+	for _, m := range matches {
+		fi, err := os.Lstat(m)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		name := m
+		if !filepath.IsAbs(c.Path) {
+			if rel, err := filepath.Rel(sh.localDir, m); err == nil {
+				name = rel
+			}
+		}
+		entries = append(entries, transport.EntryOf(name, fi))
+	}
+	return printEntries(sh.io.out, entries, c.listFlags)
 }
 
 func unwrapPathErr(err error) error {

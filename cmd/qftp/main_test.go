@@ -80,6 +80,9 @@ func TestOneShotCommands(t *testing.T) {
 		{[]string{"cd", "/nope"}, 1, "", "cd /nope: no such file or directory"},
 		{[]string{"put", "missing.iso"}, 1, "", "missing.iso: no such file or directory"},
 		{[]string{"df"}, 0, "*", ""},
+		{[]string{"df", "-h"}, 0, "*", ""},      // -h is not --help: sizes are human anyway
+		{[]string{"ls", "-lh"}, 0, "*", ""},     // as ls -lh
+		{[]string{"ls", "-h"}, 0, "docs\n", ""}, // (only -l shows sizes)
 		{[]string{"put", "-c", "hello.txt", "h2"}, 0, "", "verified"},
 		{[]string{"hash", "h2"}, 0, "d74981efa70a0c880b8d8c1985d075dbcbf679b99a5f9914e5aaf96b831a9e24  h2\n", ""},
 		{[]string{"hash", "--sha256", "h2"}, 0, "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9  h2\n", ""},
@@ -90,6 +93,8 @@ func TestOneShotCommands(t *testing.T) {
 		{[]string{"help"}, 0, "*", ""},
 		{[]string{"lpwd"}, 0, c.localDir + "\n", ""},
 		{[]string{"lls"}, 0, "copy.txt\nhello.txt\n", ""},
+		{[]string{"lls", "c*.txt"}, 0, "copy.txt\n", ""},
+		{[]string{"lls", "*.none"}, 1, "", "lls *.none: no match"},
 	}
 	for _, s := range steps {
 		code, out, errOut := c.run(t, "", s.args...)
@@ -102,6 +107,9 @@ func TestOneShotCommands(t *testing.T) {
 		if !strings.Contains(errOut, s.errPart) {
 			t.Fatalf("%v: stderr %q, want it to contain %q", s.args, errOut, s.errPart)
 		}
+	}
+	if _, out, _ := c.run(t, "", "help", "get"); !strings.HasPrefix(out, "Usage: get <remote> [<local>] [flags]\n") {
+		t.Fatalf("help get: %q", out)
 	}
 	if got := sessiontest.ReadFile(t, filepath.Join(c.localDir, "copy.txt")); string(got) != "hello world" {
 		t.Fatalf("downloaded %q", got)

@@ -41,9 +41,15 @@ func (c *cdCmd) Run(ctx context.Context, sh *shell) error {
 	return err
 }
 
+// listFlags are ls's and lls's.
+type listFlags struct {
+	Long  bool `short:"l" help:"Long listing: type and permissions, size, modification time, name."`
+	Human bool `short:"h" help:"With -l, sizes in KiB, MiB, ... (as ls -lh)."`
+	JSON  bool `name:"json" help:"Print JSON."`
+}
+
 type lsCmd struct {
-	Long bool   `short:"l" help:"Long listing: type and permissions, size, modification time, name."`
-	JSON bool   `name:"json" help:"Print JSON."`
+	listFlags
 	Path string `arg:"" optional:"" help:"Directory or file (default: working directory), or a pattern (*, ?, [...]) the server expands."`
 }
 
@@ -56,7 +62,7 @@ func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
 	if err != nil {
 		return err
 	}
-	if err := printEntries(sh.io.out, entries, c.Long, c.JSON); err != nil {
+	if err := printEntries(sh.io.out, entries, c.listFlags); err != nil {
 		return err
 	}
 	if hidden.Count > 0 {
@@ -73,8 +79,8 @@ func (c *lsCmd) Run(ctx context.Context, sh *shell) error {
 }
 
 // printEntries prints a listing (already sorted by name).
-func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) error {
-	if asJSON {
+func printEntries(w io.Writer, entries []transport.Entry, f listFlags) error {
+	if f.JSON {
 		if entries == nil {
 			entries = []transport.Entry{}
 		}
@@ -82,19 +88,23 @@ func printEntries(w io.Writer, entries []transport.Entry, long, asJSON bool) err
 		enc.SetIndent("", "  ")
 		return enc.Encode(entries)
 	}
-	if !long {
+	if !f.Long {
 		for _, e := range entries {
 			fmt.Fprintln(w, displayName(e.Name))
 		}
 		return nil
 	}
+	sizeOf := func(e transport.Entry) string { return strconv.FormatInt(e.Size, 10) }
+	if f.Human {
+		sizeOf = func(e transport.Entry) string { return size.Format(e.Size) }
+	}
 	width := 1
 	for _, e := range entries {
-		width = max(width, len(strconv.FormatInt(e.Size, 10)))
+		width = max(width, len(sizeOf(e)))
 	}
 	for _, e := range entries {
 		mt := time.Unix(0, e.Mtime).Local().Format("2006-01-02 15:04")
-		if _, err := fmt.Fprintf(w, "%s %*d %s %s\n", modeString(e), width, e.Size, mt, displayName(e.Name)); err != nil {
+		if _, err := fmt.Fprintf(w, "%s %*s %s %s\n", modeString(e), width, sizeOf(e), mt, displayName(e.Name)); err != nil {
 			return err
 		}
 	}
@@ -302,7 +312,9 @@ func (c *mvCmd) Run(ctx context.Context, sh *shell) error {
 	return sh.client.Rename(ctx, c.From, c.To, c.Force)
 }
 
-type dfCmd struct{}
+type dfCmd struct {
+	Human bool `short:"h" help:"Sizes in KiB, MiB, ... (always so; accepted out of habit)."`
+}
 
 func (c *dfCmd) Run(ctx context.Context, sh *shell) error {
 	u, err := sh.client.Df(ctx)

@@ -26,12 +26,20 @@ func TestPrintEntries(t *testing.T) {
 		{Name: "odd", Type: transport.TypeOther, Mode: 0o644, Mtime: mt},
 	}
 	tests := []struct {
-		name       string
-		long, json bool
-		want       string
+		name              string
+		long, human, json bool
+		want              string
 	}{
-		{"short", false, false, "docs\na b.txt\nlink\n\"two\\nlines\\x1b[2J\"\n\"evil\\u202etxt.exe\"\nfifo\nodd\n"},
-		{"long", true, false, "" +
+		{"short", false, false, false, "docs\na b.txt\nlink\n\"two\\nlines\\x1b[2J\"\n\"evil\\u202etxt.exe\"\nfifo\nodd\n"},
+		{"human", true, true, false, "" +
+			"drwxr-xr-x       0 B 2024-05-01 12:30 docs\n" +
+			"-rw-r--r-- 120.6 KiB 2024-05-01 12:30 a b.txt\n" +
+			"lrwxrwxrwx       4 B 2024-05-01 12:30 link\n" +
+			"-rw-------       1 B 2024-05-01 12:30 \"two\\nlines\\x1b[2J\"\n" +
+			"-rw-------       1 B 2024-05-01 12:30 \"evil\\u202etxt.exe\"\n" +
+			"prw-r--r--       0 B 2024-05-01 12:30 fifo\n" +
+			"?rw-r--r--       0 B 2024-05-01 12:30 odd\n"},
+		{"long", true, false, false, "" +
 			"drwxr-xr-x      0 2024-05-01 12:30 docs\n" +
 			"-rw-r--r-- 123456 2024-05-01 12:30 a b.txt\n" +
 			"lrwxrwxrwx      4 2024-05-01 12:30 link\n" +
@@ -43,7 +51,7 @@ func TestPrintEntries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := printEntries(&b, entries, tt.long, tt.json); err != nil {
+			if err := printEntries(&b, entries, listFlags{Long: tt.long, Human: tt.human, JSON: tt.json}); err != nil {
 				t.Fatal(err)
 			}
 			if b.String() != tt.want {
@@ -52,7 +60,7 @@ func TestPrintEntries(t *testing.T) {
 		})
 	}
 	var b bytes.Buffer
-	if err := printEntries(&b, nil, false, true); err != nil || b.String() != "[]\n" {
+	if err := printEntries(&b, nil, listFlags{JSON: true}); err != nil || b.String() != "[]\n" {
 		t.Fatalf("empty json = %q, %v", b.String(), err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,7 +44,7 @@ type commands struct {
 	Ls    lsCmd    `cmd:"" help:"List a remote directory."`
 	Mkdir mkdirCmd `cmd:"" help:"Create a remote directory."`
 	Rmdir rmdirCmd `cmd:"" help:"Remove an empty remote directory."`
-	Rm    rmCmd    `cmd:"" help:"Remove a remote file."`
+	Rm    rmCmd    `cmd:"" help:"Remove remote files (with -r, directory trees)."`
 	Mv    mvCmd    `cmd:"" help:"Move or rename a remote file or directory."`
 	Get   getCmd   `cmd:"" help:"Download a file."`
 	Put   putCmd   `cmd:"" help:"Upload a file."`
@@ -55,7 +56,32 @@ type commands struct {
 	Lpwd  lpwdCmd  `cmd:"" help:"Print the local working directory."`
 	Lls   llsCmd   `cmd:"" help:"List a local directory."`
 	Help  helpCmd  `cmd:"" help:"Show commands, or the usage of one."`
-	Exit  exitCmd  `cmd:"" aliases:"quit,bye" help:"End the session."`
+	Exit  exitCmd  `cmd:"" aliases:"quit,bye" help:"End the session (also: quit, bye)."`
+
+	HelpFlag helpFlag `name:"help" help:"Show the usage of the command."`
+}
+
+// helpFlag is --help without kong's -h, which ls -lh and df -h need.
+type helpFlag bool
+
+func (helpFlag) IgnoreDefault() {}
+
+func (helpFlag) BeforeReset(ctx *kong.Context) error {
+	// The shell's grammar has no program name: "Usage:  get" loses a space.
+	var b bytes.Buffer
+	out := ctx.Kong.Stdout
+	ctx.Kong.Stdout = &b
+	err := ctx.PrintUsage(false)
+	ctx.Kong.Stdout = out
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(out, strings.Replace(b.String(), "Usage:  ", "Usage: ", 1))
+	if err != nil {
+		return err
+	}
+	ctx.Kong.Exit(0)
+	return nil
 }
 
 // errUsage marks a line that does not parse; the caller prints a hint.
@@ -68,7 +94,8 @@ func (sh *shell) parser(c *commands, out io.Writer, exited *bool) (*kong.Kong, e
 		kong.Name(""),
 		kong.Writers(out, sh.io.err),
 		kong.Exit(func(int) { *exited = true }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true, NoAppSummary: true}),
+		kong.NoDefaultHelp(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
 }
 

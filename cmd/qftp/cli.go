@@ -41,6 +41,25 @@ type stdio struct {
 	in       io.Reader
 	out, err io.Writer
 	intr     <-chan os.Signal // SIGINT; nil in most tests
+	// tty opens the controlling terminal, for a password or a question
+	// when in is not the terminal (commands piped in, as to sftp); nil:
+	// there is none (tests).
+	tty func() (*os.File, error)
+}
+
+// ask runs a question on a terminal: stdin if it is one, else the
+// controlling terminal (as ssh and sftp do), asked and answered there. It
+// fails with prompt.ErrNoTerminal without one.
+func (s stdio) ask(q func(in io.Reader, out io.Writer) error) error {
+	if prompt.IsTerminal(s.in) || s.tty == nil {
+		return q(s.in, s.err)
+	}
+	tty, err := s.tty()
+	if err != nil {
+		return prompt.ErrNoTerminal
+	}
+	defer tty.Close()
+	return q(tty, tty)
 }
 
 type cli struct {
@@ -360,7 +379,11 @@ func (c *cli) password(ctx context.Context, s stdio, t target) (string, error) {
 	if pw, ok := os.LookupEnv("QFTP_PASSWORD"); ok {
 		return pw, nil
 	}
-	pw, err := prompt.Password(ctx, s.in, s.err, t.user+"@"+t.host+"'s password: ")
+	var pw string
+	err := s.ask(func(in io.Reader, out io.Writer) (err error) {
+		pw, err = prompt.Password(ctx, in, out, t.user+"@"+t.host+"'s password: ")
+		return err
+	})
 	if errors.Is(err, prompt.ErrNoTerminal) {
 		return "", errors.New("no password: set QFTP_PASSWORD, use --password-file, or run on a terminal")
 	}
@@ -437,11 +460,18 @@ func dialVerified(ctx context.Context, timeout time.Duration, cfg session.DialCo
 	}
 	cl, err := dial()
 	var unknown *certs.UnknownHostError
-	if !errors.As(err, &unknown) || !prompt.IsTerminal(s.in) {
+	if !errors.As(err, &unknown) {
 		return cl, err
 	}
-	fmt.Fprintf(s.err, "The authenticity of host %s can't be established.\nIts certificate fingerprint is %s.\n", unknown.Host, unknown.Fingerprint)
-	ok, perr := prompt.YesNo(ctx, s.in, s.err, "Are you sure you want to continue connecting and pin it (yes/no)? ")
+	var ok bool
+	perr := s.ask(func(in io.Reader, out io.Writer) (err error) {
+		if !prompt.IsTerminal(in) {
+			return prompt.ErrNoTerminal
+		}
+		fmt.Fprintf(out, "The authenticity of host %s can't be established.\nIts certificate fingerprint is %s.\n", unknown.Host, unknown.Fingerprint)
+		ok, err = prompt.YesNo(ctx, in, out, "Are you sure you want to continue connecting and pin it (yes/no)? ")
+		return err
+	})
 	if perr != nil || !ok {
 		return nil, err
 	}

@@ -19,7 +19,8 @@ func main() {
 	ctx, stop := sigctx.WithSignals(context.Background(), syscall.SIGTERM, syscall.SIGHUP)
 	intr := make(chan os.Signal, 1)
 	signal.Notify(intr, os.Interrupt)
-	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, intr: intr})
+	tty := func() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) }
+	code := run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, intr: intr, tty: tty})
 	stop()
 	os.Exit(code)
 }

@@ -234,6 +234,18 @@ func runWithEnv(ctx context.Context, args []string, s stdio, env runEnv) int {
 		}
 		defer batch.Close()
 	}
+	if len(c.Command) > 0 {
+		// A command that does not parse, --help and help need no
+		// server: answered before connecting (and asking a password).
+		pre := &shell{io: s}
+		kctx, err := pre.parse(c.Command)
+		switch {
+		case err != nil || kctx == nil:
+			return pre.status(err)
+		case c.Command[0] == "help":
+			return pre.runOne(ctx, c.Command)
+		}
+	}
 	// Ctrl-C while connecting, or at a prompt, gives up.
 	cctx, ccancel := context.WithCancelCause(ctx)
 	defer ccancel(nil)

@@ -572,3 +572,31 @@ func TestPatternsInLsAndRm(t *testing.T) {
 		}
 	}
 }
+
+// A one-shot command that does not parse, --help and help are answered
+// without the server: here there is none (nothing listens on the port,
+// and no password is given), which would otherwise fail after the connect
+// timeout with another status.
+func TestUsageBeforeConnecting(t *testing.T) {
+	t.Parallel()
+	c := &client{localDir: t.TempDir(), stateDir: t.TempDir()}
+	for _, tc := range []struct {
+		args    []string
+		code    int
+		outPart string
+		errPart string
+	}{
+		{[]string{"lss", "-l"}, exitUsage, "", `unknown command "lss"`},
+		{[]string{"ls", "-z"}, exitUsage, "", "ls: unknown flag -z"},
+		{[]string{"get"}, exitUsage, "", "get: expected"},
+		{[]string{"get", "--help"}, exitOK, "Usage: get <remote>", ""},
+		{[]string{"help"}, exitOK, "Commands:", ""},
+		{[]string{"help", "put"}, exitOK, "Usage: put <local>", ""},
+	} {
+		args := append([]string{"--known-hosts", filepath.Join(c.stateDir, "kh"), "--connect-timeout", "1m", "nobody@127.0.0.1:9"}, tc.args...)
+		code, out, errOut := c.runRaw(t, "", args...)
+		if code != tc.code || !strings.Contains(out, tc.outPart) || !strings.Contains(errOut, tc.errPart) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, out, errOut)
+		}
+	}
+}

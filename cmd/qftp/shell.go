@@ -101,24 +101,35 @@ func (sh *shell) parser(c *commands, out io.Writer, exited *bool) (*kong.Kong, e
 
 // exec runs one command given as words.
 func (sh *shell) exec(ctx context.Context, words []string) error {
+	kctx, err := sh.parse(words)
+	if kctx == nil || err != nil {
+		return err
+	}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	return kctx.Run(sh)
+}
+
+// parse parses one command given as words. It returns no context, and no
+// error, for no words or for --help, which it answers. A line that does
+// not parse is an errUsage.
+func (sh *shell) parse(words []string) (*kong.Context, error) {
 	if len(words) == 0 {
-		return nil
+		return nil, nil
 	}
 	var c commands
 	exited := false
 	p, err := sh.parser(&c, sh.io.out, &exited)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kctx, err := p.Parse(words)
 	if exited {
-		return nil // --help printed
+		return nil, nil // --help printed
 	}
 	if err != nil {
-		return errUsage{usageHint(words[0], err)}
+		return nil, errUsage{usageHint(words[0], err)}
 	}
-	kctx.BindTo(ctx, (*context.Context)(nil))
-	return kctx.Run(sh)
+	return kctx, nil
 }
 
 // usageHint turns a parse error into one line that says what to try.

@@ -609,7 +609,7 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 			}
 			seen[e.Name] = true
 			if e.Type != transport.TypeFile {
-				p.Skipped = append(p.Skipped, Skip{Path: e.Name, Reason: "not a regular file"})
+				p.Skipped = append(p.Skipped, notRegularSkip(e.Name, e.Type == transport.TypeDir, "get"))
 				continue
 			}
 			local := filepath.Join(dir, path.Base(e.Name))
@@ -622,7 +622,29 @@ func (c *Client) PlanGlobGet(ctx context.Context, patterns []string, dir string)
 			p.Bytes += e.Size
 		}
 	}
-	return p, nil
+	return p, nothingMatched("mget", patterns, p)
+}
+
+// notRegularSkip skips a match of mget or mput that is not a regular file.
+func notRegularSkip(name string, dir bool, op string) Skip {
+	if dir {
+		return Skip{Path: name, Reason: "a directory (" + op + " -r copies one)"}
+	}
+	return Skip{Path: name, Reason: "not a regular file"}
+}
+
+// nothingMatched fails a plan of op in which the patterns matched only
+// what op skips, such as directories: a command that copies nothing it
+// was asked for has failed (a pattern without any match fails earlier).
+func nothingMatched(op string, patterns []string, p *Plan) error {
+	if len(p.Files) > 0 || len(p.Skipped) == 0 {
+		return nil
+	}
+	what := make([]string, 0, len(p.Skipped))
+	for _, s := range p.Skipped {
+		what = append(what, s.Path+": "+s.Reason)
+	}
+	return &OpError{Op: op, Path: strings.Join(patterns, " "), Err: errors.New("no regular file matches (" + strings.Join(what, "; ") + ")")}
 }
 
 // PlanGlobPut plans the upload of the local files matching patterns (as
@@ -652,7 +674,7 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 			case err != nil:
 				p.Skipped = append(p.Skipped, Skip{Path: m, Reason: unwrapPath(err).Error(), Failed: true})
 			case !fi.Mode().IsRegular():
-				p.Skipped = append(p.Skipped, Skip{Path: m, Reason: "not a regular file"})
+				p.Skipped = append(p.Skipped, notRegularSkip(m, fi.IsDir(), "put"))
 			default:
 				remote := joinRemote(c.absRemote(dir), filepath.Base(m))
 				if other, ok := dest[remote]; ok {
@@ -665,7 +687,7 @@ func (c *Client) PlanGlobPut(patterns []string, dir string) (*Plan, error) {
 			}
 		}
 	}
-	return p, nil
+	return p, nothingMatched("mput", patterns, p)
 }
 
 // String describes a failure: "put a/b.txt: file exists".

@@ -272,6 +272,14 @@ func TestGlob(t *testing.T) {
 	if err != nil || res.Files != 3 || !bytes.Equal(sessiontest.ReadFile(t, p.Files[0].Local), []byte("a.txt")) {
 		t.Fatalf("mget: %+v, %v", res, err)
 	}
+	// Patterns that match only directories copy nothing: a failure that
+	// says why, for mget and mput alike.
+	if _, err := c.PlanGlobGet(t.Context(), []string{"[de]"}, t.TempDir()); err == nil || err.Error() != "mget [de]: no regular file matches (/d: a directory (get -r copies one); /e: a directory (get -r copies one))" {
+		t.Errorf("mget of directories: %v", err)
+	}
+	if _, err := c.PlanGlobPut([]string{filepath.Join(home, "[de]")}, "/"); err == nil || !strings.Contains(err.Error(), "no regular file matches") || !strings.Contains(err.Error(), "put -r copies one") {
+		t.Errorf("mput of directories: %v", err)
+	}
 }
 
 func mapsEqual(a, b map[string]string) bool {

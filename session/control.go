@@ -259,7 +259,11 @@ func (c *conn) rmdir(ctx context.Context, vp string) error {
 	case lerr != nil || len(infos) > 0:
 		return err
 	case len(unnamable) > 0:
-		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds "+strconv.Itoa(len(unnamable))+" entries whose names qftp cannot use")
+		what := strconv.Itoa(len(unnamable)) + " entries"
+		if len(unnamable) == 1 {
+			what = "an entry"
+		}
+		return userError(transport.CodeNotEmpty, vp, "directory not empty: it holds "+what+" whose names qftp cannot use")
 	}
 	if c.srv.uploadsInto(c.user.Name, vp) {
 		return userError(transport.CodeNotEmpty, vp, "directory not empty: an upload into it is running or finishing")

@@ -770,7 +770,7 @@ func (c *Client) RemoveTree(ctx context.Context, p string, fail func(path string
 			_ = c.Rmdir(ctx, p)
 			return false
 		}
-		return report(p, c.Rmdir(ctx, p))
+		return report(p, relabel("rm", c.Rmdir(ctx, p)))
 	}
 	tree(path.Clean(c.absRemote(p)), 0)
 	return removed

@@ -138,7 +138,8 @@ func usageHint(cmd string, err error) error {
 	if strings.HasPrefix(msg, "unexpected argument "+cmd) || strings.Contains(msg, "expected one of") {
 		return fmt.Errorf("unknown command %q; type help for a list", cmd)
 	}
-	return fmt.Errorf("%s: %s (try: help %s)", cmd, msg, cmd)
+	// (kong names the command in some errors itself: "get: -j must ...")
+	return fmt.Errorf("%s: %s (try: help %s)", cmd, strings.TrimPrefix(msg, cmd+": "), cmd)
 }
 
 // runOne runs the command given on qftp's command line.

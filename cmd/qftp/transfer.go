@@ -24,7 +24,7 @@ type transferFlags struct {
 // Validate checks the flags before the command runs.
 func (f *transferFlags) Validate() error {
 	if f.Jobs < 0 || f.Jobs > 256 {
-		return fmt.Errorf("-j must be between 1 and 256")
+		return fmt.Errorf("-j must be between 1 and 256 (0: auto)")
 	}
 	return nil
 }

@@ -14,13 +14,13 @@ import (
 )
 
 type lcdCmd struct {
-	Dir string `arg:"" optional:"" help:"Local directory (default: home)."`
+	Dir string `arg:"" optional:"" help:"Local directory (default: home; - the previous directory)."`
 }
 
 func (c *lcdCmd) Run(ctx context.Context, sh *shell) error {
-	dir := c.Dir
-	if dir == "" {
-		dir = "~"
+	dir, err := sh.lastDir.target(c.Dir, "~", "lcd")
+	if err != nil {
+		return err
 	}
 	p := filepath.Clean(sh.local(dir))
 	fi, err := os.Stat(p)
@@ -30,7 +30,10 @@ func (c *lcdCmd) Run(ctx context.Context, sh *shell) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("lcd %s: not a directory", c.Dir)
 	}
-	sh.localDir = p
+	if c.Dir == "-" {
+		fmt.Fprintln(sh.io.out, p)
+	}
+	sh.lastDir.local, sh.localDir = sh.localDir, p
 	return nil
 }
 

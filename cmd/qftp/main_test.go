@@ -600,3 +600,33 @@ func TestUsageBeforeConnecting(t *testing.T) {
 		}
 	}
 }
+
+// What users of shells and lftp type: cd - and lcd - go back (and say
+// where), ~ is the remote home, rm -f is quiet about what is not there.
+func TestShellHabits(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	home := ts.AddUser("hab", "pw")
+	c := newClient(t, ts, "hab", "pw")
+	if err := os.Mkdir(filepath.Join(c.localDir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "mkdir -p d/e\ncd d/e\ncd -\npwd\ncd ~/d\npwd\ncd ~\npwd\n" +
+		"lcd sub\nlcd -\nrm -f nothere 'no*'\nrm -rf d\nls\n"
+	code, out, errOut := c.run(t, script)
+	want := "/\n/\n/d\n/\n" + c.localDir + "\n" // cd - says where it went
+	if code != 0 || out != want || errOut != "" {
+		t.Fatalf("exit %d, stdout %q (want %q), stderr %q", code, out, want, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(home, "d")); !os.IsNotExist(err) {
+		t.Fatalf("rm -rf d left %v", err)
+	}
+	code, _, errOut = c.run(t, "cd -\n")
+	if code != exitFail || !strings.Contains(errOut, "cd -: no previous directory") {
+		t.Fatalf("cd - first: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = c.run(t, "rm nothere\n")
+	if code != exitFail || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("rm without -f: exit %d, %q", code, errOut)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -29,16 +30,50 @@ func (c *pwdCmd) Run(ctx context.Context, sh *shell) error {
 }
 
 type cdCmd struct {
-	Dir string `arg:"" optional:"" help:"Directory (default /)."`
+	Dir string `arg:"" optional:"" help:"Directory (default /, the home; ~ is the home too; - the previous directory)."`
 }
 
 func (c *cdCmd) Run(ctx context.Context, sh *shell) error {
-	dir := c.Dir
-	if dir == "" {
-		dir = "/"
+	dir, err := sh.lastDir.target(c.Dir, "/", "cd")
+	if err != nil {
+		return err
 	}
-	_, err := sh.client.Cd(ctx, dir)
-	return err
+	if dir == "~" || strings.HasPrefix(dir, "~/") {
+		dir = "/" + strings.TrimLeft(dir[1:], "/") // as lftp: the home is /
+	}
+	before := sh.client.Cwd()
+	now, err := sh.client.Cd(ctx, dir)
+	if err != nil {
+		return err
+	}
+	if c.Dir == "-" {
+		fmt.Fprintln(sh.io.out, now) // as a shell's cd - does
+	}
+	sh.lastDir.remote = before
+	return nil
+}
+
+// lastDirs are the working directories before the last cd and lcd, for
+// "cd -" and "lcd -".
+type lastDirs struct{ remote, local string }
+
+// target is the directory that cd (op) goes to for arg: def for none, the
+// previous one for "-".
+func (d *lastDirs) target(arg, def, op string) (string, error) {
+	switch arg {
+	case "":
+		return def, nil
+	case "-":
+		prev := d.remote
+		if op == "lcd" {
+			prev = d.local
+		}
+		if prev == "" {
+			return "", fmt.Errorf("%s -: no previous directory", op)
+		}
+		return prev, nil
+	}
+	return arg, nil
 }
 
 // listFlags are ls's and lls's.
@@ -180,6 +215,7 @@ func (c *rmdirCmd) Run(ctx context.Context, sh *shell) error {
 
 type rmCmd struct {
 	Recursive bool     `short:"r" help:"Remove directories too, with all they hold (links are removed, not followed)."`
+	Force     bool     `short:"f" help:"Say nothing of files that do not exist and patterns without a match."`
 	Files     []string `arg:"" help:"Files to remove; patterns (*, ?, [...]) are expanded by the server."`
 }
 
@@ -188,6 +224,12 @@ type rmCmd struct {
 func (c *rmCmd) Run(ctx context.Context, sh *shell) error {
 	var errs []error
 	tried := 0
+	// keep records err, unless -f lets it pass: a file already gone.
+	keep := func(err error) {
+		if !c.Force || !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
 files:
 	for _, f := range c.Files {
 		targets := []string{f}
@@ -199,7 +241,7 @@ files:
 				continue
 			case unnamable > 0:
 				errs = append(errs, fmt.Errorf("rm %s: %d matching files left alone (%s)", f, unnamable, session.Unnamable))
-			case len(entries) == 0:
+			case len(entries) == 0 && !c.Force:
 				errs = append(errs, fmt.Errorf("rm %s: no match", f))
 			}
 			targets = targets[:0]
@@ -219,7 +261,7 @@ files:
 					if ctx.Err() != nil {
 						return err
 					}
-					errs = append(errs, err)
+					keep(err)
 				}
 				continue
 			}
@@ -231,7 +273,7 @@ files:
 			var lost *session.ConnLostError
 			tried += sh.client.RemoveTree(ctx, t, func(p string, err error) {
 				failed++
-				errs = append(errs, err)
+				keep(err)
 				errors.As(err, &lost)
 			})
 			tried += failed

@@ -34,6 +34,7 @@ type shell struct {
 	account     string     // user@host:port, for copies' keys
 	copies      unfinished // tree copies begun and not finished
 	quit        bool       // set by exit
+	lastDir     lastDirs   // for cd - and lcd -
 }
 
 // commands is the grammar of one shell line. Every command's Run takes the

@@ -144,11 +144,12 @@ func (c *cli) Validate() error {
 const description = `qftp transfers files to and from a qftpd server over QUIC.
 
 Commands (run one after the host, or type them in the shell):
-  pwd, cd [DIR], ls [-l] [--json] [PATH|PATTERN], mkdir [-p] DIR, rmdir DIR,
-  rm [-r] FILE|PATTERN..., mv [-f] FROM TO, get [-fcr] [-j N] REMOTE [LOCAL],
-  put [-fcr] [-j N] LOCAL [REMOTE], mget [-fc] [-j N] PATTERN...,
-  mput [-fc] [-j N] PATTERN..., hash [--sha256] FILE, df,
-  lcd [DIR], lpwd, lls [-l] [--json] [PATH], help [CMD], exit
+  pwd, cd [DIR|-], ls [-lh] [--json] [PATH|PATTERN], mkdir [-p] DIR,
+  rmdir DIR, rm [-rf] FILE|PATTERN..., mv [-f] FROM TO,
+  get [-fcr] [-j N] REMOTE [LOCAL], put [-fcr] [-j N] LOCAL [REMOTE],
+  mget [-fc] [-j N] PATTERN..., mput [-fc] [-j N] PATTERN...,
+  hash [--sha256] FILE, df, lcd [DIR|-], lpwd, lls [-lh] [--json] [PATH],
+  help [CMD], exit
 
 qftp completion bash|zsh|fish prints a completion script.
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,7 +104,7 @@ func (pr *progress) file(name string, keep bool) session.FileHooks {
 		if bar == nil {
 			opts := []mpb.BarOption{
 				mpb.PrependDecorators(
-					decor.Name(shorten(displayName(path.Base(name)), 24), decor.WCSyncSpaceR),
+					decor.Name(shorten(displayName(name), 24), decor.WCSyncSpaceR),
 					counters(),
 				),
 				mpb.AppendDecorators(
@@ -172,8 +172,11 @@ func (pr *progress) finish() {
 
 func shorten(s string, n int) string {
 	r := []rune(s)
-	if len(r) <= n {
+	switch {
+	case len(r) <= n:
 		return fmt.Sprintf("%-*s", n, s)
+	case strings.Contains(s, "/"):
+		return "…" + string(r[len(r)-n+1:]) // a path: its end tells files apart
 	}
 	return string(r[:n-1]) + "…"
 }

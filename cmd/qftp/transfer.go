@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -49,7 +50,7 @@ func (c *getCmd) Run(ctx context.Context, sh *shell) error {
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
 	opt := sh.transferOptions(c.transferFlags, pr)
-	setHooks(&opt, pr.file(c.Remote, true))
+	setHooks(&opt, pr.file(path.Base(c.Remote), true))
 	res, err := sh.client.Get(ctx, c.Remote, sh.local(c.Local), opt)
 	pr.finish()
 	if err != nil {
@@ -81,7 +82,7 @@ func (c *putCmd) Run(ctx context.Context, sh *shell) error {
 	}
 	pr := newProgress(ctx, sh.io.err, sh.bars, 0, 0)
 	opt := sh.transferOptions(c.transferFlags, pr)
-	setHooks(&opt, pr.file(c.Local, true))
+	setHooks(&opt, pr.file(filepath.Base(c.Local), true))
 	res, err := sh.client.Put(ctx, sh.local(c.Local), c.Remote, opt)
 	pr.finish()
 	if err != nil {
@@ -207,6 +208,25 @@ func (e *leftOutError) Error() string {
 	return fmt.Sprintf("%s: %d left out (see \"left out\" above)", e.op, e.n)
 }
 
+// barLabel names a file of a batch on its progress bar: its path in the
+// copy for a tree, so that files named alike in different directories are
+// told apart, else its base name.
+func barLabel(plan *session.Plan, j session.Job) string {
+	if plan.Root != "" {
+		if plan.Put {
+			if rel, ok := strings.CutPrefix(j.Remote, strings.TrimSuffix(plan.Root, "/")+"/"); ok {
+				return rel
+			}
+		} else if rel, err := filepath.Rel(plan.Root, j.Local); err == nil && filepath.IsLocal(rel) {
+			return filepath.ToSlash(rel)
+		}
+	}
+	if plan.Put {
+		return filepath.Base(j.Local)
+	}
+	return path.Base(j.Remote)
+}
+
 // runBatch runs a multi-file plan with bars or summary lines, then lists
 // what was skipped and what failed. Any failure makes the command fail.
 func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f transferFlags) error {
@@ -224,11 +244,7 @@ func (sh *shell) runBatch(ctx context.Context, op string, plan *session.Plan, f 
 		Jobs:     sh.jobs(f.Jobs),
 		Transfer: sh.transferOptions(f, pr),
 		Start: func(j session.Job) session.FileHooks {
-			name := j.Remote
-			if plan.Put {
-				name = j.Local
-			}
-			return pr.file(name, false)
+			return pr.file(barLabel(plan, j), false)
 		},
 		Done: func(j session.Job, res session.TransferResult, err error) {
 			if err == nil && !pr.enabled() {

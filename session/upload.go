@@ -30,8 +30,13 @@ type upload struct {
 	budget  int64 // reserved beyond size, not yet written
 	written int64 // bytes this stream stored
 	closed  bool
-	gone    error // why discard removed the partial, for the other streams
+	gone    error          // why discard removed the partial, for the other streams
+	alloc   map[int64]bool // the preallocStep chunks preallocated (see preallocate)
 }
+
+// preallocStep is the stretch of an upload's file that is preallocated at
+// a time, as its writes reach it.
+const preallocStep = 8 << 20
 
 // openUpload opens the partial upload for vp. A partial of another source
 // (or fresh) is emptied and its bytes released. An upload under resumeMin
@@ -118,6 +123,9 @@ func (up *upload) store(ctx context.Context, b blocks.Block) error {
 			return err
 		}
 	}
+	if err := up.preallocate(b.Offset, end); err != nil {
+		return err
+	}
 	if _, err := up.p.Data.WriteAt(b.Data, b.Offset); err != nil {
 		// The file may have grown in part: count what is on disk.
 		if fi, serr := up.p.Data.Stat(); serr == nil && fi.Size() > up.size {
@@ -172,18 +180,41 @@ func (up *upload) reserve(ctx context.Context, need int64) error {
 		}
 		return err
 	}
-	// The disk space follows the ledger: what is reserved there is
-	// preallocated (a full disk fails here, before the block is
-	// written), and close frees what was not written.
-	if up.j.hdr.Size >= preallocMin {
-		if err := fsjail.Preallocate(up.p.Data, up.size, up.budget+n); err != nil {
-			// Not ours after all: the other ranges of the upload may
-			// go on and must not find the quota taken.
-			up.c.release(ctx, n)
+	up.budget += n
+	return nil
+}
+
+// preallocate allocates on disk the chunks of preallocStep bytes that
+// [off, end) touches, unless done before: a full disk fails there, before
+// the block is written, and the file's blocks lie together. Only chunks
+// that writes reach: a client that announces a huge file (within its
+// quota) and sends little holds little of the disk. close frees what was
+// not written. up.mu is held.
+func (up *upload) preallocate(off, end int64) error {
+	if up.j.hdr.Size < preallocMin {
+		return nil
+	}
+	for c := off / preallocStep; c*preallocStep < end; c++ {
+		if up.alloc[c] {
+			continue
+		}
+		from := c * preallocStep
+		if err := fsjail.Preallocate(up.p.Data, from, min(preallocStep, up.j.hdr.Size-from)); err != nil {
+			// A file system may keep part of a failed allocation: free
+			// all past the data, and forget those chunks.
+			_ = up.p.Data.Truncate(up.size)
+			for k := range up.alloc {
+				if (k+1)*preallocStep > up.size {
+					delete(up.alloc, k)
+				}
+			}
 			return err
 		}
+		if up.alloc == nil {
+			up.alloc = make(map[int64]bool)
+		}
+		up.alloc[c] = true
 	}
-	up.budget += n
 	return nil
 }
 
@@ -376,7 +407,7 @@ func (up *upload) closeFiles() {
 func (up *upload) close(ctx context.Context) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
-	if !up.closed && up.budget > 0 {
+	if !up.closed && len(up.alloc) > 0 {
 		_ = up.p.Data.Truncate(up.size) // frees the space preallocated past it
 	}
 	up.closeFiles()

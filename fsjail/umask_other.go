@@ -2,5 +2,7 @@
 
 package fsjail
 
+import "io/fs"
+
 // umask: outside Unix, modes are only a read-only flag.
-const umask = 0
+const umask fs.FileMode = 0

@@ -10,6 +10,11 @@ import "io/fs"
 // file private. Without perm it is 0o666 less the umask.
 func FileMode(perm uint32) fs.FileMode { return fileMode(perm, umask) }
 
+// UploadMode is FileMode for a file a client uploads to the server: never
+// writable by group or others, whatever the client's file allowed and the
+// server's umask, since other programs on the server may read the homes.
+func UploadMode(perm uint32) fs.FileMode { return FileMode(perm) &^ 0o022 }
+
 func fileMode(perm uint32, umask fs.FileMode) fs.FileMode {
 	m := fs.FileMode(perm) & fs.ModePerm
 	if m == 0 {

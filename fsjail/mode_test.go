@@ -32,6 +32,15 @@ func TestFileMode(t *testing.T) {
 	}
 }
 
+func TestUploadMode(t *testing.T) {
+	t.Parallel()
+	for _, perm := range []uint32{0, 0o777, 0o666, 0o755, 0o600} {
+		if m := UploadMode(perm); m&0o022 != 0 || m != FileMode(perm)&^0o022 {
+			t.Errorf("UploadMode(%#o) = %#o", perm, m)
+		}
+	}
+}
+
 // The process's umask is what a file created now gets.
 func TestUmask(t *testing.T) {
 	t.Parallel()

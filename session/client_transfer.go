@@ -1422,7 +1422,7 @@ func (c *Client) putRange(ctx context.Context, l *link, f *os.File, fi fs.FileIn
 		return nil
 	}
 	hdr := transport.TransferRequest{Op: transport.OpPut, Path: res.Remote, Offset: off, Length: length, Size: fileSize,
-		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit, Upload: id, Mode: uint32(fi.Mode().Perm()), Journal: opt.Resume == ResumeAlways}
+		Mtime: fi.ModTime().UnixNano(), Force: opt.Force, BlockSize: bs, Fresh: fresh, Commit: commit, Upload: id, Mode: wireMode(fi), Journal: opt.Resume == ResumeAlways}
 	if err := transport.WriteFrame(str, &hdr); err != nil {
 		return readReply(err)
 	}

@@ -308,7 +308,7 @@ func TestModesKept(t *testing.T) {
 		size  int
 		conns int
 	}{{1 << 10, 1}, {5 << 20, 1}, {17 << 20, 2}} {
-		for _, mode := range []fs.FileMode{0o755, 0o600, 0o444} {
+		for _, mode := range []fs.FileMode{0o755, 0o600, 0o444, 0o777, 0o000} {
 			t.Run(fmt.Sprintf("%d-%o", tc.size, mode), func(t *testing.T) {
 				t.Parallel()
 				name := fmt.Sprintf("f-%d-%o", tc.size, mode)
@@ -321,7 +321,7 @@ func TestModesKept(t *testing.T) {
 				if _, err := c.Put(t.Context(), src, name, opt); err != nil {
 					t.Fatal(err)
 				}
-				want := fsjail.FileMode(uint32(mode))
+				want := fsjail.UploadMode(uint32(mode | 0o600)) // as sent (0 would be "unknown"); never group- or world-writable there
 				if fi, err := os.Stat(filepath.Join(home, name)); err != nil || fi.Mode().Perm() != want {
 					t.Fatalf("uploaded file's mode %v (%v), want %v", fi.Mode(), err, want)
 				}
@@ -334,7 +334,7 @@ func TestModesKept(t *testing.T) {
 				if _, err := c.Get(t.Context(), name, dst, opt); err != nil {
 					t.Fatal(err)
 				}
-				want = fsjail.FileMode(uint32(other))
+				want = fsjail.FileMode(uint32(other | 0o600))
 				if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != want {
 					t.Fatalf("downloaded file's mode %v (%v), want %v", fi.Mode(), err, want)
 				}

@@ -161,7 +161,7 @@ func (c *conn) serveGet(ctx context.Context, str *quic.Stream, req *transport.Tr
 		return
 	}
 	defer release()
-	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs, Mode: uint32(fi.Mode().Perm())}); err != nil {
+	if err := transport.WriteFrame(str, &transport.TransferReply{Size: fileSize, Mtime: fi.ModTime().UnixNano(), Offset: off, Length: n, BlockSize: bs, Mode: wireMode(fi)}); err != nil {
 		return
 	}
 	var opt blocks.SendOptions
@@ -370,6 +370,12 @@ func (c *conn) serveResume(ctx context.Context, str *quic.Stream, req *transport
 	_ = str.Close()
 }
 
+// wireMode is the mode a transfer tells the other end for fi: its
+// permission bits, with the owner's read and write, which the receiver
+// adds anyway (fsjail.FileMode), so that a known mode is never 0, which
+// means unknown.
+func wireMode(fi fs.FileInfo) uint32 { return uint32(fi.Mode().Perm() | 0o600) }
+
 // isQuota reports whether err is a quota refusal (quotaError).
 func isQuota(err error) bool {
 	var we *transport.Error
@@ -554,7 +560,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 			return
 		}
 		var fd blocks.Digest
-		fd, replaced, err = up.commit(ctx, c, tr.Digest, req.Force, req.Mtime, fsjail.FileMode(req.Mode))
+		fd, replaced, err = up.commit(ctx, c, tr.Digest, req.Force, req.Mtime, fsjail.UploadMode(req.Mode))
 		// A commit that published or discarded the upload retires it:
 		// the next put to the path starts anew. One that failed with
 		// the partial kept (and its files open and locked) leaves it

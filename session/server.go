@@ -383,7 +383,9 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			}
 			continue
 		}
-		if !excl && !slot.excl && slot.grp == c.grp && slot.hdr == hdr {
+		// (An upload discarded, say for the quota, is not joined: a new
+		// put after an rm must not inherit its refusal.)
+		if !excl && !slot.excl && slot.grp == c.grp && slot.hdr == hdr && (slot.up == nil || !slot.up.discarded.Load()) {
 			slot.refs++
 			slot.cancel = append(slot.cancel, cancel)
 			s.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qftp/qftp/fsjail"
@@ -32,6 +33,10 @@ type upload struct {
 	closed  bool
 	gone    error          // why discard removed the partial, for the other streams
 	alloc   map[int64]bool // the preallocStep chunks preallocated (see preallocate)
+	// discarded is set with gone, for acquireUpload, which holds the
+	// server's lock and must not wait for up.mu (discard takes the
+	// server's lock under up.mu).
+	discarded atomic.Bool
 }
 
 // preallocStep is the stretch of an upload's file that is preallocated at
@@ -382,6 +387,7 @@ func (up *upload) discardLocked(ctx context.Context, why error) {
 	if up.gone == nil {
 		up.gone = why
 	}
+	up.discarded.Store(true)
 	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
 	mu := up.c.srv.userLock(up.c.user.Name)
 	mu.Lock()

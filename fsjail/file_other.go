@@ -22,3 +22,6 @@ func TryLock(f *os.File) error { return nil }
 
 // finishFile reports that the caller must set the mode by path.
 func finishFile(*os.File, fs.FileMode) (bool, error) { return false, nil }
+
+// Blocking does nothing outside Unix.
+func Blocking(*os.File) error { return nil }

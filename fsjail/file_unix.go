@@ -82,3 +82,18 @@ func finishFile(f *os.File, mode fs.FileMode) (bool, error) {
 	}
 	return true, nil
 }
+
+// Blocking clears O_NONBLOCK on f, a regular file opened with it so that
+// the open could not wait on a FIFO: most file systems ignore the flag for
+// regular files, but some (FUSE ones) honour it and fail reads with EAGAIN.
+func Blocking(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.SetNonblock(int(fd), false) }); err != nil {
+		return err
+	}
+	return serr
+}

@@ -1076,6 +1076,8 @@ func openSource(local string) (*os.File, fs.FileInfo, error) {
 		err = errors.New("is a directory (use put -r for a tree)")
 	case !fi.Mode().IsRegular():
 		err = errors.New("not a regular file")
+	default:
+		err = fsjail.Blocking(f)
 	}
 	if err != nil {
 		_ = f.Close()

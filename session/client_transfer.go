@@ -316,10 +316,11 @@ func (c *Client) Get(ctx context.Context, remote, local string, opt TransferOpti
 	if !opt.Force {
 		if _, err := os.Lstat(local); err == nil {
 			// The remote file first: a missing one is the news.
-			if _, _, err := c.Stat(ctx, remote); err != nil {
+			e, _, err := c.Stat(ctx, remote)
+			if err != nil {
 				return res, relabel("get", err)
 			}
-			same, err := c.sameAsRemote(ctx, local, &res, opt)
+			same, err := c.sameAsRemote(ctx, local, &res, opt, &e)
 			switch {
 			case err != nil:
 				return res, &OpError{Op: "get", Path: remote, Err: err}
@@ -1098,7 +1099,7 @@ func (c *Client) putFile(ctx context.Context, start time.Time, f *os.File, fi fs
 	var we *transport.Error
 	if err != nil && !opt.Force && errors.As(err, &we) && we.Code == transport.CodeExists {
 		// Run again after it finished, a put finds its own file.
-		same, serr := c.alreadyThere(ctx, f, fi, &res, opt.blockSize(fi.Size()))
+		same, serr := c.alreadyThere(ctx, f, fi, &res, opt.blockSize(fi.Size()), nil)
 		switch {
 		case serr != nil:
 			err = serr
@@ -1156,7 +1157,7 @@ func (c *Client) putOnce(ctx context.Context, l *link, f *os.File, fi fs.FileInf
 	if !first && len(have) == 0 {
 		// The last try may have committed the file and lost only the
 		// reply: if the server has our file, we are done.
-		if done, err := c.alreadyThere(ctx, f, fi, res, bs); err != nil || done {
+		if done, err := c.alreadyThere(ctx, f, fi, res, bs, nil); err != nil || done {
 			return err
 		}
 	}
@@ -1247,7 +1248,7 @@ func (d *digests) file(size int64) blocks.Digest {
 
 // sameAsRemote reports whether the existing local file is the remote one
 // (see alreadyThere), filling res if so.
-func (c *Client) sameAsRemote(ctx context.Context, local string, res *TransferResult, opt TransferOptions) (bool, error) {
+func (c *Client) sameAsRemote(ctx context.Context, local string, res *TransferResult, opt TransferOptions, remote *transport.Entry) (bool, error) {
 	// Stat first: opening a FIFO would block.
 	if fi, err := os.Stat(local); err != nil || !fi.Mode().IsRegular() {
 		return false, nil
@@ -1261,7 +1262,7 @@ func (c *Client) sameAsRemote(ctx context.Context, local string, res *TransferRe
 	if err != nil || !fi.Mode().IsRegular() {
 		return false, nil
 	}
-	same, err := c.alreadyThere(ctx, f, fi, res, opt.blockSize(fi.Size()))
+	same, err := c.alreadyThere(ctx, f, fi, res, opt.blockSize(fi.Size()), remote)
 	var se *blocks.SourceError
 	if errors.As(err, &se) {
 		return false, localErr(local, se.Err)
@@ -1306,9 +1307,16 @@ func sameMtime(a, b int64) bool {
 // alreadyThere reports whether the remote file is the local one (same
 // size, mtime and BLAKE3), filling res if so. Only a cancel (ctx's error)
 // or a local read error (a *blocks.SourceError) is an error; anything
-// else that stops the comparison reports false.
-func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, res *TransferResult, bs int64) (bool, error) {
-	e, _, err := c.Stat(ctx, res.Remote)
+// else that stops the comparison reports false. stat is the remote
+// file's, if the caller has it (nil: asked here).
+func (c *Client) alreadyThere(ctx context.Context, f *os.File, fi fs.FileInfo, res *TransferResult, bs int64, stat *transport.Entry) (bool, error) {
+	var e transport.Entry
+	var err error
+	if stat != nil {
+		e = *stat
+	} else {
+		e, _, err = c.Stat(ctx, res.Remote)
+	}
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}

@@ -706,6 +706,22 @@ func TestResumeAfterServerRestart(t *testing.T) {
 	}
 }
 
+// putInterrupted puts src as remote, canceled once at bytes have gone,
+// and waits until the server has let go of the upload.
+func putInterrupted(t *testing.T, ts *sessiontest.Server, c *session.Client, src, remote string, at int64, resume session.Resume) {
+	t.Helper()
+	ctx, opts, cancel := interrupt(at)
+	opts.Resume = resume
+	_, err := c.Put(ctx, src, remote, opts)
+	cancel()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted put: %v", err)
+	}
+	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // interrupt runs a transfer and cancels it once done passes at.
 func interrupt(at int64) (context.Context, session.TransferOptions, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -726,15 +742,7 @@ func TestResumeManual(t *testing.T) {
 	sessiontest.WriteFile(t, src, data)
 
 	// put: interrupted, then resumed by the next put of the same file.
-	ctx, opts, cancel := interrupt(5 * mib)
-	_, err := c.Put(ctx, src, "f", opts)
-	cancel()
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted put: %v", err)
-	}
-	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	putInterrupted(t, ts, c, src, "f", 5*mib, session.ResumeAuto)
 	entries, _, _ := c.List(t.Context(), "/")
 	if len(entries) != 0 {
 		t.Fatalf("partial upload listed: %v", entries)
@@ -755,9 +763,7 @@ func TestResumeManual(t *testing.T) {
 	}
 
 	// put: the local file changed after the interruption: start over.
-	ctx, opts, cancel = interrupt(5 * mib)
-	_, _ = c.Put(ctx, src, "g", opts)
-	cancel()
+	putInterrupted(t, ts, c, src, "g", 5*mib, session.ResumeAuto)
 	data2 := randomBytes(t, 12*mib)
 	sessiontest.WriteFile(t, src, data2)
 	if err := os.Chtimes(src, time.Now(), time.Now().Add(time.Hour)); err != nil {
@@ -773,7 +779,7 @@ func TestResumeManual(t *testing.T) {
 
 	// get: interrupted, then resumed.
 	dst := filepath.Join(local, "dst")
-	ctx, opts, cancel = interrupt(5 * mib)
+	ctx, opts, cancel := interrupt(5 * mib)
 	_, _ = c.Get(ctx, "g", dst, opts)
 	cancel()
 	notes = nil
@@ -819,16 +825,7 @@ func TestPutSmallResume(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	data := randomBytes(t, 3*mib)
 	sessiontest.WriteFile(t, src, data)
-	ctx, opts, cancel := interrupt(2 * mib)
-	opts.Resume = session.ResumeAlways
-	_, err := c.Put(ctx, src, "f", opts)
-	cancel()
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted put: %v", err)
-	}
-	if err := ts.Srv.WaitIdle(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	putInterrupted(t, ts, c, src, "f", 2*mib, session.ResumeAlways)
 	res, err := c.Put(t.Context(), src, "f", session.TransferOptions{Resume: session.ResumeAlways})
 	if err != nil || res.Resumed == 0 || res.Sent != int64(len(data))-res.Resumed {
 		t.Fatalf("put -c again: resumed %d, sent %d, %v", res.Resumed, res.Sent, err)

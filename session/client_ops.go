@@ -87,13 +87,15 @@ type Hidden struct {
 }
 
 // List returns the entries of a remote directory sorted by name, or the
-// one entry of a file. p "" lists the working directory. hidden is what
+// one entry of a file, named p. p "" lists the working directory. hidden is what
 // the server left out.
 func (c *Client) List(ctx context.Context, p string) (entries []transport.Entry, hidden Hidden, err error) {
 	return c.entries(ctx, "ls", transport.Request{Op: transport.OpLs, Path: p})
 }
 
-// entries runs a request answered by pages of entries.
+// entries runs a request answered by pages of entries. A listing of a
+// file (the server says so with its stat) names it as req named it, as
+// ls(1) does: "ls docs/a.txt" prints docs/a.txt.
 func (c *Client) entries(ctx context.Context, op string, req transport.Request) (entries []transport.Entry, hidden Hidden, err error) {
 	out, err := c.call(ctx, req)
 	if err != nil {
@@ -103,6 +105,9 @@ func (c *Client) entries(ctx context.Context, op string, req transport.Request) 
 		entries = append(entries, r.Entries...)
 		hidden.Count += r.Unnamable
 		hidden.Names = append(hidden.Names, r.UnnamableNames...)
+	}
+	if len(out) == 1 && out[0].Stat != nil && len(entries) == 1 && req.Path != "" {
+		entries[0].Name = req.Path
 	}
 	return entries, hidden, nil
 }

@@ -186,7 +186,8 @@ func (c *conn) ls(w io.Writer, req *transport.Request) error {
 		return fail(err)
 	}
 	if !fi.IsDir() {
-		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: []transport.Entry{transport.EntryOf(path.Base(vp), fi)}})
+		e := transport.EntryOf(path.Base(vp), fi)
+		return transport.WriteFrame(w, &transport.Response{ID: req.ID, Path: vp, Entries: []transport.Entry{e}, Stat: &e})
 	}
 	infos, unnamable, err := c.jail.ListDir(vp)
 	if err != nil {

@@ -123,7 +123,7 @@ func TestCommands(t *testing.T) {
 		t.Fatalf("ls /docs entries = %+v", entries)
 	}
 	entries, _, err = c.List(ctx, "/docs/a.txt")
-	if err != nil || len(entries) != 1 || entries[0].Name != "a.txt" {
+	if err != nil || len(entries) != 1 || entries[0].Name != "/docs/a.txt" { // as named (TestListFileAsNamed)
 		t.Fatalf("ls file = %+v, %v", entries, err)
 	}
 	e, vp, err := c.Stat(ctx, "docs/a.txt")
@@ -1242,5 +1242,22 @@ func TestTrailingSlash(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(home, "d2")); err != nil || !fi.IsDir() {
 		t.Fatalf("mv d d2/: %v", err)
+	}
+}
+
+// ls of a file names it as it was asked for, as ls(1) does.
+func TestListFileAsNamed(t *testing.T) {
+	t.Parallel()
+	ts := sessiontest.Start(t)
+	c, home := ts.User(t, "lsf")
+	sessiontest.WriteFile(t, filepath.Join(home, "pd", "prec.txt"), []byte("x"))
+	for _, p := range []string{"pd/prec.txt", "/pd/prec.txt", "pd/../pd/prec.txt"} {
+		entries, _, err := c.List(t.Context(), p)
+		if err != nil || len(entries) != 1 || entries[0].Name != p || entries[0].Size != 1 {
+			t.Errorf("ls %s: %+v, %v", p, entries, err)
+		}
+	}
+	if entries, _, err := c.List(t.Context(), "pd"); err != nil || len(entries) != 1 || entries[0].Name != "prec.txt" {
+		t.Errorf("ls pd: %+v, %v", entries, err)
 	}
 }

@@ -744,6 +744,11 @@ func (c *Client) RemoveTree(ctx context.Context, p string, fail func(path string
 			if ctx.Err() != nil {
 				break
 			}
+			if strings.Contains(e.Name, "/") {
+				// p was swapped for a file since: List named it as a path.
+				kept.Store(true)
+				continue
+			}
 			child := joinRemote(p, e.Name)
 			if e.Type == transport.TypeDir {
 				if !tree(child, depth+1) { // one directory at a time: bounded goroutines

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/qftp/qftp/certs"
 )
@@ -20,6 +23,10 @@ func (c *fingerprintCmd) Run(ctx context.Context, g *globals) error {
 		}
 		fp = certs.Fingerprint(leaf)
 	} else {
+		// A mistyped --data must not make up a new identity to publish.
+		if _, err := os.Stat(g.data); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("no data directory at %s (is --data right? qftpd serve or user add creates it)", g.data)
+		}
 		_, leaf, _, err := certs.LoadOrCreate(g.data)
 		if err != nil {
 			return err

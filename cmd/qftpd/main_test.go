@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -120,6 +121,9 @@ func TestMissingDataDir(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", args, code, errOut)
 		}
 	}
+	if code, _, errOut := runQftpd(t, "", "--data", data, "fingerprint"); code != 1 || !strings.Contains(errOut, "no data directory at") {
+		t.Errorf("fingerprint: exit %d, %q", code, errOut)
+	}
 	if _, err := os.Stat(data); !os.IsNotExist(err) {
 		t.Fatalf("data directory created: %v", err)
 	}
@@ -140,6 +144,8 @@ func TestServeValidation(t *testing.T) {
 		{[]string{"serve", "--pending-logins", "0"}, "--pending-logins must be between 1 and 1048576"},
 		{[]string{"serve", "--pending-logins", "10", "--pending-per-address", "11"}, "--pending-per-address must be between 1 and --pending-logins"},
 		{[]string{"serve", "--listen", "not an address"}, "listen"},
+		{[]string{"serve", "--listen", ""}, "--listen: want an address"},
+		{[]string{"serve", "--grace=-5s"}, "--grace must not be negative"},
 		{[]string{"serve", "--user-window", "1MiB"}, "--user-window: want a size of at least 16 MiB"},
 		{[]string{"serve", "--user-buffers", "lots"}, "--user-buffers"},
 		{[]string{"serve", "--user-buffers", "32MiB"}, "at least 33 MiB (two of the largest blocks)"},
@@ -186,6 +192,10 @@ func TestDefaultQuota(t *testing.T) {
 			break
 		}
 	}
+	// One serve at a time on a data directory.
+	if code, _, errOut := runQftpd(t, "", "--data", data, "serve", "--listen", "127.0.0.1:0"); code != 1 || !strings.Contains(errOut, "another qftpd serve is using") {
+		t.Errorf("second serve: exit %d, %q", code, errOut)
+	}
 	cancel()
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	if code := <-done; code != 0 {
@@ -193,5 +203,24 @@ func TestDefaultQuota(t *testing.T) {
 	}
 	if code, _, errOut := runQftpd(t, "pw\n", "--data", data, "user", "add", "carol", "--password-stdin"); code != 0 || !strings.Contains(errOut, "quota 5 MiB") {
 		t.Fatalf("add: %d %q", code, errOut)
+	}
+}
+
+// serve refuses a data directory anyone may write to.
+func TestServeWorldWritableData(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	data := filepath.Join(t.TempDir(), "d")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runQftpd(t, "", "--data", data, "serve", "--listen", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "is writable by anyone (mode 0777)") {
+		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }

@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/qftp/qftp/certs"
+	"github.com/qftp/qftp/fsjail"
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/size"
 	"github.com/qftp/qftp/session/userdb"
@@ -52,6 +55,13 @@ const (
 )
 
 func (c *serveCmd) Validate() error {
+	if strings.TrimSpace(c.Listen) == "" {
+		// (net would take "" for every address and a random port.)
+		return errors.New("--listen: want an address such as :7443 or 127.0.0.1:7443")
+	}
+	if c.Grace < 0 {
+		return errors.New("--grace must not be negative")
+	}
 	if (c.Cert == "") != (c.Key == "") {
 		return errors.New("--cert and --key go together")
 	}
@@ -100,6 +110,14 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer users.Close()
+	unlock, err := lockData(g.data)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := checkDataMode(g.data, g.log); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(g.homeDir(), 0o700); err != nil {
 		return fmt.Errorf("create homes directory: %w", err)
 	}
@@ -164,6 +182,44 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 	}
 	g.log.Info("stopped")
 	return err
+}
+
+// checkDataMode refuses a data directory that anyone may write to (they
+// could replace the user store or the key, whatever those files' own
+// modes), and warns of one that its group may write to.
+func checkDataMode(dir string, log *slog.Logger) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	switch m := fi.Mode().Perm(); {
+	case runtime.GOOS == "windows":
+	case m&0o002 != 0:
+		return fmt.Errorf("the data directory %s is writable by anyone (mode %#o): anyone could replace its user store or key; chmod 700 it", dir, m)
+	case m&0o020 != 0:
+		log.Warn("the data directory is writable by its group, who could replace its user store or key; chmod 700 it", "data", dir, "mode", fmt.Sprintf("%#o", m))
+	}
+	return nil
+}
+
+// lockData makes sure that one serve at a time uses the data directory:
+// a second one would measure the homes anew at its start (Reconcile) and
+// drop what the first one's running uploads hold in the quota ledger. The
+// user commands need no lock (the ledger's updates are atomic).
+func lockData(dir string) (unlock func(), err error) {
+	name := filepath.Join(dir, "serve.lock")
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	if err := fsjail.TryLock(f); err != nil {
+		_ = f.Close()
+		if errors.Is(err, fsjail.ErrBusy) {
+			return nil, fmt.Errorf("another qftpd serve is using %s (it holds %s); stop it first", dir, name)
+		}
+		return nil, fmt.Errorf("lock the data directory: %w", err)
+	}
+	return func() { _ = f.Close() }, nil
 }
 
 func (c *serveCmd) loadCert(g *globals) (tls.Certificate, *x509.Certificate, error) {

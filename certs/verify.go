@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,12 +11,13 @@ import (
 )
 
 // Verifier decides whether the client trusts a server's certificate. A
-// Fingerprint the user gave must match, whatever else holds. Then a
-// certificate that chains to Roots and is valid for ServerName is trusted
-// outright. Otherwise the server's fingerprint must match the one pinned in
-// KnownHosts for HostKey; an unknown server is pinned on first use only if it
-// matches Fingerprint or AcceptNew is set. A pinned fingerprint that changed
-// is never accepted.
+// Fingerprint the user gave must match, whatever else holds. Then a server
+// pinned in KnownHosts for HostKey must present the pinned fingerprint: a
+// pin that changed is never accepted, not even for a certificate a CA
+// vouches for (a CA the system trusts may not be one the user does).
+// A server without a pin is trusted if its certificate chains to Roots and
+// is valid for ServerName; else it is pinned on first use only if it
+// matches Fingerprint or AcceptNew is set.
 //
 // Set the fields before the first handshake and don't change them afterwards.
 // A Verifier may serve several connections at once. It must not be copied
@@ -72,10 +74,10 @@ func (v *Verifier) TLSConfig() *tls.Config {
 
 // VerifyConnection implements tls.Config.VerifyConnection. It records the
 // server's fingerprint for Presented and refuses it if Fingerprint is set
-// and differs. Then it accepts the connection if the certificate chain
-// verifies against Roots for ServerName, or if the fingerprint matches the
-// pin for HostKey. For an unknown host it pins the fingerprint if it equals
-// Fingerprint or if AcceptNew is set.
+// and differs. Then it accepts the connection if the fingerprint matches
+// the pin for HostKey, or, without a pin, if the certificate chain
+// verifies against Roots for ServerName. For an unknown host it pins the
+// fingerprint if it equals Fingerprint or if AcceptNew is set.
 //
 // It returns *FingerprintMismatchError when Fingerprint differs,
 // *HostKeyChangedError when the pin differs (regardless of AcceptNew, and
@@ -109,10 +111,6 @@ func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
 			return &FingerprintMismatchError{Host: v.HostKey, Want: want, Got: fp}
 		}
 	}
-	if v.verifyChain(cs.PeerCertificates) {
-		return nil
-	}
-
 	pinned, line, ok, err := v.KnownHosts.Lookup(v.HostKey)
 	if err != nil {
 		return err
@@ -129,19 +127,29 @@ func (v *Verifier) VerifyConnection(cs tls.ConnectionState) error {
 			Line: line,
 		}
 	}
-
+	caErr := v.verifyChain(cs.PeerCertificates)
+	if caErr == nil {
+		return nil
+	}
 	if v.Fingerprint != "" { // it matched
 		return v.pin(fp)
 	}
 	if v.AcceptNew {
 		return v.pin(fp)
 	}
-	return &UnknownHostError{Host: v.HostKey, Fingerprint: fp}
+	unknown := &UnknownHostError{Host: v.HostKey, Fingerprint: fp}
+	if !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+		// Meant to be trusted through a CA: say why it is not (expired,
+		// another name, an unknown CA), lest the user pin what should be
+		// fixed.
+		unknown.CA = caErr
+	}
+	return unknown
 }
 
-// verifyChain reports whether certs (leaf first, then intermediates) chain
-// to v.Roots and the leaf is valid for v.ServerName and server auth.
-func (v *Verifier) verifyChain(certs []*x509.Certificate) bool {
+// verifyChain checks that certs (leaf first, then intermediates) chain to
+// v.Roots and the leaf is valid for v.ServerName and server auth.
+func (v *Verifier) verifyChain(certs []*x509.Certificate) error {
 	opts := x509.VerifyOptions{
 		Roots:         v.Roots,
 		DNSName:       v.ServerName, // also matches IP SANs when ServerName is an IP
@@ -153,7 +161,7 @@ func (v *Verifier) verifyChain(certs []*x509.Certificate) bool {
 	}
 	// Any failure (self-signed, wrong name, expired, no system roots) falls back to pinning.
 	_, err := certs[0].Verify(opts)
-	return err == nil
+	return err
 }
 
 // pin records fp for v.HostKey.
@@ -169,12 +177,24 @@ func (v *Verifier) pin(fp string) error {
 type UnknownHostError struct {
 	Host        string // pin key, "host:port"
 	Fingerprint string // fingerprint the server presented
+	// CA is why a certificate that a CA signed (not a self-signed one)
+	// is not trusted through it; nil for a self-signed one.
+	CA error
 }
 
 // Error tells the user how to verify and accept the host.
 func (e *UnknownHostError) Error() string {
-	return fmt.Sprintf("unknown host %s (fingerprint %s); verify it and rerun with --fingerprint %s or --accept-new-host",
+	s := fmt.Sprintf("unknown host %s (fingerprint %s); verify it and rerun with --fingerprint %s or --accept-new-host",
 		e.Host, e.Fingerprint, e.Fingerprint)
+	if e.CA != nil {
+		s += "; " + e.CAReason()
+	}
+	return s
+}
+
+// CAReason says why a CA-signed certificate was not trusted.
+func (e *UnknownHostError) CAReason() string {
+	return "its certificate is signed by a CA but not valid here: " + e.CA.Error()
 }
 
 // HostKeyChangedError reports a server whose certificate fingerprint differs

@@ -140,7 +140,8 @@ func TestVerifier(t *testing.T) {
 		{name: "ca signed by ip", server: caSigned, roots: true},
 		{name: "ca signed by name", server: caSigned, roots: true, serverName: "localhost"},
 		{name: "ca signed via intermediate", server: viaInter, roots: true, serverName: "localhost"},
-		{name: "ca signed ignores stale pin", server: caSigned, roots: true, pin: selfFP, wantPin: selfFP},
+		// A pin wins over a CA: one the system trusts may not be one the user does.
+		{name: "ca signed does not override a pin", server: caSigned, roots: true, pin: selfFP, wantErr: errChanged, wantPin: selfFP},
 		{name: "ca signed with its fingerprint", server: caSigned, roots: true, fingerprint: caFP},
 		{name: "fingerprint mismatch refused for a ca signed host", server: caSigned, roots: true, fingerprint: selfFP, wantErr: errMismatch},
 		{name: "ca wrong name falls back to unknown", server: caSigned, roots: true, serverName: "wrong.example", wantErr: errUnknown},
@@ -199,6 +200,11 @@ func TestVerifier(t *testing.T) {
 				}
 				if unknown.Host != hostKey || unknown.Fingerprint != gotFP {
 					t.Errorf("UnknownHostError = %+v, want host %s fingerprint %s", unknown, hostKey, gotFP)
+				}
+				// A certificate meant for a CA says why the CA did not do;
+				// a self-signed one has nothing to say.
+				if ca := tt.server.Leaf != self.Leaf && tt.server.Leaf != other.Leaf; ca != (unknown.CA != nil) || ca != strings.Contains(err.Error(), "signed by a CA but not valid here") {
+					t.Errorf("UnknownHostError for a CA-signed %v: %v", ca, err)
 				}
 			case errChanged:
 				if !errors.As(err, &changed) {

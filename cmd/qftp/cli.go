@@ -482,6 +482,9 @@ func dialVerified(ctx context.Context, timeout time.Duration, cfg session.DialCo
 			return prompt.ErrNoTerminal
 		}
 		fmt.Fprintf(out, "The authenticity of host %s can't be established.\nIts certificate fingerprint is %s.\n", unknown.Host, unknown.Fingerprint)
+		if unknown.CA != nil {
+			fmt.Fprintf(out, "Note: %s.\n", unknown.CAReason())
+		}
 		ok, err = prompt.YesNo(ctx, in, out, "Are you sure you want to continue connecting and pin it (yes/no)? ")
 		return err
 	})

@@ -224,7 +224,17 @@ func lockData(dir string) (unlock func(), err error) {
 
 func (c *serveCmd) loadCert(g *globals) (tls.Certificate, *x509.Certificate, error) {
 	if c.Cert != "" {
-		return certs.Load(c.Cert, c.Key)
+		cert, leaf, err := certs.Load(c.Cert, c.Key)
+		if err == nil {
+			// Clients would fall back to pinning it: say what to fix.
+			switch now := time.Now(); {
+			case now.After(leaf.NotAfter):
+				g.log.Warn("the certificate has expired: clients will not trust it through its CA", "cert", c.Cert, "not_after", leaf.NotAfter)
+			case now.Before(leaf.NotBefore):
+				g.log.Warn("the certificate is not valid yet: clients will not trust it through its CA", "cert", c.Cert, "not_before", leaf.NotBefore)
+			}
+		}
+		return cert, leaf, err
 	}
 	cert, leaf, created, err := certs.LoadOrCreate(g.data)
 	if err != nil {

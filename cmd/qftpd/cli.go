@@ -12,6 +12,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/qftp/qftp/cmd/internal/sigctx"
 	"github.com/qftp/qftp/session/userdb"
 )
 
@@ -111,7 +112,17 @@ func run(ctx context.Context, args []string, s stdio) int {
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(g); err != nil {
 		if errors.Is(err, context.Canceled) {
-			return exitOK
+			if kctx.Command() == "serve" {
+				return exitOK // a graceful stop is what a signal asks of it
+			}
+			// A user command stopped (Ctrl-C at a password prompt) did
+			// not do its job: a script must not go on as if it had.
+			fmt.Fprintln(s.err, "qftpd: interrupted")
+			var sig sigctx.Error
+			if errors.As(context.Cause(ctx), &sig) {
+				return sig.Status()
+			}
+			return exitFail
 		}
 		var ue usageError
 		fmt.Fprintln(s.err, "qftpd:", err)

@@ -10,7 +10,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/qftp/qftp/cmd/internal/sigctx"
 )
 
 func runQftpd(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -222,5 +225,19 @@ func TestServeWorldWritableData(t *testing.T) {
 	code, _, errOut := runQftpd(t, "", "--data", data, "serve", "--listen", "127.0.0.1:0")
 	if code != 1 || !strings.Contains(errOut, "is writable by anyone (mode 0777)") {
 		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+// A user command that a signal stops fails with the signal's status (a
+// script must not go on as if the user had been added); serve stopping
+// on one is its normal end.
+func TestUserCommandInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(sigctx.Error{Signal: syscall.SIGINT})
+	var errb bytes.Buffer
+	code := run(ctx, []string{"--data", t.TempDir(), "user", "add", "bob", "--password-stdin"}, stdio{in: strings.NewReader("pw\n"), out: io.Discard, err: &errb})
+	if code != 130 || !strings.Contains(errb.String(), "interrupted") {
+		t.Fatalf("exit %d, %q", code, errb.String())
 	}
 }

@@ -119,18 +119,25 @@ func (c *userRescanCmd) Run(ctx context.Context, g *globals) error {
 // readNewPassword takes a password from stdin (--password-stdin) or asks
 // twice on the terminal.
 func readNewPassword(ctx context.Context, g *globals, fromStdin bool) (string, error) {
+	var pw string
+	var err error
 	if fromStdin {
-		pw, err := prompt.Line(g.io.in)
-		if err != nil {
+		if pw, err = prompt.Line(g.io.in); err != nil {
 			return "", fmt.Errorf("--password-stdin: no password on standard input: %w", err)
 		}
-		return pw, nil
+	} else {
+		pw, err = prompt.NewPassword(ctx, g.io.in, g.io.err)
+		if errors.Is(err, prompt.ErrNoTerminal) {
+			return "", usageError{errors.New("no terminal to ask for a password: use --password-stdin")}
+		}
+		if err != nil {
+			return "", err
+		}
 	}
-	p, err := prompt.NewPassword(ctx, g.io.in, g.io.err)
-	if errors.Is(err, prompt.ErrNoTerminal) {
-		return "", usageError{errors.New("no terminal to ask for a password: use --password-stdin")}
+	if err := userdb.CheckPassword(pw); err != nil {
+		return "", usageError{err}
 	}
-	return p, err
+	return pw, nil
 }
 
 type userAddCmd struct {
@@ -178,10 +185,11 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 			}
 		}
 	}
-	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
+	// The user first: a refused add (the name taken) creates no home.
+	if err := users.Add(ctx, c.Name, pw, quota); err != nil {
 		return err
 	}
-	if err := users.Add(ctx, c.Name, pw, quota); err != nil {
+	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
 		return err
 	}
 	if rate > 0 {
@@ -325,4 +333,18 @@ func printUsers(w io.Writer, rows []userRow, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, size.FormatQuota(r.Quota), used, size.FormatRate(r.Rate), conns)
 	}
 	return tw.Flush()
+}
+
+// Kong runs these before the commands: a bad user name is a usage error
+// (exit 2) for every user command alike.
+func (c *userConnsCmd) Validate() error  { return validName(c.Name) }
+func (c *userRateCmd) Validate() error   { return validName(c.Name) }
+func (c *userPasswdCmd) Validate() error { return validName(c.Name) }
+func (c *userQuotaCmd) Validate() error  { return validName(c.Name) }
+
+func validName(name string) error {
+	if err := userdb.ValidName(name); err != nil {
+		return usageError{err}
+	}
+	return nil
 }

@@ -46,6 +46,10 @@ func Parse(s string) (int64, error) {
 	if err != nil || v < 0 || math.IsNaN(v) {
 		return 0, fmt.Errorf("size %q: %w", s, ErrSyntax)
 	}
+	if mult == 1 && v != math.Trunc(v) {
+		// "0.5" would round to a byte: surely a unit was forgotten.
+		return 0, fmt.Errorf("size %q: not a whole number of bytes (a unit forgotten? %w)", s, ErrSyntax)
+	}
 	b := math.Round(v * mult)
 	if b >= math.MaxInt64 {
 		return 0, fmt.Errorf("size %q: too large", s)

@@ -30,6 +30,10 @@ func TestParse(t *testing.T) {
 		{"MiB", 0, true},
 		{"1e3", 0, true},
 		{"99999999999PiB", 0, true},
+		{"0.5", 0, true},  // half a byte: a unit forgotten
+		{"1.5B", 0, true}, // the same
+		{"2.0", 2, false}, // whole, written oddly
+		{"0.5K", 512, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

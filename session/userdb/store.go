@@ -264,7 +264,7 @@ func (s *Store) Add(ctx context.Context, name, password string, quota int64) err
 	if err := ValidName(name); err != nil {
 		return fmt.Errorf("add user: %w", err)
 	}
-	if err := checkPassword(password); err != nil {
+	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("add user %s: %w", name, err)
 	}
 	if quota < 0 {
@@ -295,7 +295,7 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err := ValidName(name); err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
-	if err := checkPassword(password); err != nil {
+	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("set password %s: %w", name, err)
 	}
 	hash, err := s.hash(ctx, password)
@@ -657,9 +657,9 @@ func (s *Store) Count(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// checkPassword applies the rules for new passwords. The error never
+// CheckPassword applies the rules for new passwords. The error never
 // contains the password.
-func checkPassword(password string) error {
+func CheckPassword(password string) error {
 	switch {
 	case password == "":
 		return fmt.Errorf("%w: empty", ErrInvalidPassword)

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -147,7 +148,13 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		_ = c.qc.CloseWithError(transport.ConnProtocol, "first message must be a login")
 		return false
 	}
-	log := c.log.With("user", req.User)
+	logName := req.User
+	if userdb.ValidName(logName) != nil {
+		// Not a user name: perhaps a password typed into the wrong
+		// field, which must not reach the log.
+		logName = fmt.Sprintf("(not a valid user name, %d bytes)", len(logName))
+	}
+	log := c.log.With("user", logName)
 	addr := addrKey(c.qc.RemoteAddr())
 	if wait := c.srv.loginBlocked(addr); wait > 0 {
 		log.Warn("login refused: too many failures from this address", "wait", wait.Round(time.Second))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	mrand "math/rand/v2"
 	"os"
@@ -1259,5 +1260,45 @@ func TestListFileAsNamed(t *testing.T) {
 	}
 	if entries, _, err := c.List(t.Context(), "pd"); err != nil || len(entries) != 1 || entries[0].Name != "prec.txt" {
 		t.Errorf("ls pd: %+v, %v", entries, err)
+	}
+}
+
+// logBuffer collects a server's log lines; the server writes them from
+// many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A failed login with something that is no user name (a password typed
+// into the wrong field) does not put it in the server's log.
+func TestLoginLogsNoInvalidName(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	ts.AddUser("ivy", "pw")
+	if _, err := ts.Dial(t, "Hunter2 secret!", "pw"); !errors.Is(err, transport.ErrAuth) {
+		t.Fatalf("login: %v", err)
+	}
+	if _, err := ts.Dial(t, "ivy", "wrong"); !errors.Is(err, transport.ErrAuth) {
+		t.Fatalf("login: %v", err)
+	}
+	out := logs.String()
+	if strings.Contains(out, "Hunter2") || !strings.Contains(out, `user="(not a valid user name, 15 bytes)"`) || !strings.Contains(out, "user=ivy") {
+		t.Fatalf("log:\n%s", out)
 	}
 }

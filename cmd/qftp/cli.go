@@ -105,6 +105,16 @@ func (c *cli) connections() (int, error) {
 	return n, nil
 }
 
+// checkRate checks a --limit-rate or LimitRate value.
+func checkRate(s string) error {
+	n, err := size.Parse(s)
+	if w := strings.ToLower(strings.TrimSpace(s)); err != nil || n == 0 && w != "0" && w != "unlimited" && w != "none" {
+		// (A rate that rounds to 0 bytes is no way to say unlimited.)
+		return errors.New("want a rate such as 10MiB (bytes per second), or unlimited")
+	}
+	return nil
+}
+
 func (c *cli) Validate() error {
 	if _, err := c.connections(); err != nil {
 		return err
@@ -116,10 +126,8 @@ func (c *cli) Validate() error {
 		return errors.New("--jobs must be between 1 and 256 (0: auto)")
 	}
 	if c.LimitRate != "" {
-		n, err := size.Parse(c.LimitRate)
-		if w := strings.ToLower(strings.TrimSpace(c.LimitRate)); err != nil || n == 0 && w != "0" && w != "unlimited" && w != "none" {
-			// (A rate that rounds to 0 bytes is no way to say unlimited.)
-			return fmt.Errorf("--limit-rate: want a rate such as 10MiB (bytes per second), or unlimited")
+		if err := checkRate(c.LimitRate); err != nil {
+			return fmt.Errorf("--limit-rate: %w", err)
 		}
 	}
 	if c.Retries < 1 || c.Retries > 1000 {

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/qftp/qftp/certs"
-	"github.com/qftp/qftp/session/size"
 )
 
 // hostConfig is what the config file says about one host. Zero values are
@@ -82,11 +81,14 @@ func parseConfig(r io.Reader) (*configFile, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		key, val, _ := strings.Cut(line, " ")
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.Contains(k, " ") {
-			key, val = k, v
+		// As in ssh_config: "Key value", "Key=value" or "Key = value",
+		// with spaces or tabs.
+		key, val := line, ""
+		if i := strings.IndexAny(line, " \t="); i >= 0 {
+			key, val = line[:i], strings.TrimLeft(line[i:], " \t")
+			val = strings.TrimSpace(strings.TrimPrefix(val, "="))
 		}
-		key, val = strings.ToLower(strings.TrimSpace(key)), strings.TrimSpace(val)
+		key = strings.ToLower(key)
 		if val == "" {
 			return nil, fmt.Errorf("line %d: %s needs a value", n, key)
 		}
@@ -118,7 +120,7 @@ func parseConfig(r io.Reader) (*configFile, error) {
 				err = errors.New("want 1 to 256")
 			}
 		case "limitrate":
-			_, err = size.Parse(val)
+			err = checkRate(val)
 			b.LimitRate = val
 		default:
 			return nil, fmt.Errorf("line %d: unknown setting %q", n, key)

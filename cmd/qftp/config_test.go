@@ -40,9 +40,16 @@ Host *
 			t.Errorf("lookup(%q) = %+v, want %+v", tt.host, got, tt.want)
 		}
 	}
-	for _, bad := range []string{"Port 0", "Port x", "Jobs 0", "Fingerprint nope", "LimitRate fast", "Color red", "User"} {
-		if _, err := parseConfig(strings.NewReader("Host x\n" + bad + "\n")); err == nil {
-			t.Errorf("%q accepted", bad)
+	for _, bad := range []string{"Port 0", "Port x", "Jobs 0", "Fingerprint nope", "LimitRate fast", "LimitRate 0.1", "LimitRate 0B", "Color red", "User", "User ="} {
+		if _, err := parseConfig(strings.NewReader("Host x\n" + bad + "\n")); err == nil || !strings.HasPrefix(err.Error(), "line 2: ") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	// The separators ssh_config allows.
+	for _, line := range []string{"HostName\tx.example", "HostName = x.example", "HostName=x.example", "  HostName  \t x.example  "} {
+		cf, err := parseConfig(strings.NewReader(line + "\n"))
+		if err != nil || cf.lookup("any").HostName != "x.example" {
+			t.Errorf("%q: %+v, %v", line, cf, err)
 		}
 	}
 }

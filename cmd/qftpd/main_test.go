@@ -244,3 +244,52 @@ func TestUserCommandInterrupted(t *testing.T) {
 		t.Fatalf("exit %d, %q", code, errb.String())
 	}
 }
+
+// serveOnce runs serve --demo (with args) until it prints how to connect,
+// stops it and returns what it printed.
+func serveOnce(t *testing.T, data string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--data", data, "serve", "--listen", "127.0.0.1:0"}, args...), stdio{in: strings.NewReader(""), out: io.Discard, err: pw})
+		_ = pw.Close()
+	}()
+	var out strings.Builder
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "bin/qftp ") { // the line to connect with
+			break
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve: exit %d", code)
+	}
+	return out.String()
+}
+
+// --demo prints the demo user's password, and not once it was changed.
+func TestServeDemo(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "d")
+	if out := serveOnce(t, data, "--demo"); !strings.Contains(out, "Connect as user demo with:") || !strings.Contains(out, "QFTP_PASSWORD=") {
+		t.Fatalf("first start:\n%s", out)
+	}
+	if out := serveOnce(t, data, "--demo"); !strings.Contains(out, "QFTP_PASSWORD=") {
+		t.Fatalf("second start:\n%s", out)
+	}
+	if code, _, errOut := runQftpd(t, "new\n", "--data", data, "user", "passwd", "demo", "--password-stdin"); code != 0 {
+		t.Fatalf("passwd: %d %q", code, errOut)
+	}
+	if out := serveOnce(t, data, "--demo"); strings.Contains(out, "QFTP_PASSWORD=") || !strings.Contains(out, "Users exist already") {
+		t.Fatalf("after passwd:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "demo-password")); !os.IsNotExist(err) {
+		t.Fatalf("the old demo password stays: %v", err)
+	}
+}

@@ -272,6 +272,12 @@ func (c *serveCmd) demo(ctx context.Context, g *globals, users *userdb.Store, ad
 		}
 	} else if b, err := os.ReadFile(pwFile); err == nil {
 		pw = strings.TrimSpace(string(b))
+		// Changed (user passwd) or deleted since: it would not work,
+		// and its copy here is no use to anyone.
+		if _, err := users.Authenticate(ctx, "demo", pw); errors.Is(err, userdb.ErrBadCredentials) {
+			pw = ""
+			_ = os.Remove(pwFile)
+		}
 	}
 	printConnect(g.io.err, addr, fp, pw)
 	return nil

@@ -75,6 +75,10 @@ func TestUserCommands(t *testing.T) {
 	if code, _, errOut := runQftpd(t, "", append(d, "user", "rescan", "alice")...); code != 0 || !strings.Contains(errOut, "usage of alice: 2 KiB (was 0 B)") {
 		t.Fatalf("rescan: %d %q", code, errOut)
 	}
+	// A quota below what the user has is set, with a note.
+	if code, _, errOut := runQftpd(t, "", append(d, "user", "quota", "alice", "1K")...); code != 0 || !strings.Contains(errOut, "note: alice uses 2 KiB, more than that") {
+		t.Fatalf("quota below usage: %d %q", code, errOut)
+	}
 	code, out, _ := runQftpd(t, "", append(d, "user", "list", "--json")...)
 	if code != 0 {
 		t.Fatalf("list: exit %d", code)
@@ -83,7 +87,7 @@ func TestUserCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
-	want := []userRow{{Name: "alice", Quota: 100 << 20, Used: 2048}, {Name: "bob", Quota: 0, Used: 0, Conns: 8}}
+	want := []userRow{{Name: "alice", Quota: 1024, Used: 2048}, {Name: "bob", Quota: 0, Used: 0, Conns: 8}}
 	if len(rows) != 2 || rows[0] != want[0] || rows[1] != want[1] {
 		t.Fatalf("list = %+v, want %+v", rows, want)
 	}

@@ -251,7 +251,12 @@ func (c *userQuotaCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	fmt.Fprintf(g.io.err, "quota of %s set to %s\n", c.Name, size.FormatQuota(quota))
-	return nil
+	return g.withUsers(func(users *userdb.Store) error {
+		if u, err := users.Get(ctx, c.Name); err == nil && quota > 0 && u.Used > quota {
+			fmt.Fprintf(g.io.err, "note: %s uses %s, more than that: uploads are refused until files are removed (nothing is deleted)\n", c.Name, size.Format(u.Used))
+		}
+		return nil
+	})
 }
 
 type userDelCmd struct {

@@ -148,13 +148,7 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 		_ = c.qc.CloseWithError(transport.ConnProtocol, "first message must be a login")
 		return false
 	}
-	logName := req.User
-	if userdb.ValidName(logName) != nil {
-		// Not a user name: perhaps a password typed into the wrong
-		// field, which must not reach the log.
-		logName = fmt.Sprintf("(not a valid user name, %d bytes)", len(logName))
-	}
-	log := c.log.With("user", logName)
+	log := c.log.With("user", logName(req.User))
 	addr := addrKey(c.qc.RemoteAddr())
 	if wait := c.srv.loginBlocked(addr); wait > 0 {
 		log.Warn("login refused: too many failures from this address", "wait", wait.Round(time.Second))
@@ -219,12 +213,22 @@ func (c *conn) login(ctx context.Context, ctrl *quic.Stream, deadline time.Time)
 	return true
 }
 
+// logName is how the log names the user a client sent: as it is if it is
+// a valid name, else by its length only (perhaps a password typed into
+// the wrong field, which must not reach the log).
+func logName(user string) string {
+	if userdb.ValidName(user) != nil {
+		return fmt.Sprintf("(not a valid user name, %d bytes)", len(user))
+	}
+	return user
+}
+
 // join adds this connection to a logged-in session, with the token its
 // login returned: no password, no argon2id, same user.
 func (c *conn) join(ctrl *quic.Stream, req *transport.Request) bool {
 	g, err := c.srv.joinGroup(req.Token, req.User, c)
 	if err != nil {
-		c.log.Warn("join refused", "user", req.User, "err", err)
+		c.log.Warn("join refused", "user", logName(req.User), "err", err)
 		_ = transport.WriteFrame(ctrl, &transport.Response{ID: req.ID, Err: &transport.Error{Code: transport.CodeAuth, Msg: err.Error()}})
 		_ = ctrl.Close()
 		_ = c.qc.CloseWithError(transport.ConnAuthFailed, err.Error())

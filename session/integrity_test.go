@@ -327,8 +327,11 @@ func TestQuotaConcurrentStriped(t *testing.T) {
 	const n, size = 3, 17 * mib
 	var wg sync.WaitGroup
 	var ok, refused atomic.Int64
+	var loser atomic.Int64
+	clients := make([]*session.Client, n)
 	for i := range n {
 		c := ts.Login(t, "stella", "pw")
+		clients[i] = c
 		src := filepath.Join(local, fmt.Sprint(i))
 		sessiontest.WriteFile(t, src, randomBytes(t, size))
 		wg.Go(func() {
@@ -338,6 +341,7 @@ func TestQuotaConcurrentStriped(t *testing.T) {
 				ok.Add(1)
 			case errors.Is(err, transport.ErrQuota) && strings.Contains(err.Error(), "need 17 MiB, 6 MiB free"):
 				refused.Add(1)
+				loser.Store(int64(i))
 			default:
 				t.Errorf("put %d: %v", i, err)
 			}
@@ -349,6 +353,17 @@ func TestQuotaConcurrentStriped(t *testing.T) {
 	}
 	l, d := used(t, ts, "stella")
 	if l != 2*size || d != l {
+		t.Fatalf("ledger %d, disk %d, want %d", l, d, 2*size)
+	}
+	// Room made, the refused put goes through on the same session.
+	i := int(loser.Load())
+	if err := clients[i].Remove(t.Context(), fmt.Sprintf("f%d", (i+1)%n)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clients[i].Put(t.Context(), filepath.Join(local, fmt.Sprint(i)), fmt.Sprintf("f%d", i), session.TransferOptions{Connections: 4}); err != nil {
+		t.Fatalf("put again after rm: %v", err)
+	}
+	if l, d := used(t, ts, "stella"); l != 2*size || d != l {
 		t.Fatalf("ledger %d, disk %d, want %d", l, d, 2*size)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -91,5 +92,30 @@ func TestPartialNames(t *testing.T) {
 	b, _ := partialNames(strings.Repeat("x", 250) + "2")
 	if a == b {
 		t.Errorf("two names share the partial %q", a)
+	}
+}
+
+// A file's mode travels with the owner's read and write: a mode of 000
+// must not reach the other end as 0, which means "not known".
+func TestWireMode(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes")
+	}
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ mode, want fs.FileMode }{{0o000, 0o600}, {0o755, 0o755}, {0o444, 0o644}, {0o640, 0o640}} {
+		if err := os.Chmod(p, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := wireMode(fi); got != uint32(tc.want) {
+			t.Errorf("wireMode(%#o) = %#o, want %#o", tc.mode, got, tc.want)
+		}
 	}
 }

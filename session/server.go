@@ -383,9 +383,11 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			}
 			continue
 		}
-		// (An upload discarded, say for the quota, is not joined: a new
-		// put after an rm must not inherit its refusal.)
-		if !excl && !slot.excl && slot.grp == c.grp && slot.hdr == hdr && (slot.up == nil || !slot.up.discarded.Load()) {
+		// An upload discarded (say for the quota) is joined only by the
+		// other ranges of its own try, which then hear its refusal: a
+		// new try after an rm must not inherit it.
+		newTry := len(id) == 0 || !bytes.Equal(slot.id, id)
+		if !excl && !slot.excl && slot.grp == c.grp && slot.hdr == hdr && (slot.up == nil || !slot.up.discarded.Load() || !newTry) {
 			slot.refs++
 			slot.cancel = append(slot.cancel, cancel)
 			s.mu.Unlock()

@@ -738,16 +738,16 @@ func (c *Client) RemoveTree(ctx context.Context, p string, fail func(path string
 		if err != nil {
 			return report(p, err)
 		}
+		if len(entries) == 1 && strings.Contains(entries[0].Name, "/") {
+			// p was swapped for a file since (List names a file as
+			// asked): rm -r removes what is there now.
+			return report(p, c.Remove(ctx, p))
+		}
 		var wg sync.WaitGroup
 		var kept atomic.Bool
 		for _, e := range entries {
 			if ctx.Err() != nil {
 				break
-			}
-			if strings.Contains(e.Name, "/") {
-				// p was swapped for a file since: List named it as a path.
-				kept.Store(true)
-				continue
 			}
 			child := joinRemote(p, e.Name)
 			if e.Type == transport.TypeDir {

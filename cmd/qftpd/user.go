@@ -190,6 +190,7 @@ func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	if _, err := session.EnsureHome(g.homeDir(), c.Name); err != nil {
+		_ = users.Delete(ctx, c.Name) // all or nothing: a re-run must find the name free
 		return err
 	}
 	if rate > 0 {

@@ -61,6 +61,10 @@ func CheckSessions(s *Server) { s.checkSessions(context.Background()) }
 // block.
 func SetPaceHook(s *Server, f func(vpath string, off int64)) { s.testHookPace = f }
 
+// SetHoldHook makes s call f when it holds a striped upload's quota
+// between its pieces.
+func SetHoldHook(s *Server, f func(user string, n int64)) { s.testHookHold = f }
+
 // SetReleaseHook makes s call f before each release of quota; an error f
 // returns stands for the ledger's.
 func SetReleaseHook(s *Server, f func(name string, n int64) error) { s.testHookRelease = f }

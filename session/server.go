@@ -84,6 +84,7 @@ type Server struct {
 	idle       chan struct{} // if not nil, closed when active drops to 0
 	wg         sync.WaitGroup
 	uploads    map[string]*uploadSlot // user + "\x00" + vpath of running uploads
+	held       map[string]*heldQuota  // as uploads: striped uploads' reservations between pieces
 	userLocks  map[string]*sync.Mutex
 	groups     map[string]*group // by token
 	userConns  map[string]int    // connections of each user's sessions
@@ -104,6 +105,9 @@ type Server struct {
 	// testHookPace, if set, is called before a rate-capped put paces a
 	// received block (tests).
 	testHookPace func(vpath string, off int64)
+	// testHookHold, if set, is called when the server holds a striped
+	// upload's quota between its pieces (see quotaLinger).
+	testHookHold func(user string, n int64)
 	owed         owedReleases // releases the quota ledger refused, to retry
 	// testHookRelease, if set, runs before each release of quota; an
 	// error it returns stands for the ledger's (tests).
@@ -251,6 +255,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = c.qc.CloseWithError(transport.ConnShutdown, "server is shutting down")
 	}
 	s.wg.Wait()
+	s.releaseHeld() // no piece comes any more
 	return err
 }
 
@@ -266,11 +271,14 @@ func (s *Server) beginTransfer() bool {
 }
 
 // WaitIdle waits until no transfer is running (in any session) or ctx
-// ends. Transfers that start afterwards are not waited for.
+// ends. Transfers that start afterwards are not waited for. Idle, the
+// server gives back the quota it held for striped uploads between their
+// pieces (see quotaLinger), so that the ledger counts what is on disk.
 func (s *Server) WaitIdle(ctx context.Context) error {
 	s.mu.Lock()
 	if s.active == 0 {
 		s.mu.Unlock()
+		s.releaseHeld()
 		return nil
 	}
 	if s.idle == nil {
@@ -280,6 +288,7 @@ func (s *Server) WaitIdle(ctx context.Context) error {
 	s.mu.Unlock()
 	select {
 	case <-idle:
+		s.releaseHeld()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -358,6 +367,10 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			var err error
 			if open != nil {
 				up, err = open()
+			}
+			// Before any stream uses it: the quota its try had.
+			if n := s.adoptHeld(key, id, hdr, err == nil && up != nil); n > 0 {
+				up.addBudget(n)
 			}
 			s.mu.Lock()
 			slot.up = up
@@ -492,6 +505,13 @@ func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context
 				// came meanwhile would find the partial still locked
 				// (flock) and be refused as busy. It waits instead.
 				if up != nil {
+					if len(slot.id) > 0 && !up.discarded.Load() && !up.isClosed() {
+						// A striped upload between pieces keeps its
+						// quota for a while (see quotaLinger).
+						if n := up.takeBudget(); n > 0 {
+							s.holdQuota(key, slot, up.c.user.Name, n)
+						}
+					}
 					up.close(ctx)
 				}
 				s.mu.Lock()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/qftp/qftp/session"
 	"github.com/qftp/qftp/session/sessiontest"
+	"github.com/qftp/qftp/transport"
 	"github.com/qftp/qftp/transport/blocks"
 	"github.com/qftp/qftp/transport/relay"
 )
@@ -456,5 +457,65 @@ func TestShutdownAfterStripedTransfer(t *testing.T) {
 	}
 	if err := ts.Stop(100 * time.Millisecond); err != nil {
 		t.Fatalf("shutdown right after a striped get: %v", err)
+	}
+}
+
+// A striped upload keeps the quota it reserved between its pieces, when
+// no stream of it runs: an upload that competes for the last of the quota
+// then cannot take it, and the upload that started can finish. Idle, the
+// server gives it back.
+func TestStripedQuotaHeldBetweenPieces(t *testing.T) {
+	t.Parallel()
+	held := make(chan int64, 1)
+	ts := sessiontest.Start(t, func(s *session.Server) {
+		session.SetHoldHook(s, func(_ string, n int64) { held <- n })
+	})
+	ts.AddUser("lin", "pw")
+	setQuota(t, ts, "lin", 40*mib)
+	a, b := ts.Login(t, "lin", "pw"), ts.Login(t, "lin", "pw")
+	ctx := t.Context()
+	// One piece of a 24 MiB striped upload, as a client sends it.
+	const size, bs = 24 * mib, 256 << 10
+	str, err := session.OpenRawStream(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := transport.TransferRequest{Op: transport.OpPut, Path: "/f", Size: size, Length: bs, BlockSize: bs, Upload: []byte("try-1")}
+	if err := transport.WriteFrame(str, &hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocks.Send(str, bytes.NewReader(randomBytes(t, bs)), 0, bs, bs, blocks.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: bs}); err != nil {
+		t.Fatal(err)
+	}
+	var reply transport.TransferReply
+	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err != nil {
+		t.Fatalf("piece: %+v, %v", reply, err)
+	}
+	_ = str.Close()
+	select {
+	case n := <-held:
+		if n != size-bs {
+			t.Fatalf("held %d bytes, want %d", n, size-bs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the server did not hold the upload's quota after its piece")
+	}
+	// Between pieces: 24 MiB of 40 taken, a 20 MiB put does not fit.
+	src := filepath.Join(t.TempDir(), "b")
+	sessiontest.WriteFile(t, src, randomBytes(t, 20*mib))
+	if _, err := b.Put(ctx, src, "b", session.TransferOptions{}); !errors.Is(err, transport.ErrQuota) {
+		t.Fatalf("competing put between pieces: %v", err)
+	}
+	if u, err := b.Df(ctx); err != nil || u.Used != size {
+		t.Fatalf("df between pieces: %+v, %v", u, err)
+	}
+	if err := ts.Srv.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, d := used(t, ts, "lin"); l != d || l != bs {
+		t.Fatalf("idle: ledger %d, disk %d, want %d", l, d, bs)
 	}
 }

@@ -408,6 +408,25 @@ func (up *upload) closeFiles() {
 	}
 }
 
+// takeBudget takes the upload's unused reservation away from it (close
+// then gives back nothing), for the server to hold between the pieces of
+// a striped upload.
+func (up *upload) takeBudget() int64 {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	n := up.budget
+	up.budget = 0
+	return n
+}
+
+// addBudget gives the upload a reservation made before, still counted in
+// the ledger.
+func (up *upload) addBudget(n int64) {
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	up.budget += n
+}
+
 // close gives back the unused budget and closes the files; the partial
 // stays for a later resume unless committed or discarded.
 func (up *upload) close(ctx context.Context) {

@@ -321,6 +321,8 @@ func (c *conn) glob(w io.Writer, req *transport.Request) error {
 	if err != nil {
 		return fail(err)
 	}
+	// A trailing slash matches directories only, as in a shell.
+	dirsOnly := strings.HasSuffix(req.Path, "/")
 	entries := make([]transport.Entry, 0, len(matches))
 	for _, vp := range matches {
 		fi, err := c.jail.Stat(vp)
@@ -328,6 +330,9 @@ func (c *conn) glob(w io.Writer, req *transport.Request) error {
 			if fi, err = c.jail.Lstat(vp); err != nil {
 				continue
 			}
+		}
+		if dirsOnly && !fi.IsDir() {
+			continue
 		}
 		entries = append(entries, transport.EntryOf(vp, fi))
 	}

@@ -242,6 +242,8 @@ func TestGlob(t *testing.T) {
 		{"nomatch*", nil, 0},
 		{"out/*", nil, 0}, // a symlink leading out matches nothing below it
 		{"a.txt", []string{"/a.txt"}, 0},
+		{"*/", []string{"/d", "/e"}, 1}, // a trailing slash: directories only, as in a shell
+		{"?.txt/", nil, 0},
 	}
 	for _, tt := range tests {
 		entries, unnamable, err := c.Glob(t.Context(), tt.pattern)

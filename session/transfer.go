@@ -50,8 +50,11 @@ func (c *conn) readTransferRequest(str *quic.Stream) (*transport.TransferRequest
 	var req transport.TransferRequest
 	if err := transport.ReadFrame(str, &req); err != nil {
 		// A client that gives up on a stream before its header (a
-		// transfer it canceled) is no fault.
-		if se := (*quic.StreamError)(nil); errors.As(err, &se) && se.Remote {
+		// transfer it canceled), or closes its connection meanwhile, is
+		// no fault.
+		var se *quic.StreamError
+		var ae *quic.ApplicationError
+		if errors.As(err, &se) && se.Remote || errors.As(err, &ae) && ae.Remote {
 			c.ulog.Debug("transfer stream canceled before its header", "err", err)
 		} else {
 			c.ulog.Warn("bad transfer header", "err", err)
@@ -462,7 +465,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	// journal there is nothing to resume: the partial goes too.
 	letGo := func(why error) {
 		if !up.journaled() {
-			up.discard(ctx, why)
+			up.discard(ctx, c, why)
 		}
 		release()
 	}
@@ -471,7 +474,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 	// that cannot fit is refused now; then its partial goes.
 	if err := up.reserveRest(ctx); err != nil {
 		if isQuota(err) {
-			up.discard(ctx, err)
+			up.discard(ctx, c, err)
 		} else {
 			letGo(err)
 		}
@@ -510,7 +513,7 @@ func (c *conn) servePut(ctx context.Context, str *quic.Stream, req *transport.Tr
 		// Stopped at a write that would pass the quota (the reservation
 		// failed, or another stream's did): the partial goes, and its
 		// bytes with it.
-		up.discard(ctx, writeErr)
+		up.discard(ctx, c, writeErr)
 		c.refuse(str, "put", writeErr)
 		return
 	case writeErr != nil:

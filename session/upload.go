@@ -375,10 +375,13 @@ func (up *upload) isClosed() bool {
 }
 
 // discard removes the partial upload and releases its bytes. The upload's
-// other streams (a striped upload's) then fail with why.
-func (up *upload) discard(ctx context.Context, why error) {
+// other streams (a striped upload's) then fail with why. c is the
+// connection discarding it: the one that opened it (and its jail) may be
+// gone.
+func (up *upload) discard(ctx context.Context, c *conn, why error) {
 	up.mu.Lock()
 	defer up.mu.Unlock()
+	up.c = c
 	up.discardLocked(ctx, why)
 }
 

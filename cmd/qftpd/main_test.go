@@ -235,6 +235,9 @@ func TestServeWorldWritableData(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "is writable by anyone (mode 0777)") {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
+	if des, err := os.ReadDir(data); err != nil || len(des) != 0 {
+		t.Fatalf("wrote into the refused directory: %v, %v", des, err)
+	}
 }
 
 // A user command that a signal stops fails with the signal's status (a

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -105,6 +106,10 @@ func (c *serveCmd) Validate() error {
 }
 
 func (c *serveCmd) Run(ctx context.Context, g *globals) error {
+	// Checked before anything is written there (a new one is made 0700).
+	if err := checkDataMode(g.data, g.log); err != nil {
+		return err
+	}
 	users, err := g.openUsers(userdb.Options{})
 	if err != nil {
 		return err
@@ -115,9 +120,6 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer unlock()
-	if err := checkDataMode(g.data, g.log); err != nil {
-		return err
-	}
 	if err := os.MkdirAll(g.homeDir(), 0o700); err != nil {
 		return fmt.Errorf("create homes directory: %w", err)
 	}
@@ -189,6 +191,9 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 // modes), and warns of one that its group may write to.
 func checkDataMode(dir string, log *slog.Logger) error {
 	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // made by openUsers, 0700
+	}
 	if err != nil {
 		return err
 	}

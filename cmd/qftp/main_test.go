@@ -555,7 +555,7 @@ func TestPatternsInLsAndRm(t *testing.T) {
 		errPart string
 	}{
 		{[]string{"rm", "tree"}, 1, "is a directory"},
-		{[]string{"rm", "tree/a/"}, 1, "rm tree/a/: not a directory"},
+		{[]string{"rm", "tree/a/"}, 1, "rm /tree/a: not a directory"}, // the server says so (a trailing slash names a directory)
 		{[]string{"rm", "-r", "/"}, 1, "that is the home directory"},
 		{[]string{"rm", "-r", "tree/sub/.."}, 1, "refusing to remove . or .."},
 		{[]string{"rm", "-r", "."}, 1, "that is the home directory"}, // at /

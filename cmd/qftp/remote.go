@@ -250,11 +250,6 @@ files:
 			}
 		}
 		for _, t := range targets {
-			if strings.HasSuffix(t, "/") && !sh.isDir(ctx, t) {
-				// The server cleans the slash away; rm(1) says this.
-				errs = append(errs, fmt.Errorf("rm %s: not a directory", t))
-				continue
-			}
 			if !c.Recursive {
 				tried++
 				if err := sh.client.Remove(ctx, t); err != nil {
@@ -292,12 +287,6 @@ files:
 		fmt.Fprintln(sh.io.err, escapeUnprintable(err.Error()))
 	}
 	return fmt.Errorf("rm: %d errors (%d tried)", len(errs), tried)
-}
-
-// isDir reports whether the remote p is a directory (following links).
-func (sh *shell) isDir(ctx context.Context, p string) bool {
-	e, _, err := sh.client.Stat(ctx, p)
-	return err == nil && e.Type == transport.TypeDir
 }
 
 // removableTree refuses, as rm does, what rm -r should never remove: the

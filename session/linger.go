@@ -2,8 +2,13 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"time"
+
+	"github.com/qftp/qftp/session/userdb"
+	"github.com/qftp/qftp/transport"
 )
 
 // quotaLinger is how long the quota that a striped upload reserved and
@@ -22,13 +27,19 @@ type heldQuota struct {
 	hdr   journalHeader // its source
 	user  string
 	n     int64
+	gen   string // the user's ledger generation when held ("": unknown)
 	timer *time.Timer
 }
 
-// holdQuota keeps n bytes that the striped upload of slot (key) reserved
-// and did not use for quotaLinger, then releases them.
-func (s *Server) holdQuota(key string, slot *uploadSlot, user string, n int64) {
-	h := &heldQuota{id: slot.id, hdr: slot.hdr, user: user, n: n}
+// holdQuota keeps n bytes that the striped upload try id (of slot, under
+// key) reserved and did not use for quotaLinger, then releases them.
+func (s *Server) holdQuota(key string, slot *uploadSlot, id []byte, user string, n int64) {
+	h := &heldQuota{id: bytes.Clone(id), hdr: slot.hdr, user: user, n: n}
+	// A walk of the home (or the user's deletion) after this counts the
+	// disk, where these bytes are not: then they must not be released.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	h.gen, _ = s.Users.LedgerGen(ctx, user)
+	cancel()
 	s.mu.Lock()
 	if s.held == nil {
 		s.held = make(map[string]*heldQuota)
@@ -40,10 +51,12 @@ func (s *Server) holdQuota(key string, slot *uploadSlot, user string, n int64) {
 		mine := s.held[key] == h
 		if mine {
 			delete(s.held, key)
+			s.heldWG.Add(1) // Shutdown waits for the release
 		}
 		s.mu.Unlock()
 		if mine {
-			_ = s.releaseQuota(context.Background(), h.user, h.n)
+			s.releaseHeldQuota(h)
+			s.heldWG.Done()
 		}
 	})
 	if old != nil {
@@ -51,7 +64,7 @@ func (s *Server) holdQuota(key string, slot *uploadSlot, user string, n int64) {
 	}
 	s.mu.Unlock()
 	if old != nil {
-		_ = s.releaseQuota(context.Background(), old.user, old.n)
+		s.releaseHeldQuota(old)
 	}
 	if s.testHookHold != nil {
 		s.testHookHold(user, n)
@@ -61,27 +74,32 @@ func (s *Server) holdQuota(key string, slot *uploadSlot, user string, n int64) {
 // adoptHeld returns the reservation held under key if it is that of the
 // upload try id of hdr, which a new stream of it takes over. One of
 // another try (or of no upload: open is a resume check or an rm) is over,
-// as a new use of the path began: it is released, and adoptHeld returns 0.
-func (s *Server) adoptHeld(key string, id []byte, hdr journalHeader, open bool) int64 {
+// as a new use of the path began: it is released, its try's late ranges
+// are refused (why, else errSuperseded), and adoptHeld returns 0.
+func (s *Server) adoptHeld(key string, id []byte, hdr journalHeader, open bool, why *transport.Error) int64 {
 	s.mu.Lock()
 	h := s.held[key]
+	adopt := h != nil && open && len(id) > 0 && bytes.Equal(h.id, id) && h.hdr == hdr
 	if h != nil {
 		delete(s.held, key)
 		h.timer.Stop()
+		if !adopt {
+			s.superseded.add(h.user+"\x00"+string(h.id), cmp.Or(why, errSuperseded))
+		}
 	}
 	s.mu.Unlock()
 	switch {
 	case h == nil:
 		return 0
-	case open && len(id) > 0 && bytes.Equal(h.id, id) && h.hdr == hdr:
+	case adopt:
 		return h.n
 	}
-	_ = s.releaseQuota(context.Background(), h.user, h.n)
+	s.releaseHeldQuota(h)
 	return 0
 }
 
-// releaseHeld releases every held reservation at once: the server is
-// idle or shutting down.
+// releaseHeld releases every held reservation at once, and waits for
+// releases under way: the server is idle or shutting down.
 func (s *Server) releaseHeld() {
 	s.mu.Lock()
 	held := s.held
@@ -91,6 +109,24 @@ func (s *Server) releaseHeld() {
 	}
 	s.mu.Unlock()
 	for _, h := range held {
-		_ = s.releaseQuota(context.Background(), h.user, h.n)
+		s.releaseHeldQuota(h)
+	}
+	s.heldWG.Wait()
+}
+
+// releaseHeldQuota gives h's bytes back to the ledger, in the generation
+// it was held in: after a walk of the home or the user's deletion they
+// are no longer counted there.
+func (s *Server) releaseHeldQuota(h *heldQuota) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e := owed{gen: h.gen, n: h.n}
+	err := s.ledgerRelease(ctx, h.user, e, h.gen != "")
+	switch {
+	case err == nil, errors.Is(err, userdb.ErrNotFound): // (another generation, or no such user)
+	case errors.Is(err, userdb.ErrNotWritten) && h.gen != "":
+		s.owed.add(h.user, e) // made before the user's next quota check
+	default:
+		s.logger().Error("release quota held for a striped upload", "user", h.user, "bytes", h.n, "err", err)
 	}
 }

@@ -85,6 +85,7 @@ type Server struct {
 	wg         sync.WaitGroup
 	uploads    map[string]*uploadSlot // user + "\x00" + vpath of running uploads
 	held       map[string]*heldQuota  // as uploads: striped uploads' reservations between pieces
+	heldWG     sync.WaitGroup         // releases of held reservations under way
 	userLocks  map[string]*sync.Mutex
 	groups     map[string]*group // by token
 	userConns  map[string]int    // connections of each user's sessions
@@ -369,14 +370,14 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 				up, err = open()
 			}
 			// Before any stream uses it: the quota its try had.
-			if n := s.adoptHeld(key, id, hdr, err == nil && up != nil); n > 0 {
+			if n := s.adoptHeld(key, id, hdr, err == nil && up != nil, why); n > 0 {
 				up.addBudget(n)
 			}
 			s.mu.Lock()
 			slot.up = up
 			close(slot.ready)
 			s.mu.Unlock()
-			release := s.releaseUpload(key, slot, ctx)
+			release := s.releaseUpload(key, slot, id, ctx)
 			if err != nil {
 				release()
 				return nil, nil, err
@@ -404,7 +405,7 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			slot.refs++
 			slot.cancel = append(slot.cancel, cancel)
 			s.mu.Unlock()
-			release := s.releaseUpload(key, slot, ctx)
+			release := s.releaseUpload(key, slot, id, ctx)
 			select {
 			case <-slot.ready:
 			case <-ctx.Done():
@@ -489,7 +490,7 @@ func (s *Server) uploadStreams(ctx context.Context, user, vp string, wait time.D
 	}
 }
 
-func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context) func() {
+func (s *Server) releaseUpload(key string, slot *uploadSlot, id []byte, ctx context.Context) func() {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -505,11 +506,12 @@ func (s *Server) releaseUpload(key string, slot *uploadSlot, ctx context.Context
 				// came meanwhile would find the partial still locked
 				// (flock) and be refused as busy. It waits instead.
 				if up != nil {
-					if len(slot.id) > 0 && !up.discarded.Load() && !up.isClosed() {
+					if len(id) > 0 && !up.discarded.Load() && !up.isClosed() {
 						// A striped upload between pieces keeps its
-						// quota for a while (see quotaLinger).
+						// quota for a while (see quotaLinger), for the
+						// try of the stream that let go last.
 						if n := up.takeBudget(); n > 0 {
-							s.holdQuota(key, slot, up.c.user.Name, n)
+							s.holdQuota(key, slot, id, up.c.user.Name, n)
 						}
 					}
 					up.close(ctx)

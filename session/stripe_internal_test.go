@@ -188,7 +188,7 @@ func TestUploadStreamsWait(t *testing.T) {
 	if n := s.uploadStreams(t.Context(), "ann", "/f", time.Millisecond); n != 2 {
 		t.Fatalf("with the other stream holding on: %d streams", n)
 	}
-	other := s.releaseUpload(key, slot, t.Context())
+	other := s.releaseUpload(key, slot, nil, t.Context())
 	go other()
 	if n := s.uploadStreams(t.Context(), "ann", "/f", time.Minute); n != 1 {
 		t.Fatalf("after the other stream let go: %d streams", n)

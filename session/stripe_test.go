@@ -474,35 +474,42 @@ func TestStripedQuotaHeldBetweenPieces(t *testing.T) {
 	setQuota(t, ts, "lin", 40*mib)
 	a, b := ts.Login(t, "lin", "pw"), ts.Login(t, "lin", "pw")
 	ctx := t.Context()
-	// One piece of a 24 MiB striped upload, as a client sends it.
+	// Pieces of a 24 MiB striped upload, as a client sends them.
 	const size, bs = 24 * mib, 256 << 10
-	str, err := session.OpenRawStream(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hdr := transport.TransferRequest{Op: transport.OpPut, Path: "/f", Size: size, Length: bs, BlockSize: bs, Upload: []byte("try-1")}
-	if err := transport.WriteFrame(str, &hdr); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := blocks.Send(str, bytes.NewReader(randomBytes(t, bs)), 0, bs, bs, blocks.SendOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := transport.WriteFrame(str, &transport.Trailer{Bytes: bs}); err != nil {
-		t.Fatal(err)
-	}
-	var reply transport.TransferReply
-	if err := transport.ReadFrame(str, &reply); err != nil || reply.Err != nil {
-		t.Fatalf("piece: %+v, %v", reply, err)
-	}
-	_ = str.Close()
-	select {
-	case n := <-held:
-		if n != size-bs {
-			t.Fatalf("held %d bytes, want %d", n, size-bs)
+	piece := func(try string, off int64) *transport.Error {
+		t.Helper()
+		str, err := session.OpenRawStream(ctx, a)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the server did not hold the upload's quota after its piece")
+		defer str.Close()
+		hdr := transport.TransferRequest{Op: transport.OpPut, Path: "/f", Size: size, Offset: off, Length: bs, BlockSize: bs, Upload: []byte(try)}
+		if err := transport.WriteFrame(str, &hdr); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = blocks.Send(str, bytes.NewReader(randomBytes(t, bs)), off, bs, bs, blocks.SendOptions{})
+		_ = transport.WriteFrame(str, &transport.Trailer{Bytes: bs})
+		var reply transport.TransferReply
+		if err := transport.ReadFrame(str, &reply); err != nil {
+			t.Fatalf("piece at %d: %v", off, err)
+		}
+		return reply.Err
 	}
+	waitHeld := func(want int64) {
+		t.Helper()
+		select {
+		case n := <-held:
+			if n != want {
+				t.Fatalf("held %d bytes, want %d", n, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the server did not hold the upload's quota after its piece")
+		}
+	}
+	if err := piece("try-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(size - bs)
 	// Between pieces: 24 MiB of 40 taken, a 20 MiB put does not fit.
 	src := filepath.Join(t.TempDir(), "b")
 	sessiontest.WriteFile(t, src, randomBytes(t, 20*mib))
@@ -512,10 +519,22 @@ func TestStripedQuotaHeldBetweenPieces(t *testing.T) {
 	if u, err := b.Df(ctx); err != nil || u.Used != size {
 		t.Fatalf("df between pieces: %+v, %v", u, err)
 	}
+	// A new try takes over: try-1's hold goes (try-2 reserves anew), and
+	// a late range of try-1 is refused.
+	if err := piece("try-2", bs); err != nil {
+		t.Fatal(err)
+	}
+	waitHeld(size - 2*bs)
+	if err := piece("try-1", 2*bs); err == nil || !strings.Contains(err.Msg, "took over") {
+		t.Fatalf("late range of the old try: %v", err)
+	}
+	if u, err := b.Df(ctx); err != nil || u.Used != size {
+		t.Fatalf("df after the new try: %+v, %v", u, err)
+	}
 	if err := ts.Srv.WaitIdle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if l, d := used(t, ts, "lin"); l != d || l != bs {
-		t.Fatalf("idle: ledger %d, disk %d, want %d", l, d, bs)
+	if l, d := used(t, ts, "lin"); l != d || l != 2*bs {
+		t.Fatalf("idle: ledger %d, disk %d, want %d", l, d, 2*bs)
 	}
 }

@@ -106,7 +106,9 @@ func (c *serveCmd) Validate() error {
 }
 
 func (c *serveCmd) Run(ctx context.Context, g *globals) error {
-	// Checked before anything is written there (a new one is made 0700).
+	// Checked before anything is written there, and again if it was
+	// made just now (0700; unless someone made it first).
+	_, statErr := os.Stat(g.data)
 	if err := checkDataMode(g.data, g.log); err != nil {
 		return err
 	}
@@ -115,6 +117,11 @@ func (c *serveCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer users.Close()
+	if statErr != nil {
+		if err := checkDataMode(g.data, g.log); err != nil {
+			return err
+		}
+	}
 	unlock, err := lockData(g.data)
 	if err != nil {
 		return err

@@ -317,12 +317,12 @@ func (c *conn) glob(w io.Writer, req *transport.Request) error {
 	if err != nil {
 		return fail(err)
 	}
-	matches, unnamable, err := glob(c.jail, pattern)
+	// A trailing slash matches directories only, as in a shell.
+	dirsOnly := strings.HasSuffix(req.Path, "/")
+	matches, unnamable, err := glob(c.jail, pattern, dirsOnly)
 	if err != nil {
 		return fail(err)
 	}
-	// A trailing slash matches directories only, as in a shell.
-	dirsOnly := strings.HasSuffix(req.Path, "/")
 	entries := make([]transport.Entry, 0, len(matches))
 	for _, vp := range matches {
 		fi, err := c.jail.Stat(vp)

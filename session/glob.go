@@ -24,8 +24,10 @@ func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
 // paths that exist; none is not an error. It also counts the matches that
 // no client can name (see fsjail.Jail.ListDir): files at the end, and
 // directories before it, each of which may hold matches (glob cannot look
-// inside: no virtual path leads there).
-func glob(j *fsjail.Jail, pattern string) (matches []string, unnamable int, err error) {
+// inside: no virtual path leads there). dirsOnly (a pattern that ended
+// in a slash) makes the last component match directories only, and links
+// that may lead to one (the caller follows them).
+func glob(j *fsjail.Jail, pattern string, dirsOnly bool) (matches []string, unnamable int, err error) {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	cur := []string{"/"}
 	for i, comp := range comps {
@@ -63,7 +65,7 @@ func glob(j *fsjail.Jail, pattern string) (matches []string, unnamable int, err 
 				if ok, _ := path.Match(comp, name); !ok {
 					return false
 				}
-				if !last {
+				if !last || dirsOnly {
 					return fi.IsDir() || fi.Mode()&fs.ModeSymlink != 0
 				}
 				return forMatch || !fi.IsDir()

@@ -214,7 +214,7 @@ func TestGlob(t *testing.T) {
 	t.Parallel()
 	ts := sessiontest.Start(t)
 	c, home := ts.User(t, "glo")
-	for _, f := range []string{"a.txt", "b.txt", "c.log", ".hidden.txt", "d/x.txt", "d/y.log", "e/x.txt", `d/un\named.txt`, `un\named.txt`, `un\dir/x.txt`} {
+	for _, f := range []string{"a.txt", "b.txt", "c.log", ".hidden.txt", "d/x.txt", "d/y.log", "e/x.txt", `d/un\named.txt`, `un\named.txt`, `un\other.txt`, `un\dir/x.txt`} {
 		sessiontest.WriteFile(t, filepath.Join(home, f), []byte(f))
 	}
 	outside := t.TempDir()
@@ -230,20 +230,21 @@ func TestGlob(t *testing.T) {
 		want      []string
 		unnamable int
 	}{
-		{"*.txt", []string{"/a.txt", "/b.txt"}, 1},
+		{"*.txt", []string{"/a.txt", "/b.txt"}, 2},
 		{".*.txt", []string{"/.hidden.txt"}, 0},
 		{"?.log", []string{"/c.log"}, 0},
 		{"*/x.txt", []string{"/d/x.txt", "/e/x.txt"}, 1}, // un\dir may hold one (it does)
 		{"*/*.log", []string{"/d/y.log"}, 1},             // un\dir may hold one; un\named.txt is no directory
 		{"?/*.log", []string{"/d/y.log"}, 0},
 		{"/d/*", []string{"/d/x.txt", "/d/y.log"}, 1},
-		{"*", []string{"/a.txt", "/b.txt", "/c.log", "/d", "/e", "/out"}, 1}, // un\dir: a directory at the end is no file to leave out
+		{"*", []string{"/a.txt", "/b.txt", "/c.log", "/d", "/e", "/out"}, 2}, // un\dir: a directory at the end is no file to leave out
 		{"[ab].txt", []string{"/a.txt", "/b.txt"}, 0},
 		{"nomatch*", nil, 0},
 		{"out/*", nil, 0}, // a symlink leading out matches nothing below it
 		{"a.txt", []string{"/a.txt"}, 0},
-		{"*/", []string{"/d", "/e"}, 1}, // a trailing slash: directories only, as in a shell
+		{"*/", []string{"/d", "/e"}, 1}, // a trailing slash: directories only, as in a shell (un\dir, not the files)
 		{"?.txt/", nil, 0},
+		{"un*/", nil, 1}, // un\dir is left out, un\named.txt is no directory
 	}
 	for _, tt := range tests {
 		entries, unnamable, err := c.Glob(t.Context(), tt.pattern)

@@ -90,6 +90,8 @@ func (c *conn) report(op string, err error) *transport.Error {
 	case errors.Is(err, context.Canceled):
 		// The client went away (or stopped this stream): nothing failed.
 		c.ulog.Debug(op+" canceled", "vpath", vp, "err", err)
+	case errors.As(err, new(alreadyReported)):
+		c.ulog.Debug(op+" refused with its upload", "vpath", vp, "err", err)
 	case we.Code == transport.CodeIO:
 		c.ulog.Error(op+" failed", "vpath", vp, "err", err)
 	case we.Code == transport.CodeQuota: // worth an admin's eye: the user is at the limit

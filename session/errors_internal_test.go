@@ -47,6 +47,8 @@ func TestReportLogs(t *testing.T) {
 		{fmt.Errorf("get user bob: %w", context.Canceled), `level=DEBUG msg="put canceled"`},
 		{userError(transport.CodeQuota, "/f", "quota exceeded: need 2 MiB, 1 MiB free"), `level=INFO msg="put refused" vpath=/f`},
 		{&fs.PathError{Op: "open", Path: "/nope", Err: fs.ErrNotExist}, `level=DEBUG msg="put refused" vpath=/nope`},
+		// Another stream of the upload said it already.
+		{alreadyReported{userError(transport.CodeQuota, "/f", "quota exceeded: need 2 MiB, 1 MiB free")}, `level=DEBUG msg="put refused with its upload" vpath=/f`},
 	} {
 		buf.Reset()
 		we := c.report("put", tc.err)

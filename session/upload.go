@@ -387,8 +387,10 @@ func (up *upload) discard(ctx context.Context, c *conn, why error) {
 
 // discardLocked is discard with up.mu held.
 func (up *upload) discardLocked(ctx context.Context, why error) {
-	if up.gone == nil {
-		up.gone = why
+	if up.gone == nil && why != nil {
+		// The stream that discards it reports why; the others only
+		// repeat it to their clients.
+		up.gone = alreadyReported{why}
 	}
 	up.discarded.Store(true)
 	up.c.srv.forgetVerified(up.c.user.Name, up.vp)
@@ -410,6 +412,12 @@ func (up *upload) closeFiles() {
 		_ = up.p.Close()
 	}
 }
+
+// alreadyReported is an error that another stream of the same upload has
+// already reported (and logged): the log notes it at debug only.
+type alreadyReported struct{ error }
+
+func (e alreadyReported) Unwrap() error { return e.error }
 
 // takeBudget takes the upload's unused reservation away from it (close
 // then gives back nothing), for the server to hold between the pieces of

@@ -156,8 +156,8 @@ Commands (run one after the host, or type them in the shell):
   rmdir DIR, rm [-rf] FILE|PATTERN..., mv [-f] FROM TO,
   get [-fcr] [-j N] REMOTE [LOCAL], put [-fcr] [-j N] LOCAL [REMOTE],
   mget [-fc] [-j N] PATTERN..., mput [-fc] [-j N] PATTERN...,
-  hash [--sha256] FILE, df, lcd [DIR|-], lpwd, lls [-lh] [--json] [PATH],
-  help [CMD], exit
+  hash [--sha256] FILE, df [-h], lcd [DIR|-], lpwd,
+  lls [-lh] [--json] [PATH|PATTERN], help [CMD], exit
 
 qftp completion bash|zsh|fish prints a completion script.
 

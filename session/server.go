@@ -369,9 +369,12 @@ func (s *Server) acquireUpload(ctx context.Context, c *conn, vp string, hdr jour
 			if open != nil {
 				up, err = open()
 			}
-			// Before any stream uses it: the quota its try had.
-			if n := s.adoptHeld(key, id, hdr, err == nil && up != nil, why); n > 0 {
-				up.addBudget(n)
+			// Before any stream uses it: the quota its try had. (An
+			// open that failed leaves a held reservation to its timer.)
+			if open == nil || err == nil && up != nil {
+				if n := s.adoptHeld(key, id, hdr, open != nil, why); n > 0 {
+					up.addBudget(n)
+				}
 			}
 			s.mu.Lock()
 			slot.up = up

@@ -11,8 +11,10 @@ import (
 
 // pieceLinger is how long after a piece of a transfer ended a server that
 // drains still takes the transfer's next piece: the client asks for it a
-// round trip after the last one ended, or after a commit's wait.
-const pieceLinger = 2 * time.Second
+// round trip after the last one ended, or after a commit's wait, but a
+// busy client (or one whose commit waited for an endgame copy to stop)
+// can take seconds, and one piece refused fails the whole transfer.
+const pieceLinger = 5 * time.Second
 
 // pieceKey names a transfer that comes in pieces, one stream each: a
 // striped upload by its ID, a get of ranges by its path, in one session.

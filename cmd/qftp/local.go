@@ -18,7 +18,7 @@ type lcdCmd struct {
 }
 
 func (c *lcdCmd) Run(ctx context.Context, sh *shell) error {
-	dir, err := sh.lastDir.target(c.Dir, "~", "lcd")
+	dir, err := cdTarget(c.Dir, "~", sh.lastDir.local, "lcd")
 	if err != nil {
 		return err
 	}

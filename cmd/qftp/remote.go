@@ -34,7 +34,7 @@ type cdCmd struct {
 }
 
 func (c *cdCmd) Run(ctx context.Context, sh *shell) error {
-	dir, err := sh.lastDir.target(c.Dir, "/", "cd")
+	dir, err := cdTarget(c.Dir, "/", sh.lastDir.remote, "cd")
 	if err != nil {
 		return err
 	}
@@ -57,17 +57,13 @@ func (c *cdCmd) Run(ctx context.Context, sh *shell) error {
 // "cd -" and "lcd -".
 type lastDirs struct{ remote, local string }
 
-// target is the directory that cd (op) goes to for arg: def for none, the
-// previous one for "-".
-func (d *lastDirs) target(arg, def, op string) (string, error) {
+// cdTarget is the directory that cd or lcd (op) goes to for arg: def for
+// none, prev (the one before the last change) for "-".
+func cdTarget(arg, def, prev, op string) (string, error) {
 	switch arg {
 	case "":
 		return def, nil
 	case "-":
-		prev := d.remote
-		if op == "lcd" {
-			prev = d.local
-		}
 		if prev == "" {
 			return "", fmt.Errorf("%s -: no previous directory", op)
 		}

@@ -188,31 +188,14 @@ func TestFingerprintCommand(t *testing.T) {
 func TestDefaultQuota(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--data", data, "serve", "--listen", "127.0.0.1:0", "--default-quota", "5MiB"}, stdio{in: strings.NewReader(""), out: io.Discard, err: pw})
-		_ = pw.Close()
-	}()
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "msg=listening") {
-			break
-		}
-	}
+	_, stop := serveUntil(t, data, "msg=listening", "--default-quota", "5MiB")
 	// One serve at a time on a data directory (the lock is flock(2)'s).
 	if runtime.GOOS != "windows" {
 		if code, _, errOut := runQftpd(t, "", "--data", data, "serve", "--listen", "127.0.0.1:0"); code != 1 || !strings.Contains(errOut, "another qftpd serve is using") {
 			t.Errorf("second serve: exit %d, %q", code, errOut)
 		}
 	}
-	cancel()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve: exit %d", code)
-	}
+	stop()
 	if code, _, errOut := runQftpd(t, "pw\n", "--data", data, "user", "add", "carol", "--password-stdin"); code != 0 || !strings.Contains(errOut, "quota 5 MiB") {
 		t.Fatalf("add: %d %q", code, errOut)
 	}
@@ -254,12 +237,12 @@ func TestUserCommandInterrupted(t *testing.T) {
 	}
 }
 
-// serveOnce runs serve --demo (with args) until it prints how to connect,
-// stops it and returns what it printed.
-func serveOnce(t *testing.T, data string, args ...string) string {
+// serveUntil runs serve (with args) until it prints a line containing
+// marker, and returns what it printed so far and a function that stops it
+// and checks that it ended well.
+func serveUntil(t *testing.T, data, marker string, args ...string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
@@ -270,16 +253,27 @@ func serveOnce(t *testing.T, data string, args ...string) string {
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		out.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), "bin/qftp ") { // the line to connect with
+		if strings.Contains(sc.Text(), marker) {
 			break
 		}
 	}
-	cancel()
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if code := <-done; code != 0 {
-		t.Fatalf("serve: exit %d", code)
+	return out.String(), func() {
+		t.Helper()
+		cancel()
+		go func() { _, _ = io.Copy(io.Discard, pr) }()
+		if code := <-done; code != 0 {
+			t.Fatalf("serve: exit %d", code)
+		}
 	}
-	return out.String()
+}
+
+// serveOnce runs serve --demo (with args) until it prints how to connect,
+// stops it and returns what it printed.
+func serveOnce(t *testing.T, data string, args ...string) string {
+	t.Helper()
+	out, stop := serveUntil(t, data, "bin/qftp ", args...) // the line to connect with
+	stop()
+	return out
 }
 
 // --demo prints the demo user's password, and not once it was changed.

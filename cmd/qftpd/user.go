@@ -96,9 +96,6 @@ type userRescanCmd struct {
 }
 
 func (c *userRescanCmd) Run(ctx context.Context, g *globals) error {
-	if err := userdb.ValidName(c.Name); err != nil {
-		return usageError{err}
-	}
 	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
@@ -148,9 +145,6 @@ type userAddCmd struct {
 }
 
 func (c *userAddCmd) Run(ctx context.Context, g *globals) error {
-	if err := userdb.ValidName(c.Name); err != nil {
-		return usageError{err}
-	}
 	var quota int64 = defaultQuota
 	if c.Quota != "" {
 		q, err := parseLimit("--quota", c.Quota)
@@ -266,9 +260,6 @@ type userDelCmd struct {
 }
 
 func (c *userDelCmd) Run(ctx context.Context, g *globals) error {
-	if err := userdb.ValidName(c.Name); err != nil {
-		return usageError{err}
-	}
 	users, err := g.openExistingUsers()
 	if err != nil {
 		return err
@@ -347,6 +338,9 @@ func (c *userConnsCmd) Validate() error  { return validName(c.Name) }
 func (c *userRateCmd) Validate() error   { return validName(c.Name) }
 func (c *userPasswdCmd) Validate() error { return validName(c.Name) }
 func (c *userQuotaCmd) Validate() error  { return validName(c.Name) }
+func (c *userAddCmd) Validate() error    { return validName(c.Name) }
+func (c *userDelCmd) Validate() error    { return validName(c.Name) }
+func (c *userRescanCmd) Validate() error { return validName(c.Name) }
 
 func validName(name string) error {
 	if err := userdb.ValidName(name); err != nil {
